@@ -1,0 +1,268 @@
+//! The read side of a connection: bytes in, events out.
+//!
+//! [`Decoder::feed`] takes frames from the front of a read buffer as they arrive. It checks
+//! each header against the protocol rules and the [`Limits`] before any memory is reserved for
+//! the payload, unmasks and UTF-8-validates payload bytes the moment they arrive (so invalid
+//! text fails mid-frame), and reassembles fragmented messages.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::close::CloseFrame;
+use crate::error::ProtocolError;
+use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::limits::Limits;
+use crate::mask::apply_mask;
+use crate::message::{Message, Utf8Bytes};
+use crate::role::Role;
+use crate::utf8::Utf8Validator;
+
+/// The most the decoder reserves ahead of data for one frame. Beyond this the buffer grows as
+/// bytes actually arrive, so a peer that announces a large frame and then trickles it does not
+/// make us commit the whole size up front.
+const MAX_RESERVE_AHEAD: usize = 1 << 20;
+
+/// Something the peer sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Event {
+    /// A complete data message.
+    Message(Message),
+    /// A ping: answer it with a pong carrying the same payload (RFC 6455 §5.5.2).
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// A close frame (`None`: it carried no status code). Echo it if we did not start the
+    /// close, then end the connection (RFC 6455 §5.5.1).
+    Close(Option<CloseFrame>),
+}
+
+/// The frame whose payload is arriving.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    len: usize,
+    /// Payload bytes already unmasked and validated.
+    processed: usize,
+    /// Whether the payload is text to validate.
+    text: bool,
+}
+
+/// Decodes frames into [`Event`]s for one connection.
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    limits: Limits,
+    rsv1_allowed: bool,
+    frame: Option<InFrame>,
+    /// The opcode of the fragmented message in progress, if any.
+    message: Option<OpCode>,
+    assembly: BytesMut,
+    utf8: Utf8Validator,
+    closed: bool,
+    error: Option<ProtocolError>,
+}
+
+impl Decoder {
+    /// A decoder for the connection end `role` (it decodes what the *peer* sends).
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            role,
+            limits,
+            rsv1_allowed: false,
+            frame: None,
+            message: None,
+            assembly: BytesMut::new(),
+            utf8: Utf8Validator::new(),
+            closed: false,
+            error: None,
+        }
+    }
+
+    /// The limits in force.
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Allows RSV1 on the first frame of a message, for a negotiated extension that defines it
+    /// (permessage-deflate, RFC 7692).
+    pub fn allow_rsv1(&mut self, allowed: bool) {
+        self.rsv1_allowed = allowed;
+    }
+
+    /// Whether a close frame has been received: nothing more will be decoded.
+    pub const fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Takes the next event from the front of `buf`.
+    ///
+    /// Consumed bytes are removed from `buf`; a partial frame stays (its payload unmasked as far
+    /// as it has arrived). Returns `Ok(None)` when more bytes are needed, and always after a
+    /// close frame. A message's payload is split off `buf` without copying when it came in one
+    /// frame.
+    ///
+    /// # Errors
+    /// The [`ProtocolError`] the peer committed; its [`close_code`](ProtocolError::close_code)
+    /// is the code to fail the connection with. The error is sticky: every later call returns
+    /// it again.
+    pub fn feed(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        if self.closed {
+            return Ok(None);
+        }
+        let result = self.decode(buf);
+        if let Err(err) = result {
+            self.error = Some(err);
+        }
+        result
+    }
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        loop {
+            let frame = match &mut self.frame {
+                Some(frame) => frame,
+                None => {
+                    let Some((header, header_len)) = FrameHeader::parse(buf)? else {
+                        return Ok(None);
+                    };
+                    let (len, text) = self.check(&header)?;
+                    buf.advance(header_len);
+                    if text && header.opcode == OpCode::Text {
+                        self.utf8.reset();
+                    }
+                    self.frame.insert(InFrame {
+                        header,
+                        len,
+                        processed: 0,
+                        text,
+                    })
+                }
+            };
+            let available = buf.len().min(frame.len);
+            if frame.processed < available {
+                let fresh = &mut buf[frame.processed..available];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.processed);
+                }
+                if frame.text {
+                    self.utf8
+                        .feed(fresh)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                frame.processed = available;
+            }
+            if available < frame.len {
+                // Limits were checked with the header, so this is bounded; the extra header
+                // room lets the next frame's header arrive with the same read.
+                let missing = frame.len - available;
+                buf.reserve(missing.min(MAX_RESERVE_AHEAD) + MAX_HEADER_LEN);
+                return Ok(None);
+            }
+            let frame = self.frame.take().expect("a frame is in progress: matched above");
+            let payload = buf.split_to(frame.len).freeze();
+            if let Some(event) = self.complete(frame, payload)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Checks a header against RFC 6455 and the limits; returns the payload length and whether
+    /// the payload is text.
+    fn check(&self, h: &FrameHeader) -> Result<(usize, bool), ProtocolError> {
+        if h.rsv2 || h.rsv3 || (h.rsv1 && !self.rsv1_allowed) {
+            return Err(ProtocolError::ReservedBits);
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrameFromClient),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrameFromServer),
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if !h.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(ProtocolError::ControlFrameTooBig { len: h.payload_len });
+            }
+            if h.rsv1 {
+                return Err(ProtocolError::ReservedBits);
+            }
+            // At most 125 by the check above.
+            return Ok((h.payload_len as usize, false));
+        }
+        let text = match (h.opcode, self.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(op)) => {
+                if h.rsv1 {
+                    // RFC 7692 §6.1: RSV1 is set on the first frame of a message only.
+                    return Err(ProtocolError::ReservedBits);
+                }
+                op == OpCode::Text
+            }
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (op, None) => op == OpCode::Text,
+        };
+        if h.payload_len > self.limits.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooBig {
+                size: h.payload_len,
+                limit: self.limits.max_frame_size,
+            });
+        }
+        let size = self.assembly.len() as u64 + h.payload_len;
+        if size > self.limits.max_message_size as u64 {
+            return Err(ProtocolError::MessageTooBig {
+                size,
+                limit: self.limits.max_message_size,
+            });
+        }
+        // At most max_frame_size, a usize, by the check above.
+        Ok((h.payload_len as usize, text))
+    }
+
+    fn complete(&mut self, frame: InFrame, payload: Bytes) -> Result<Option<Event>, ProtocolError> {
+        let h = frame.header;
+        let event = match h.opcode {
+            OpCode::Ping => Event::Ping(payload),
+            OpCode::Pong => Event::Pong(payload),
+            OpCode::Close => {
+                let close = CloseFrame::parse(payload)?;
+                self.closed = true;
+                Event::Close(close)
+            }
+            OpCode::Text | OpCode::Binary if h.fin => {
+                Event::Message(self.finish_message(h.opcode, payload)?)
+            }
+            OpCode::Text | OpCode::Binary => {
+                self.message = Some(h.opcode);
+                self.assembly.reserve(payload.len());
+                self.assembly.extend_from_slice(&payload);
+                return Ok(None);
+            }
+            OpCode::Continuation => {
+                self.assembly.reserve(payload.len());
+                self.assembly.extend_from_slice(&payload);
+                if !h.fin {
+                    return Ok(None);
+                }
+                let opcode = self.message.take().expect("checked: a message is in progress");
+                let whole = self.assembly.split().freeze();
+                Event::Message(self.finish_message(opcode, whole)?)
+            }
+        };
+        Ok(Some(event))
+    }
+
+    fn finish_message(&mut self, opcode: OpCode, payload: Bytes) -> Result<Message, ProtocolError> {
+        if opcode == OpCode::Text {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Message::Text(Utf8Bytes::from_validated(payload)))
+        } else {
+            Ok(Message::Binary(payload))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
