@@ -19,6 +19,9 @@ set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 autobahn_dir=${AUTOBAHN_DIR:-$repo_root/target/autobahn}
+mkdir -p "$autobahn_dir"
+# Absolute, because the virtualenv's scripts name its interpreter by full path.
+autobahn_dir=$(cd "$autobahn_dir" && pwd)
 requirements=$repo_root/conformance/autobahn/requirements.txt
 venv=$autobahn_dir/venv
 # Holds virtualenv itself, installed with pip --target, so that nothing is
@@ -43,14 +46,21 @@ find_python2() {
     fi
 }
 
+# True when the virtualenv's interpreter runs and its scripts point at it
+# (they name it by absolute path, so a moved virtualenv fails this).
+venv_starts() {
+    "$venv/bin/python" -c 'import sys' >/dev/null 2>&1 || return 1
+    [[ $(head -n 1 "$venv/bin/pip") == "#!$venv/bin/python" ]]
+}
+
 # True when the virtualenv runs and holds exactly the pinned requirements.
 venv_is_current() {
     [[ -x $venv/bin/wstest && -f $stamp ]] || return 1
+    venv_starts || return 1
     [[ $(cat "$stamp") == "$(sha256sum <"$requirements")" ]] || return 1
     "$venv/bin/wstest" --autobahnversion >/dev/null 2>&1
 }
 
-mkdir -p "$autobahn_dir"
 # Two runs at once (say, two terminals) would race on the same virtualenv.
 exec 9>"$autobahn_dir/.setup.lock"
 flock 9
@@ -66,11 +76,11 @@ else
         rm -rf "$bootstrap"
         # virtualenv 20.22 dropped Python 2 support.
         "$python2" -m pip install --quiet --disable-pip-version-check \
-            --no-warn-script-location --target "$bootstrap" 'virtualenv<20.22' >&2
+            --no-python-version-warning --no-warn-script-location --target "$bootstrap" 'virtualenv<20.22' >&2
     fi
 
-    if [[ -d $venv ]] && ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-        log "$venv does not start (moved?): rebuilding it"
+    if [[ -d $venv ]] && ! venv_starts; then
+        log "$venv is broken or was made at another path: rebuilding it"
         rm -rf "$venv"
     fi
     if [[ ! -x $venv/bin/python ]]; then

@@ -19,7 +19,9 @@ pub mod verdict;
 pub use behavior::Behavior;
 pub use case_id::CaseId;
 pub use cli::{Args, ArgsError, RoleInput};
-pub use index::{load_index, parse_index, resolve_index_path, AgentResults, CaseResult, IndexError};
+pub use index::{
+    load_index, parse_index, resolve_index_path, AgentResults, CaseResult, IndexError,
+};
 pub use summary::{summarize, Column, SectionCounts, Summary};
 pub use table::{render, render_verdict_line};
 pub use verdict::{classify, Policy, Verdict, COMPRESSION_SECTIONS};

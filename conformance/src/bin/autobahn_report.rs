@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
-use conformance::report::{cli::USAGE, load_index, render, render_verdict_line, summarize, Args, ArgsError};
+use conformance::report::{
+    cli::USAGE, load_index, render, render_verdict_line, summarize, Args, ArgsError,
+};
 
 fn main() -> ExitCode {
     let args = match Args::parse(std::env::args_os().skip(1)) {
@@ -19,23 +21,33 @@ fn main() -> ExitCode {
     };
 
     let mut summaries = Vec::new();
+    let mut unreadable = false;
     for input in &args.inputs {
         let (path, agents) = match load_index(&input.path) {
             Ok(loaded) => loaded,
             Err(err) => {
-                eprintln!("autobahn_report: {} results: {}", input.role, error_chain(&err));
-                return ExitCode::from(2);
+                // Keep going: the other role's results are still worth seeing.
+                eprintln!(
+                    "autobahn_report: {} results: {}",
+                    input.role,
+                    error_chain(&err)
+                );
+                unreadable = true;
+                continue;
             }
         };
         for agent in &agents {
-            let summary = summarize(input.role, agent, &args.policy, input.expected_cases).with_source(&path);
+            let summary =
+                summarize(input.role, agent, &args.policy, input.expected_cases).with_source(&path);
             println!("{}", render(&summary));
             summaries.push(summary);
         }
     }
 
     println!("{}", render_verdict_line(&summaries));
-    if summaries.iter().all(|s| s.is_pass()) {
+    if unreadable {
+        ExitCode::from(2)
+    } else if summaries.iter().all(|s| s.is_pass()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn only_ok_and_informational_pass() {
-        let passing: Vec<_> = KNOWN.iter().filter(|s| Behavior::parse(s).is_pass()).collect();
+        let passing: Vec<_> = KNOWN
+            .iter()
+            .filter(|s| Behavior::parse(s).is_pass())
+            .collect();
         assert_eq!(passing, [&"OK", &"INFORMATIONAL"]);
     }
 

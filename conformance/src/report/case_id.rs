@@ -30,7 +30,11 @@ pub struct InvalidCaseId(pub String);
 
 impl fmt::Display for InvalidCaseId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid case id {:?}: expected numbers separated by dots", self.0)
+        write!(
+            f,
+            "invalid case id {:?}: expected numbers separated by dots",
+            self.0
+        )
     }
 }
 
@@ -87,7 +91,7 @@ mod tests {
 
     #[test]
     fn orders_numerically() {
-        let mut ids = vec![id("2.10"), id("10.1.1"), id("2.9"), id("1.1.1"), id("2.1")];
+        let mut ids = [id("2.10"), id("10.1.1"), id("2.9"), id("1.1.1"), id("2.1")];
         ids.sort();
         let shown: Vec<String> = ids.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["1.1.1", "2.1", "2.9", "2.10", "10.1.1"]);
@@ -95,8 +99,21 @@ mod tests {
 
     #[test]
     fn rejects_non_ids() {
-        for bad in ["", "1.", ".1", "1..2", "a.1", "+1.2", "1.-2", "99999999999.1"] {
-            assert_eq!(bad.parse::<CaseId>(), Err(InvalidCaseId(bad.to_owned())), "{bad:?}");
+        for bad in [
+            "",
+            "1.",
+            ".1",
+            "1..2",
+            "a.1",
+            "+1.2",
+            "1.-2",
+            "99999999999.1",
+        ] {
+            assert_eq!(
+                bad.parse::<CaseId>(),
+                Err(InvalidCaseId(bad.to_owned())),
+                "{bad:?}"
+            );
         }
     }
 

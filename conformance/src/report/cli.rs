@@ -105,7 +105,9 @@ impl Args {
         while let Some(arg) = args.next() {
             let arg = arg.into_string().map_err(ArgsError::NotUnicode)?;
             let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+                Some((flag, value)) if flag.starts_with("--") => {
+                    (flag.to_owned(), Some(value.to_owned()))
+                }
                 _ => (arg, None),
             };
             let mut value = |name: &'static str| match inline.clone() {
@@ -121,10 +123,16 @@ impl Args {
                 "--server" => server = Some(PathBuf::from(value("--server")?)),
                 "--client" => client = Some(PathBuf::from(value("--client")?)),
                 "--expect-server-cases" => {
-                    expect_server = Some(count("--expect-server-cases", value("--expect-server-cases")?)?);
+                    expect_server = Some(count(
+                        "--expect-server-cases",
+                        value("--expect-server-cases")?,
+                    )?);
                 }
                 "--expect-client-cases" => {
-                    expect_client = Some(count("--expect-client-cases", value("--expect-client-cases")?)?);
+                    expect_client = Some(count(
+                        "--expect-client-cases",
+                        value("--expect-client-cases")?,
+                    )?);
                 }
                 "--allow-unimplemented-compression" if inline.is_none() => {
                     policy.allow_unimplemented_compression = true;
@@ -139,10 +147,19 @@ impl Args {
         if client.is_none() && expect_client.is_some() {
             return Err(ArgsError::ExpectWithoutRole("client"));
         }
-        let inputs: Vec<RoleInput> = [("server", server, expect_server), ("client", client, expect_client)]
-            .into_iter()
-            .filter_map(|(role, path, expected_cases)| Some(RoleInput { role, path: path?, expected_cases }))
-            .collect();
+        let inputs: Vec<RoleInput> = [
+            ("server", server, expect_server),
+            ("client", client, expect_client),
+        ]
+        .into_iter()
+        .filter_map(|(role, path, expected_cases)| {
+            Some(RoleInput {
+                role,
+                path: path?,
+                expected_cases,
+            })
+        })
+        .collect();
         if inputs.is_empty() {
             return Err(ArgsError::NoInput);
         }
@@ -151,7 +168,9 @@ impl Args {
 }
 
 fn count(flag: &'static str, value: String) -> Result<usize, ArgsError> {
-    value.parse().map_err(|_| ArgsError::BadCount { flag, value })
+    value
+        .parse()
+        .map_err(|_| ArgsError::BadCount { flag, value })
 }
 
 #[cfg(test)]
@@ -177,8 +196,16 @@ mod tests {
         assert_eq!(
             args.inputs,
             [
-                RoleInput { role: "server", path: "s".into(), expected_cases: Some(517) },
-                RoleInput { role: "client", path: "c/index.json".into(), expected_cases: None },
+                RoleInput {
+                    role: "server",
+                    path: "s".into(),
+                    expected_cases: Some(517)
+                },
+                RoleInput {
+                    role: "client",
+                    path: "c/index.json".into(),
+                    expected_cases: None
+                },
             ]
         );
     }
@@ -194,15 +221,26 @@ mod tests {
     fn rejects_bad_command_lines() {
         assert_eq!(parse(&[]), Err(ArgsError::NoInput));
         assert_eq!(parse(&["--help"]), Err(ArgsError::Help));
-        assert_eq!(parse(&["--server"]), Err(ArgsError::MissingValue("--server")));
-        assert_eq!(parse(&["--server", "s", "extra"]), Err(ArgsError::Unknown("extra".into())));
+        assert_eq!(
+            parse(&["--server"]),
+            Err(ArgsError::MissingValue("--server"))
+        );
+        assert_eq!(
+            parse(&["--server", "s", "extra"]),
+            Err(ArgsError::Unknown("extra".into()))
+        );
         assert_eq!(
             parse(&["--server", "s", "--allow-unimplemented-compression=yes"]),
-            Err(ArgsError::Unknown("--allow-unimplemented-compression".into()))
+            Err(ArgsError::Unknown(
+                "--allow-unimplemented-compression".into()
+            ))
         );
         assert_eq!(
             parse(&["--server", "s", "--expect-server-cases", "-1"]),
-            Err(ArgsError::BadCount { flag: "--expect-server-cases", value: "-1".into() })
+            Err(ArgsError::BadCount {
+                flag: "--expect-server-cases",
+                value: "-1".into()
+            })
         );
         assert_eq!(
             parse(&["--server", "s", "--expect-client-cases", "3"]),

@@ -149,7 +149,10 @@ pub fn parse_index(json: &str) -> Result<Vec<AgentResults>, IndexError> {
                     })
                 })
                 .collect::<Result<Vec<_>, InvalidCaseId>>()
-                .map_err(|source| IndexError::CaseId { agent: agent.clone(), source })?;
+                .map_err(|source| IndexError::CaseId {
+                    agent: agent.clone(),
+                    source,
+                })?;
             cases.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(AgentResults { agent, cases })
         })
@@ -176,8 +179,10 @@ pub fn resolve_index_path(path: &Path) -> PathBuf {
 /// [`parse_index`].
 pub fn load_index(path: &Path) -> Result<(PathBuf, Vec<AgentResults>), IndexError> {
     let path = resolve_index_path(path);
-    let json = std::fs::read_to_string(&path)
-        .map_err(|source| IndexError::Io { path: path.clone(), source })?;
+    let json = std::fs::read_to_string(&path).map_err(|source| IndexError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let agents = parse_index(&json)?;
     Ok((path, agents))
 }
@@ -249,7 +254,10 @@ mod tests {
     #[test]
     fn rejects_wrong_shape() {
         for bad in ["", "[]", r#"{"a": []}"#, r#"{"a": {"1.1": "OK"}}"#] {
-            assert!(matches!(parse_index(bad), Err(IndexError::Json(_))), "{bad:?}");
+            assert!(
+                matches!(parse_index(bad), Err(IndexError::Json(_))),
+                "{bad:?}"
+            );
         }
     }
 

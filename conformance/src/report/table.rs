@@ -35,7 +35,15 @@ pub fn render_verdict_line(summaries: &[Summary]) -> String {
             r
         })
         .collect();
-    format!("autobahn: {} ({})", if pass { "PASS" } else { "FAIL" }, roles.join("; "))
+    let detail = if roles.is_empty() {
+        "no results".to_owned()
+    } else {
+        roles.join("; ")
+    };
+    format!(
+        "autobahn: {} ({detail})",
+        if pass { "PASS" } else { "FAIL" }
+    )
 }
 
 fn write_summary(out: &mut String, s: &Summary) -> std::fmt::Result {
@@ -54,9 +62,17 @@ fn write_summary(out: &mut String, s: &Summary) -> std::fmt::Result {
     )?;
     if let Some(expected) = s.expected_cases {
         if s.missing_cases() > 0 {
-            writeln!(out, "MISSING: {expected} cases expected, {} never ran", s.missing_cases())?;
+            writeln!(
+                out,
+                "MISSING: {expected} cases expected, {} never ran",
+                s.missing_cases()
+            )?;
         } else if s.total() > expected {
-            writeln!(out, "note: {expected} cases expected, index.json has {}", s.total())?;
+            writeln!(
+                out,
+                "note: {expected} cases expected, index.json has {}",
+                s.total()
+            )?;
         }
     }
     writeln!(out, "behavior:      {}", counts_line(&s.by_behavior))?;
@@ -72,7 +88,12 @@ fn write_summary(out: &mut String, s: &Summary) -> std::fmt::Result {
     }
     if !s.failures().is_empty() {
         writeln!(out, "\nfailing cases ({}):", s.failures().len())?;
-        let width = s.failures().iter().map(|c| c.id.to_string().len()).max().unwrap_or(0);
+        let width = s
+            .failures()
+            .iter()
+            .map(|c| c.id.to_string().len())
+            .max()
+            .unwrap_or(0);
         for case in s.failures() {
             write!(
                 out,
@@ -110,14 +131,24 @@ fn write_sections(
     const NUMBER: usize = 5;
     write!(out, "{:>FIRST$} {:>NUMBER$}", "section", "cases")?;
     for column in Column::ALL {
-        write!(out, " {:>w$}", column.title(), w = column.title().len().max(NUMBER))?;
+        write!(
+            out,
+            " {:>w$}",
+            column.title(),
+            w = column.title().len().max(NUMBER)
+        )?;
     }
     writeln!(out)?;
     let rows = sections.iter().map(|(n, c)| (n.to_string(), c));
     for (label, counts) in rows.chain([("total".to_owned(), totals)]) {
         write!(out, "{label:>FIRST$} {:>NUMBER$}", counts.total())?;
         for column in Column::ALL {
-            write!(out, " {:>w$}", counts.get(column), w = column.title().len().max(NUMBER))?;
+            write!(
+                out,
+                " {:>w$}",
+                counts.get(column),
+                w = column.title().len().max(NUMBER)
+            )?;
         }
         writeln!(out)?;
     }
@@ -148,18 +179,42 @@ mod tests {
 
     #[test]
     fn lists_failing_case_with_verdicts_code_and_report() {
-        let text = render(&summary(MIXED, Policy { allow_unimplemented_compression: true }, None));
-        let line = text.lines().find(|l| l.trim_start().starts_with("6.4.1")).expect("listed");
-        assert!(line.contains("behavior NON-STRICT, behaviorClose OK, close code 1007"), "{line}");
-        assert!(line.ends_with("reports/server/tt_case_6_4_1.html"), "{line}");
-        assert!(text.contains("1 UNIMPLEMENTED compression cases allowed"), "{text}");
-        assert!(!text.lines().any(|l| l.trim_start().starts_with("12.1.1")), "{text}");
+        let text = render(&summary(
+            MIXED,
+            Policy {
+                allow_unimplemented_compression: true,
+            },
+            None,
+        ));
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("6.4.1"))
+            .expect("listed");
+        assert!(
+            line.contains("behavior NON-STRICT, behaviorClose OK, close code 1007"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("reports/server/tt_case_6_4_1.html"),
+            "{line}"
+        );
+        assert!(
+            text.contains("1 UNIMPLEMENTED compression cases allowed"),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("12.1.1")),
+            "{text}"
+        );
     }
 
     #[test]
     fn section_table_has_a_row_per_section_and_a_total() {
         let text = render(&summary(MIXED, Policy::default(), None));
-        let header = text.lines().find(|l| l.contains("section")).expect("header");
+        let header = text
+            .lines()
+            .find(|l| l.contains("section"))
+            .expect("header");
         for column in Column::ALL {
             assert!(header.contains(column.title()), "{header}");
         }
@@ -173,14 +228,23 @@ mod tests {
         assert_eq!(row("1"), ["1", "1", "1", "0", "0", "0", "0", "0", "0"]);
         assert_eq!(row("6"), ["6", "1", "0", "0", "1", "0", "0", "0", "0"]);
         assert_eq!(row("12"), ["12", "1", "0", "0", "0", "0", "1", "0", "0"]);
-        assert_eq!(row("total"), ["total", "3", "1", "0", "1", "0", "1", "0", "0"]);
+        assert_eq!(
+            row("total"),
+            ["total", "3", "1", "0", "1", "0", "1", "0", "0"]
+        );
     }
 
     #[test]
     fn counts_by_behavior_are_shown() {
         let text = render(&summary(MIXED, Policy::default(), None));
-        assert!(text.contains("behavior:      OK 1, UNIMPLEMENTED 1, NON-STRICT 1"), "{text}");
-        assert!(text.contains("behaviorClose: OK 2, UNIMPLEMENTED 1"), "{text}");
+        assert!(
+            text.contains("behavior:      OK 1, UNIMPLEMENTED 1, NON-STRICT 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("behaviorClose: OK 2, UNIMPLEMENTED 1"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -188,11 +252,14 @@ mod tests {
         let ok = r#"{"a": {"1.1.1": {"behavior": "OK", "behaviorClose": "OK"}}}"#;
         let pass = summary(ok, Policy::default(), Some(1));
         let fail = summary(MIXED, Policy::default(), None);
-        assert_eq!(render_verdict_line(&[pass.clone()]), "autobahn: PASS (server 1/1 pass)");
+        assert_eq!(
+            render_verdict_line(std::slice::from_ref(&pass)),
+            "autobahn: PASS (server 1/1 pass)"
+        );
         let line = render_verdict_line(&[pass, fail]);
         assert!(line.starts_with("autobahn: FAIL"), "{line}");
         assert!(line.contains("server 1/3 pass, 2 failing"), "{line}");
-        assert!(render_verdict_line(&[]).starts_with("autobahn: FAIL"));
+        assert_eq!(render_verdict_line(&[]), "autobahn: FAIL (no results)");
     }
 
     #[test]

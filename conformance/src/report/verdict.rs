@@ -59,21 +59,49 @@ mod tests {
         }
     }
 
-    const STRICT: Policy = Policy { allow_unimplemented_compression: false };
-    const LENIENT: Policy = Policy { allow_unimplemented_compression: true };
+    const STRICT: Policy = Policy {
+        allow_unimplemented_compression: false,
+    };
+    const LENIENT: Policy = Policy {
+        allow_unimplemented_compression: true,
+    };
 
     #[test]
     fn ok_and_informational_pass() {
-        for (b, c) in [("OK", "OK"), ("INFORMATIONAL", "OK"), ("OK", "INFORMATIONAL")] {
-            assert_eq!(classify(&case("7.1.6", b, c), &STRICT), Verdict::Pass, "{b}/{c}");
+        for (b, c) in [
+            ("OK", "OK"),
+            ("INFORMATIONAL", "OK"),
+            ("OK", "INFORMATIONAL"),
+        ] {
+            assert_eq!(
+                classify(&case("7.1.6", b, c), &STRICT),
+                Verdict::Pass,
+                "{b}/{c}"
+            );
         }
     }
 
     #[test]
     fn any_other_verdict_fails() {
-        for bad in ["NON-STRICT", "WRONG CODE", "UNCLEAN", "NO_CLOSE", "FAILED BY CLIENT", "FAILED", "?"] {
-            assert_eq!(classify(&case("6.4.1", bad, "OK"), &LENIENT), Verdict::Fail, "{bad}");
-            assert_eq!(classify(&case("6.4.1", "OK", bad), &LENIENT), Verdict::Fail, "{bad}");
+        for bad in [
+            "NON-STRICT",
+            "WRONG CODE",
+            "UNCLEAN",
+            "NO_CLOSE",
+            "FAILED BY CLIENT",
+            "FAILED",
+            "?",
+        ] {
+            assert_eq!(
+                classify(&case("6.4.1", bad, "OK"), &LENIENT),
+                Verdict::Fail,
+                "{bad}"
+            );
+            assert_eq!(
+                classify(&case("6.4.1", "OK", bad), &LENIENT),
+                Verdict::Fail,
+                "{bad}"
+            );
         }
     }
 
@@ -87,8 +115,16 @@ mod tests {
     #[test]
     fn unimplemented_compression_allowed_with_flag() {
         for id in ["12.1.1", "13.7.18"] {
-            for (b, c) in [("UNIMPLEMENTED", "UNIMPLEMENTED"), ("UNIMPLEMENTED", "OK"), ("OK", "UNIMPLEMENTED")] {
-                assert_eq!(classify(&case(id, b, c), &LENIENT), Verdict::Allowed, "{id} {b}/{c}");
+            for (b, c) in [
+                ("UNIMPLEMENTED", "UNIMPLEMENTED"),
+                ("UNIMPLEMENTED", "OK"),
+                ("OK", "UNIMPLEMENTED"),
+            ] {
+                assert_eq!(
+                    classify(&case(id, b, c), &LENIENT),
+                    Verdict::Allowed,
+                    "{id} {b}/{c}"
+                );
             }
         }
     }

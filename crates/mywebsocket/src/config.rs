@@ -1,0 +1,239 @@
+//! Connection settings, shared by servers ([`Upgrader`](crate::Upgrader)) and clients
+//! ([`connect_with`](crate::connect_with)).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mywebsocket_proto::Limits;
+
+/// A callback given the payload of a received ping or pong.
+pub type ControlHandler = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// A callback given the request's `Origin` header (if any); `false` refuses the upgrade with
+/// 403.
+pub type OriginCheck = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
+/// Settings for a connection. Each field documents its default and its unit; set them with the
+/// builder methods:
+///
+/// ```
+/// use std::time::Duration;
+/// use mywebsocket::Config;
+///
+/// let config = Config::default()
+///     .heartbeat(Some(Duration::from_secs(10)), Duration::from_secs(25))
+///     .max_message_size(1 << 20)
+///     .protocols(["chat.v2"])
+///     .on_pong(|payload| println!("pong: {payload:?}"));
+/// # let _ = config;
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// How often to ping the peer while waiting for data. Default: every 30 s. `None`
+    /// disables pings (the timeout still applies).
+    pub heartbeat_interval: Option<Duration>,
+    /// How long the peer may stay silent (no frame of any kind) before the connection is ended
+    /// with [`Error::Timeout`](crate::Error::Timeout). Default: 60 s, two ping intervals.
+    /// `None` disables it.
+    pub heartbeat_timeout: Option<Duration>,
+    /// Called with the payload of every pong received. Default: none.
+    pub pong_handler: Option<ControlHandler>,
+    /// Called with the payload of every ping received; the pong is sent automatically either
+    /// way (RFC 6455 §5.5.2). Default: none.
+    pub ping_handler: Option<ControlHandler>,
+    /// The size of each read from the socket, in bytes; the read buffer grows beyond it as
+    /// large frames arrive, up to the message limit. Default: 8 KiB.
+    pub read_buffer_size: usize,
+    /// The bytes that may wait in a connection's write queue before writers wait
+    /// (backpressure). Default: 1 MiB.
+    pub write_buffer_size: usize,
+    /// Messages larger than this many bytes are sent as several frames (RFC 6455 §5.4).
+    /// Default: 1 MiB.
+    pub fragment_size: usize,
+    /// Incoming size limits. Default: 64 MiB per message and per frame; more closes the
+    /// connection with 1009.
+    pub limits: Limits,
+    /// The longest a single [`read_msg`](crate::WebSocket::read_msg) may wait for a message.
+    /// Default: none.
+    pub read_timeout: Option<Duration>,
+    /// The longest writing one batch of frames to the socket may take before the connection is
+    /// ended. Default: none.
+    pub write_timeout: Option<Duration>,
+    /// The longest the opening handshake may take, both roles. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// How long to wait for the peer's part of the closing handshake. Default: 5 s.
+    pub close_timeout: Duration,
+    /// The largest HTTP head accepted in the opening handshake, in bytes. Default: 16 KiB.
+    pub max_head_size: usize,
+    /// Server: the subprotocols supported, in order of preference. Client: the subprotocols
+    /// offered. Default: none.
+    pub protocols: Vec<String>,
+    /// Server only: decides whether a request's `Origin` is allowed. Default: all allowed.
+    pub origin_check: Option<OriginCheck>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Some(Duration::from_secs(30)),
+            heartbeat_timeout: Some(Duration::from_secs(60)),
+            pong_handler: None,
+            ping_handler: None,
+            read_buffer_size: 8 << 10,
+            write_buffer_size: 1 << 20,
+            fragment_size: 1 << 20,
+            limits: Limits::default(),
+            read_timeout: None,
+            write_timeout: None,
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            max_head_size: 16 << 10,
+            protocols: Vec::new(),
+            origin_check: None,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the ping interval and the silence timeout; see [`Config::heartbeat_interval`].
+    #[must_use]
+    pub fn heartbeat(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// Turns the heartbeat off: no pings, no silence timeout.
+    #[must_use]
+    pub fn no_heartbeat(mut self) -> Self {
+        self.heartbeat_interval = None;
+        self.heartbeat_timeout = None;
+        self
+    }
+
+    /// Sets [`Config::pong_handler`].
+    #[must_use]
+    pub fn on_pong(mut self, handler: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        self.pong_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Sets [`Config::ping_handler`].
+    #[must_use]
+    pub fn on_ping(mut self, handler: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        self.ping_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Sets [`Config::read_buffer_size`] (at least 1).
+    #[must_use]
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(1);
+        self
+    }
+
+    /// Sets [`Config::write_buffer_size`] (at least 1).
+    #[must_use]
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes.max(1);
+        self
+    }
+
+    /// Sets [`Config::fragment_size`] (at least 1).
+    #[must_use]
+    pub fn fragment_size(mut self, bytes: usize) -> Self {
+        self.fragment_size = bytes.max(1);
+        self
+    }
+
+    /// Sets the largest incoming message; frames are capped at the same size.
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.limits = self.limits.max_message_size(bytes).max_frame_size(bytes);
+        self
+    }
+
+    /// Sets [`Config::limits`].
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`Config::read_timeout`].
+    #[must_use]
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::write_timeout`].
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::handshake_timeout`].
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::close_timeout`].
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::max_head_size`].
+    #[must_use]
+    pub fn max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes;
+        self
+    }
+
+    /// Sets [`Config::protocols`].
+    #[must_use]
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`Config::origin_check`].
+    #[must_use]
+    pub fn origin_check(mut self, check: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) -> Self {
+        self.origin_check = Some(Arc::new(check));
+        self
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("pong_handler", &self.pong_handler.is_some())
+            .field("ping_handler", &self.ping_handler.is_some())
+            .field("read_buffer_size", &self.read_buffer_size)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .field("fragment_size", &self.fragment_size)
+            .field("limits", &self.limits)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("max_head_size", &self.max_head_size)
+            .field("protocols", &self.protocols)
+            .field("origin_check", &self.origin_check.is_some())
+            .finish()
+    }
+}

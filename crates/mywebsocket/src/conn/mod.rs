@@ -1,0 +1,14 @@
+//! A connection: the [`WebSocket`], its [`Reader`] and [`Writer`] halves, and the write task
+//! behind them.
+
+mod options;
+mod queue;
+mod reader;
+mod websocket;
+mod write_task;
+mod writer;
+
+pub use options::WriteOptions;
+pub use reader::Reader;
+pub use websocket::WebSocket;
+pub use writer::Writer;

@@ -1,0 +1,330 @@
+//! The receiving half of a connection: reads, decodes, answers control frames, keeps time.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use sync_wrapper::SyncWrapper;
+use mywebsocket_proto::{CloseCode, CloseFrame, Decoder, Event, Message};
+use tokio::io::AsyncRead;
+use tokio::time::{Instant, Sleep};
+
+use super::queue::Shared;
+use crate::config::Config;
+use crate::error::{Error, Initiator, Result, TimeoutKind};
+
+pub(crate) type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
+
+/// How a finished connection ended; reported by every read after the end.
+#[derive(Debug, Clone)]
+struct Ended {
+    frame: Option<CloseFrame>,
+    initiator: Initiator,
+}
+
+impl Ended {
+    fn to_error(&self) -> Error {
+        Error::Closed {
+            frame: self.frame.clone(),
+            initiator: self.initiator,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    Open,
+    /// A client after the close handshake: the server closes TCP first (RFC 6455 §7.1.1), so
+    /// wait for that, up to the close timeout.
+    AwaitEof { deadline: Instant, ended: Ended },
+    Done(Ended),
+}
+
+/// The receiving half of a connection, from [`WebSocket::split`](crate::WebSocket::split).
+///
+/// Pings are answered, pongs handed to the pong handler and the closing handshake completed
+/// while reading, so keep a read pending (with [`Reader::read_msg`] or as a [`Stream`]) for the
+/// connection to stay healthy: the heartbeat runs only while a read is waiting.
+pub struct Reader {
+    /// Only ever used through `&mut self`, so the wrapper makes `Reader` (and a `WebSocket`
+    /// borrowed across a write's `.await`) `Sync` without asking the stream to be.
+    io: SyncWrapper<BoxedRead>,
+    buf: BytesMut,
+    decoder: Decoder,
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    last_rx: Instant,
+    next_ping: Option<Instant>,
+    read_started: Option<Instant>,
+    phase: Phase,
+    stream_done: bool,
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("role", &self.shared.role)
+            .field("buffered", &self.buf.len())
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(io: BoxedRead, buf: BytesMut, shared: Arc<Shared>, config: Arc<Config>) -> Self {
+        let now = Instant::now();
+        Self {
+            io: SyncWrapper::new(io),
+            buf,
+            decoder: Decoder::new(shared.role, config.limits),
+            next_ping: config.heartbeat_interval.map(|i| now + i),
+            shared,
+            config,
+            timer: Box::pin(tokio::time::sleep_until(now)),
+            timer_at: None,
+            last_rx: now,
+            read_started: None,
+            phase: Phase::Open,
+            stream_done: false,
+        }
+    }
+
+    /// Waits for the next text or binary message.
+    ///
+    /// Cancel-safe: dropping the future loses nothing, the next call carries on.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the closing handshake is done (and on every call after),
+    /// [`Error::Protocol`] or [`Error::MessageTooBig`] when the peer broke the rules (the
+    /// connection is then closed with the matching code), [`Error::Timeout`] for the
+    /// heartbeat and read timeouts, [`Error::Io`] when the socket fails or the peer vanished
+    /// without a close frame.
+    pub async fn read_msg(&mut self) -> Result<Message> {
+        std::future::poll_fn(|cx| self.poll_read_msg(cx)).await
+    }
+
+    /// The polling form of [`Reader::read_msg`].
+    ///
+    /// # Errors
+    /// As [`Reader::read_msg`].
+    pub fn poll_read_msg(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message>> {
+        if self.read_started.is_none() && self.config.read_timeout.is_some() {
+            self.read_started = Some(Instant::now());
+        }
+        loop {
+            match &self.phase {
+                Phase::Done(ended) => return Poll::Ready(Err(ended.to_error())),
+                Phase::AwaitEof { .. } => {
+                    ready!(self.poll_await_eof(cx));
+                    continue;
+                }
+                Phase::Open => {}
+            }
+            match self.decoder.feed(&mut self.buf) {
+                Ok(Some(Event::Message(message))) => {
+                    self.read_started = None;
+                    return Poll::Ready(Ok(message));
+                }
+                Ok(Some(Event::Ping(payload))) => {
+                    if let Some(handler) = &self.config.ping_handler {
+                        handler(&payload);
+                    }
+                    self.shared.push_pong(payload);
+                    continue;
+                }
+                Ok(Some(Event::Pong(payload))) => {
+                    if let Some(handler) = &self.config.pong_handler {
+                        handler(&payload);
+                    }
+                    continue;
+                }
+                Ok(Some(Event::Close(frame))) => {
+                    self.on_close(frame);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.fail(CloseFrame::new(e.close_code(), &e.to_string()));
+                    return Poll::Ready(Err(e.into()));
+                }
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => {
+                    self.end(None, Initiator::Remote);
+                    return Poll::Ready(Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "peer closed the connection without a close frame (1006)",
+                    ))));
+                }
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => {
+                    self.end(None, Initiator::Remote);
+                    return Poll::Ready(Err(Error::Io(e)));
+                }
+                Poll::Pending => {}
+            }
+            ready!(self.poll_timers(cx))?;
+        }
+    }
+
+    /// Reads more bytes into the buffer; the buffer grows in `read_buffer_size` steps and the
+    /// decoder reserves ahead for large frames.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let step = self.config.read_buffer_size;
+        if self.buf.capacity() - self.buf.len() < step.min(1024) {
+            self.buf.reserve(step);
+        }
+        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(self.io.get_mut()), cx, &mut self.buf))?;
+        if n > 0 {
+            self.last_rx = Instant::now();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn on_close(&mut self, frame: Option<CloseFrame>) {
+        // Echo the code (RFC 6455 §5.5.1); if we sent our close first, this is the answer.
+        let echo = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
+        let initiator = if self.shared.push_close(echo.as_ref(), false) {
+            Initiator::Remote
+        } else {
+            Initiator::Local
+        };
+        let ended = Ended { frame, initiator };
+        match self.shared.role {
+            mywebsocket_proto::Role::Server => {
+                // The server closes TCP first (RFC 6455 §7.1.1).
+                self.shared.request_shutdown();
+                self.phase = Phase::Done(ended);
+            }
+            mywebsocket_proto::Role::Client => {
+                self.phase = Phase::AwaitEof {
+                    deadline: Instant::now() + self.config.close_timeout,
+                    ended,
+                };
+            }
+        }
+    }
+
+    fn poll_await_eof(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let Phase::AwaitEof { deadline, .. } = &self.phase else {
+                return Poll::Ready(());
+            };
+            let deadline = *deadline;
+            self.buf.clear();
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                Poll::Ready(_) => break,
+                Poll::Pending => {}
+            }
+            self.arm_timer(deadline);
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            break;
+        }
+        if let Phase::AwaitEof { ended, .. } = std::mem::replace(&mut self.phase, Phase::Open) {
+            self.shared.request_shutdown();
+            self.phase = Phase::Done(ended);
+        }
+        Poll::Ready(())
+    }
+
+    /// Fails the connection: `frame` goes out ahead of anything unsent, then the socket closes.
+    fn fail(&mut self, frame: CloseFrame) {
+        self.shared.push_close(Some(&frame), true);
+        self.phase = Phase::Done(Ended {
+            frame: Some(frame),
+            initiator: Initiator::Local,
+        });
+    }
+
+    fn end(&mut self, frame: Option<CloseFrame>, initiator: Initiator) {
+        self.shared.request_shutdown();
+        self.phase = Phase::Done(Ended { frame, initiator });
+    }
+
+    pub(crate) fn close_timeout(&self) -> std::time::Duration {
+        self.config.close_timeout
+    }
+
+    /// Ends the connection at once: no closing handshake, the socket is shut down.
+    pub(crate) fn abort(&mut self) {
+        self.end(None, Initiator::Local);
+    }
+
+    /// Sends a ping or ends the connection when a deadline has passed; otherwise arms the
+    /// timer for the earliest deadline.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let now = Instant::now();
+        let silence_deadline = self.config.heartbeat_timeout.map(|t| self.last_rx + t);
+        let read_deadline = self.config.read_timeout.zip(self.read_started).map(|(t, s)| s + t);
+        if silence_deadline.is_some_and(|d| now >= d) {
+            self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "heartbeat timeout"));
+            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Heartbeat)));
+        }
+        if read_deadline.is_some_and(|d| now >= d) {
+            self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "read timeout"));
+            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Read)));
+        }
+        if let (Some(at), Some(interval)) = (self.next_ping, self.config.heartbeat_interval) {
+            if now >= at {
+                self.next_ping = Some(now + interval);
+                // A failure here shows up on the next read or write; the ping is best effort.
+                let _ = self.shared.push_ping(Bytes::new());
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let earliest = [silence_deadline, read_deadline, self.next_ping]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(deadline) = earliest else {
+            return Poll::Pending;
+        };
+        self.arm_timer(deadline);
+        ready!(self.timer.as_mut().poll(cx));
+        Poll::Ready(Ok(()))
+    }
+
+    fn arm_timer(&mut self, deadline: Instant) {
+        if self.timer_at != Some(deadline) {
+            self.timer.as_mut().reset(deadline);
+            self.timer_at = Some(deadline);
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.shared.release_handle();
+    }
+}
+
+impl Stream for Reader {
+    type Item = Result<Message>;
+
+    /// Yields messages; ends after the closing handshake, or after yielding an error.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.stream_done {
+            return Poll::Ready(None);
+        }
+        match ready!(self.poll_read_msg(cx)) {
+            Ok(message) => Poll::Ready(Some(Ok(message))),
+            Err(Error::Closed { .. }) => {
+                self.stream_done = true;
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                self.stream_done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The connection type users get from `accept`, `connect` and the hyper upgrade.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+use mywebsocket_proto::{CloseCode, Message, Role, Utf8Bytes};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::queue::Shared;
+use super::{write_task, Reader, WriteOptions, Writer};
+use crate::config::Config;
+use crate::error::{Error, Result, TimeoutKind};
+
+/// A WebSocket connection, server or client side.
+///
+/// Read with [`WebSocket::read_msg`]; write with the `write_*` methods; end it with
+/// [`WebSocket::close`]. [`WebSocket::split`] gives a [`Reader`] and a cloneable [`Writer`]
+/// for use from separate tasks. It is also a [`Stream`] of messages and a [`Sink`] for them.
+///
+/// Writing happens on a small task spawned with the connection, so a `WebSocket` must be made
+/// inside a tokio runtime.
+#[derive(Debug)]
+pub struct WebSocket {
+    reader: Reader,
+    writer: Writer,
+    protocol: Option<String>,
+}
+
+impl WebSocket {
+    /// Wraps a stream on which the opening handshake has already happened (for example one
+    /// upgraded by another HTTP stack). `role` is our end.
+    pub fn from_upgraded<S>(stream: S, role: Role, config: Config) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        Self::from_parts(stream, role, Arc::new(config), BytesMut::new(), None)
+    }
+
+    /// `buffered` holds bytes read past the handshake: they belong to the WebSocket stream.
+    pub(crate) fn from_parts<S>(
+        stream: S,
+        role: Role,
+        config: Arc<Config>,
+        buffered: BytesMut,
+        protocol: Option<String>,
+    ) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        let shared = Arc::new(Shared::new(role, config.write_buffer_size, config.fragment_size));
+        tokio::spawn(write_task::run(
+            Arc::clone(&shared),
+            Box::new(write),
+            config.write_timeout,
+            config.close_timeout,
+        ));
+        Self {
+            reader: Reader::new(Box::new(read), buffered, Arc::clone(&shared), config),
+            writer: Writer::new(shared),
+            protocol,
+        }
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Waits for the next text or binary message; see [`Reader::read_msg`].
+    ///
+    /// # Errors
+    /// As [`Reader::read_msg`].
+    pub async fn read_msg(&mut self) -> Result<Message> {
+        self.reader.read_msg().await
+    }
+
+    /// Sends a text message; see [`Writer::write_string`].
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_string(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.writer.write_string(text).await
+    }
+
+    /// Sends a binary message; see [`Writer::write_binary`].
+    ///
+    /// # Errors
+    /// As [`Writer::write_binary`].
+    pub async fn write_binary(&self, data: impl Into<Bytes>) -> Result<()> {
+        self.writer.write_binary(data).await
+    }
+
+    /// Sends `value` as JSON text; see [`Writer::write_json`].
+    ///
+    /// # Errors
+    /// As [`Writer::write_json`].
+    pub async fn write_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.writer.write_json(value).await
+    }
+
+    /// Sends a message; see [`Writer::write_message`].
+    ///
+    /// # Errors
+    /// As [`Writer::write_message`].
+    pub async fn write_message(&self, message: Message) -> Result<()> {
+        self.writer.write_message(message).await
+    }
+
+    /// [`WebSocket::write_string`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_string_with(&self, text: impl Into<Utf8Bytes>, opts: &WriteOptions) -> Result<()> {
+        self.writer.write_string_with(text, opts).await
+    }
+
+    /// [`WebSocket::write_binary`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_binary`].
+    pub async fn write_binary_with(&self, data: impl Into<Bytes>, opts: &WriteOptions) -> Result<()> {
+        self.writer.write_binary_with(data, opts).await
+    }
+
+    /// [`WebSocket::write_json`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_json`].
+    pub async fn write_json_with<T: Serialize + ?Sized>(&self, value: &T, opts: &WriteOptions) -> Result<()> {
+        self.writer.write_json_with(value, opts).await
+    }
+
+    /// Sends a ping; see [`Writer::ping`].
+    ///
+    /// # Errors
+    /// As [`Writer::ping`].
+    pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
+        self.writer.ping(payload).await
+    }
+
+    /// Waits until everything queued has been written; see [`Writer::flush`].
+    ///
+    /// # Errors
+    /// As [`Writer::flush`].
+    pub async fn flush(&self) -> Result<()> {
+        self.writer.flush().await
+    }
+
+    /// Performs the closing handshake: sends a close frame with `code` and `reason`, then
+    /// reads (dropping any messages still arriving) until the peer answers, for at most the
+    /// configured close timeout. Returns `Ok` once the handshake is complete or if the
+    /// connection was already closed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a code that may not be sent, [`Error::Timeout`] with
+    /// [`TimeoutKind::Close`] if the peer does not answer in time (the socket is then closed),
+    /// or the error that ended the connection meanwhile.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        match self.writer.close(code, reason).await {
+            Ok(()) | Err(Error::AlreadyClosed) => {}
+            Err(e) => return Err(e),
+        }
+        let limit = self.reader.close_timeout();
+        let reader = &mut self.reader;
+        let drained = tokio::time::timeout(limit, async {
+            loop {
+                if let Err(e) = reader.read_msg().await {
+                    return e;
+                }
+            }
+        })
+        .await;
+        match drained {
+            Ok(Error::Closed { .. }) => Ok(()),
+            Ok(e) => Err(e),
+            Err(_) => {
+                self.reader.abort();
+                Err(Error::Timeout(TimeoutKind::Close))
+            }
+        }
+    }
+
+    /// A new handle for sending, usable from other tasks while this `WebSocket` reads.
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
+    }
+
+    /// Splits into the receiving half and the (cloneable) sending half.
+    pub fn split(self) -> (Reader, Writer) {
+        (self.reader, self.writer)
+    }
+}
+
+impl Stream for WebSocket {
+    type Item = Result<Message>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.reader).poll_next(cx)
+    }
+}
+
+impl Sink<Message> for WebSocket {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.writer).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<()> {
+        Pin::new(&mut self.writer).start_send(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.writer).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.writer).poll_close(cx)
+    }
+}

@@ -1,0 +1,152 @@
+//! The task that owns a connection's write half: it drains the queue in batches.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use mywebsocket_proto::Frame;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::queue::{Failure, Shared};
+
+/// Payloads up to this size are copied next to their header into one buffer; larger ones are
+/// written from their own memory with `writev`, since a copy would cost more than a slice.
+const COPY_THRESHOLD: usize = 16 << 10;
+
+/// The most slices handed to one `writev` (Linux allows 1024; beyond a few dozen there is no
+/// gain).
+const MAX_IOV: usize = 64;
+
+pub(crate) type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Writes everything queued, batch by batch, until asked to shut down or the socket fails.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut io: BoxedWrite,
+    write_timeout: Option<Duration>,
+    close_timeout: Duration,
+) {
+    let mut batch: VecDeque<Frame> = VecDeque::new();
+    let mut out = Batch::default();
+    loop {
+        let shutdown = loop {
+            let notified = shared.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut q = shared.lock();
+                if !q.frames.is_empty() {
+                    std::mem::swap(&mut q.frames, &mut batch);
+                    break false;
+                }
+                if q.shutdown {
+                    break true;
+                }
+            }
+            notified.await;
+        };
+        if shutdown {
+            // Best effort: the peer may already be gone.
+            let _ = tokio::time::timeout(close_timeout, io.shutdown()).await;
+            finish(&shared, None);
+            return;
+        }
+        let frames = batch.len() as u64;
+        let bytes: usize = batch.iter().map(Frame::wire_len).sum();
+        let write = out.write(&mut io, &mut batch);
+        let result = match write_timeout {
+            Some(limit) => tokio::time::timeout(limit, write)
+                .await
+                .unwrap_or(Err(io::ErrorKind::TimedOut.into())),
+            None => write.await,
+        };
+        {
+            let mut q = shared.lock();
+            q.written += frames;
+            q.bytes -= bytes;
+        }
+        shared.progress.notify_waiters();
+        if let Err(e) = result {
+            let failure = if e.kind() == io::ErrorKind::TimedOut {
+                Failure::Timeout
+            } else {
+                Failure::Io(e.kind(), e.to_string())
+            };
+            finish(&shared, Some(failure));
+            return;
+        }
+    }
+}
+
+fn finish(shared: &Shared, failure: Option<Failure>) {
+    let mut q = shared.lock();
+    q.finished = true;
+    if q.failure.is_none() {
+        q.failure = failure;
+    }
+    let dropped: usize = q.frames.drain(..).map(|f| f.wire_len()).sum();
+    q.bytes -= dropped;
+    drop(q);
+    shared.progress.notify_waiters();
+}
+
+/// Buffers reused from batch to batch.
+#[derive(Default)]
+struct Batch {
+    copy: BytesMut,
+    chunks: VecDeque<Bytes>,
+}
+
+impl Batch {
+    /// Writes `frames` (emptying it) and flushes once.
+    async fn write(&mut self, io: &mut BoxedWrite, frames: &mut VecDeque<Frame>) -> io::Result<()> {
+        for frame in frames.drain(..) {
+            self.copy.extend_from_slice(frame.head());
+            if frame.payload().len() <= COPY_THRESHOLD {
+                self.copy.extend_from_slice(frame.payload());
+            } else {
+                self.chunks.push_back(self.copy.split().freeze());
+                self.chunks.push_back(frame.payload().clone());
+            }
+        }
+        if !self.copy.is_empty() {
+            self.chunks.push_back(self.copy.split().freeze());
+        }
+        let result = write_all_vectored(io, &mut self.chunks).await;
+        self.chunks.clear();
+        result?;
+        io.flush().await
+    }
+}
+
+async fn write_all_vectored(io: &mut BoxedWrite, chunks: &mut VecDeque<Bytes>) -> io::Result<()> {
+    chunks.retain(|c| !c.is_empty());
+    while !chunks.is_empty() {
+        let written = {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            io.write_vectored(&slices[..count]).await?
+        };
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let mut left = written;
+        while left > 0 {
+            let front = chunks.front_mut().expect("the kernel wrote no more than we gave it");
+            if front.len() <= left {
+                left -= front.len();
+                chunks.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
+}

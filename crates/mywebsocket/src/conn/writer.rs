@@ -1,0 +1,261 @@
+//! The writer handle: cheap to clone, usable from many tasks at once.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use futures_sink::Sink;
+use mywebsocket_proto::{
+    CloseCode, CloseFrame, Fragments, Frame, FrameHeader, Message, OpCode, Utf8Bytes,
+    MAX_CONTROL_PAYLOAD,
+};
+use serde::Serialize;
+use sync_wrapper::SyncWrapper;
+
+use super::options::WriteOptions;
+use super::queue::{EncodedMessage, Shared};
+use crate::error::{Error, Result};
+
+/// Keeps the write task alive while any clone of a [`Writer`] exists.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.release_handle();
+    }
+}
+
+type PendingFuture = SyncWrapper<Pin<Box<dyn Future<Output = Result<()>> + Send>>>;
+
+/// The sending half of a connection.
+///
+/// Cloning is an `Arc` increment: hand a clone to every task that sends. Each message is
+/// encoded by the task that sends it and queued whole, so messages from different tasks never
+/// interleave; the connection's write task sends everything queued in one batch. When more than
+/// [`Config::write_buffer_size`](crate::Config::write_buffer_size) bytes are waiting, writes wait
+/// (backpressure), so a slow peer cannot make memory grow without bound.
+///
+/// A `write_*` call returns once its message is queued; [`Writer::flush`] waits until it is on
+/// the socket. Errors from the socket come back from the next call.
+pub struct Writer {
+    handle: Arc<Handle>,
+    /// The `Sink` implementation's in-flight wait, if any.
+    pending: Option<PendingFuture>,
+}
+
+impl Clone for Writer {
+    fn clone(&self) -> Self {
+        Self {
+            handle: Arc::clone(&self.handle),
+            pending: None,
+        }
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer").field("role", &self.shared().role).finish()
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            handle: Arc::new(Handle(shared)),
+            pending: None,
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.0
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyClosed`] once the connection is closing, or the socket's error.
+    pub async fn write_string(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.write_message_with(Message::Text(text.into()), &WriteOptions::default()).await
+    }
+
+    /// Sends a binary message.
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_binary(&self, data: impl Into<Bytes>) -> Result<()> {
+        self.write_message_with(Message::Binary(data.into()), &WriteOptions::default()).await
+    }
+
+    /// Serializes `value` with serde_json and sends it as a text message.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if serialization fails, otherwise as [`Writer::write_string`].
+    pub async fn write_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.write_json_with(value, &WriteOptions::default()).await
+    }
+
+    /// Sends a message.
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_message(&self, message: Message) -> Result<()> {
+        self.write_message_with(message, &WriteOptions::default()).await
+    }
+
+    /// [`Writer::write_string`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_string_with(&self, text: impl Into<Utf8Bytes>, opts: &WriteOptions) -> Result<()> {
+        self.write_message_with(Message::Text(text.into()), opts).await
+    }
+
+    /// [`Writer::write_binary`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_binary_with(&self, data: impl Into<Bytes>, opts: &WriteOptions) -> Result<()> {
+        self.write_message_with(Message::Binary(data.into()), opts).await
+    }
+
+    /// [`Writer::write_json`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_json`].
+    pub async fn write_json_with<T: Serialize + ?Sized>(&self, value: &T, opts: &WriteOptions) -> Result<()> {
+        let json = serde_json::to_vec(value)?;
+        // serde_json produces valid UTF-8.
+        let text = Utf8Bytes::try_from(Bytes::from(json)).map_err(|_| Error::AlreadyClosed)?;
+        self.write_message_with(Message::Text(text), opts).await
+    }
+
+    /// Sends a message with per-call options.
+    ///
+    /// # Errors
+    /// As [`Writer::write_string`].
+    pub async fn write_message_with(&self, message: Message, opts: &WriteOptions) -> Result<()> {
+        let mut encoded = self.encode(message, opts);
+        loop {
+            if self.shared().push_data(&mut encoded, false)? {
+                return Ok(());
+            }
+            self.shared().wait_for_space().await?;
+        }
+    }
+
+    /// Encodes a message into frames before any lock is taken (masking copies the payload).
+    fn encode(&self, message: Message, opts: &WriteOptions) -> EncodedMessage {
+        let shared = self.shared();
+        let fragment_size = opts.fragment_size.unwrap_or(shared.fragment_size);
+        let (opcode, payload) = match message {
+            Message::Text(t) => (OpCode::Text, t.into_bytes()),
+            Message::Binary(b) => (OpCode::Binary, b),
+        };
+        if payload.len() <= fragment_size {
+            let mut header = FrameHeader::new(opcode, payload.len() as u64);
+            header.mask = shared.mask();
+            return EncodedMessage::One(Frame::new(header, payload));
+        }
+        let frames = Fragments::new(opcode, payload, fragment_size, false, || shared.mask());
+        EncodedMessage::Many(frames.collect())
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes). The peer's pong goes to the
+    /// [pong handler](crate::Config::on_pong).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a payload over 125 bytes, otherwise as
+    /// [`Writer::write_string`].
+    pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
+        let payload = payload.into();
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::InvalidInput("ping payload over 125 bytes"));
+        }
+        self.shared().push_ping(payload)
+    }
+
+    /// Starts the closing handshake: queues a close frame with `code` and `reason` (cut to 123
+    /// bytes) behind the messages already queued. Read on until the reader returns
+    /// [`Error::Closed`] to see the peer's answer, or use
+    /// [`WebSocket::close`](crate::WebSocket::close), which does both.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a code that may not be sent (RFC 6455 §7.4),
+    /// [`Error::AlreadyClosed`] if a close frame was already queued.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        if !code.is_valid_on_wire() {
+            return Err(Error::InvalidInput("close code may not be sent (RFC 6455 section 7.4)"));
+        }
+        if self.shared().push_close(Some(&CloseFrame::new(code, reason)), false) {
+            Ok(())
+        } else {
+            Err(Error::AlreadyClosed)
+        }
+    }
+
+    /// Waits until every message queued before this call has been written to the socket.
+    ///
+    /// # Errors
+    /// The socket's error, or [`Error::AlreadyClosed`] if the connection ended before the
+    /// messages could be written.
+    pub async fn flush(&self) -> Result<()> {
+        self.shared().flush().await
+    }
+
+    /// Whether the connection is closing or closed for sending.
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().check_writable().is_err()
+    }
+
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.pending.as_mut() {
+            Some(fut) => {
+                let result = ready!(fut.get_mut().as_mut().poll(cx));
+                self.pending = None;
+                Poll::Ready(result)
+            }
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Sink<Message> for Writer {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(self.poll_pending(cx))?;
+        let shared = Arc::clone(self.shared());
+        self.pending = Some(SyncWrapper::new(Box::pin(async move { shared.wait_for_space().await })));
+        self.poll_pending(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        let mut encoded = self.encode(item, &WriteOptions::default());
+        // `poll_ready` saw room; if another clone filled the queue since, going over the limit
+        // by one message keeps the Sink contract (start_send may not wait).
+        self.shared().push_data(&mut encoded, true).map(drop)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.pending.is_none() {
+            let shared = Arc::clone(self.shared());
+            self.pending = Some(SyncWrapper::new(Box::pin(async move { shared.flush().await })));
+        }
+        self.poll_pending(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.pending.is_none() {
+            let shared = Arc::clone(self.shared());
+            self.pending = Some(SyncWrapper::new(Box::pin(async move {
+                shared.push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")), false);
+                shared.flush().await
+            })));
+        }
+        self.poll_pending(cx)
+    }
+}

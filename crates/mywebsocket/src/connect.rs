@@ -1,0 +1,88 @@
+//! The client side: [`connect`] and [`connect_with`].
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::{Request, Response, Uri};
+use mywebsocket_proto::handshake;
+use mywebsocket_proto::Role;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::Config;
+use crate::error::{Error, Result, TimeoutKind};
+use crate::head_io::read_head;
+use crate::WebSocket;
+
+/// Connects to a `ws://` URL with the default [`Config`] and performs the opening handshake.
+/// Returns the connection and the server's response head.
+///
+/// # Errors
+/// [`Error::InvalidUrl`] for a URL that is not `ws://host[:port][/path]`, then as
+/// [`connect_with`].
+pub async fn connect(url: &str) -> Result<(WebSocket, Response<()>)> {
+    connect_config(url, Config::default()).await
+}
+
+/// [`connect`] with a [`Config`] (subprotocols to offer, limits, heartbeat, timeouts).
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_config(url: &str, config: Config) -> Result<(WebSocket, Response<()>)> {
+    let uri: Uri = url.parse().map_err(|_| Error::InvalidUrl(format!("cannot parse {url:?}")))?;
+    let port = match uri.scheme_str() {
+        Some("ws") => uri.port_u16().unwrap_or(80),
+        Some("wss") => return Err(Error::InvalidUrl("wss:// (TLS) is not supported yet".into())),
+        _ => return Err(Error::InvalidUrl(format!("{url:?} is not a ws:// URL"))),
+    };
+    let host = uri.host().ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no host")))?;
+    // Brackets belong to the URL syntax of an IPv6 literal, not to the address.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let tcp = tokio::time::timeout(config.handshake_timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+    tcp.set_nodelay(true)?;
+    let request = Request::get(uri).body(()).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    connect_with(tcp, request, config).await
+}
+
+/// Performs the opening handshake over `stream` with `request` (whose URI gives the path and
+/// host, and whose headers are sent as they are: add `Origin`, cookies or
+/// `Sec-WebSocket-Protocol` there; [`Config::protocols`] are added too).
+///
+/// # Errors
+/// [`Error::Handshake`] if the server refuses or answers wrongly (including a non-101
+/// status), [`Error::Timeout`] past the handshake timeout, [`Error::Io`].
+pub async fn connect_with<S>(
+    mut stream: S,
+    mut request: Request<()>,
+    config: Config,
+) -> Result<(WebSocket, Response<()>)>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let key = handshake::generate_key(rand::random());
+    handshake::prepare_request(&mut request, &key)?;
+    if !config.protocols.is_empty() {
+        let offered = config.protocols.join(", ");
+        let value = offered
+            .parse()
+            .map_err(|_| Error::InvalidUrl(format!("invalid subprotocol list {offered:?}")))?;
+        request.headers_mut().append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    let exchange = async {
+        let mut out = Vec::with_capacity(256);
+        handshake::write_request(&request, &mut out);
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        let mut buf = BytesMut::with_capacity(1024);
+        let response = read_head(&mut stream, &mut buf, config.max_head_size, handshake::parse_response).await?;
+        let protocol = handshake::verify_response(&response, &key, request.headers())?;
+        Ok::<_, Error>((response, buf, protocol))
+    };
+    let (response, buf, protocol) = tokio::time::timeout(config.handshake_timeout, exchange)
+        .await
+        .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+    let ws = WebSocket::from_parts(stream, Role::Client, Arc::new(config), buf, protocol);
+    Ok((ws, response))
+}
