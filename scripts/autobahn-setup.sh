@@ -76,7 +76,7 @@ else
         rm -rf "$bootstrap"
         # virtualenv 20.22 dropped Python 2 support.
         "$python2" -m pip install --quiet --disable-pip-version-check \
-            --no-python-version-warning --no-warn-script-location --target "$bootstrap" 'virtualenv<20.22' >&2
+            --no-warn-script-location --target "$bootstrap" 'virtualenv<20.22' >&2
     fi
 
     if [[ -d $venv ]] && ! venv_starts; then

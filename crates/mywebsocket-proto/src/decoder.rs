@@ -160,7 +160,10 @@ impl Decoder {
                 buf.reserve(missing.min(MAX_RESERVE_AHEAD) + MAX_HEADER_LEN);
                 return Ok(None);
             }
-            let frame = self.frame.take().expect("a frame is in progress: matched above");
+            let frame = self
+                .frame
+                .take()
+                .expect("a frame is in progress: matched above");
             let payload = buf.split_to(frame.len).freeze();
             if let Some(event) = self.complete(frame, payload)? {
                 return Ok(Some(event));
@@ -246,7 +249,10 @@ impl Decoder {
                 if !h.fin {
                     return Ok(None);
                 }
-                let opcode = self.message.take().expect("checked: a message is in progress");
+                let opcode = self
+                    .message
+                    .take()
+                    .expect("checked: a message is in progress");
                 let whole = self.assembly.split().freeze();
                 Event::Message(self.finish_message(opcode, whole)?)
             }

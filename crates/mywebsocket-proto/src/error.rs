@@ -92,17 +92,23 @@ impl fmt::Display for ProtocolError {
             Self::UnexpectedContinuation => {
                 f.write_str("continuation frame without a message in progress")
             }
-            Self::ExpectedContinuation => {
-                f.write_str("new data frame inside a fragmented message")
-            }
+            Self::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
             Self::InvalidUtf8 => f.write_str("invalid UTF-8 in text"),
             Self::InvalidClosePayload => f.write_str("close frame payload of 1 byte"),
-            Self::InvalidCloseCode(code) => write!(f, "close code {code} is not allowed on the wire"),
+            Self::InvalidCloseCode(code) => {
+                write!(f, "close code {code} is not allowed on the wire")
+            }
             Self::FrameTooBig { size, limit } => {
-                write!(f, "frame of {size} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "frame of {size} bytes exceeds the limit of {limit} bytes"
+                )
             }
             Self::MessageTooBig { size, limit } => {
-                write!(f, "message of {size} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "message of {size} bytes exceeds the limit of {limit} bytes"
+                )
             }
         }
     }

@@ -207,7 +207,10 @@ mod tests {
     #[test]
     fn utf8_bytes_rejects_invalid_input() {
         assert!(Utf8Bytes::try_from(Bytes::from_static(b"\xff")).is_err());
-        assert_eq!(Utf8Bytes::try_from(Bytes::from_static(b"hi")).unwrap(), "hi");
+        assert_eq!(
+            Utf8Bytes::try_from(Bytes::from_static(b"hi")).unwrap(),
+            "hi"
+        );
     }
 
     #[test]

@@ -145,8 +145,16 @@ mod tests {
         // RFC 6455 §8.1 lets an endpoint fail fast; Autobahn 6.4.x checks that we do.
         let mut v = Utf8Validator::new();
         assert_eq!(v.feed("κόσμε".as_bytes()), Ok(()));
-        assert_eq!(v.feed(b"\xF4"), Ok(()), "a valid lead byte alone is a prefix");
-        assert_eq!(v.feed(b"\x90"), Err(InvalidUtf8), "but F4 90 cannot start a code point");
+        assert_eq!(
+            v.feed(b"\xF4"),
+            Ok(()),
+            "a valid lead byte alone is a prefix"
+        );
+        assert_eq!(
+            v.feed(b"\x90"),
+            Err(InvalidUtf8),
+            "but F4 90 cannot start a code point"
+        );
     }
 
     #[test]

@@ -7,13 +7,16 @@ use mywebsocket::{connect, CloseCode};
 
 #[tokio::main]
 async fn main() -> Result<(), mywebsocket::Error> {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let (mut ws, _) = connect(&url).await?;
     println!("connected to {url}");
 
     ws.write_string("hello").await?;
     ws.write_binary(vec![1u8, 2, 3]).await?;
-    ws.write_json(&serde_json::json!({ "greeting": "hi", "n": 42 })).await?;
+    ws.write_json(&serde_json::json!({ "greeting": "hi", "n": 42 }))
+        .await?;
     for _ in 0..3 {
         println!("echoed: {:?}", ws.read_msg().await?);
     }

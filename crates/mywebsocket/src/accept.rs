@@ -81,7 +81,14 @@ impl Upgrader {
     {
         let handshake = async {
             let mut buf = BytesMut::with_capacity(1024);
-            let request = match read_head(&mut stream, &mut buf, self.config.max_head_size, handshake::parse_request).await {
+            let request = match read_head(
+                &mut stream,
+                &mut buf,
+                self.config.max_head_size,
+                handshake::parse_request,
+            )
+            .await
+            {
                 Ok(request) => request,
                 Err(Error::Handshake(e)) => return Err(reject(&mut stream, e).await),
                 Err(e) => return Err(e),
@@ -96,10 +103,17 @@ impl Upgrader {
             stream.flush().await?;
             Ok((request, buf, accept.protocol))
         };
-        let (request, buf, protocol) = tokio::time::timeout(self.config.handshake_timeout, handshake)
-            .await
-            .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
-        let ws = WebSocket::from_parts(stream, Role::Server, Arc::clone(&self.config), buf, protocol);
+        let (request, buf, protocol) =
+            tokio::time::timeout(self.config.handshake_timeout, handshake)
+                .await
+                .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+        let ws = WebSocket::from_parts(
+            stream,
+            Role::Server,
+            Arc::clone(&self.config),
+            buf,
+            protocol,
+        );
         Ok((request, ws))
     }
 

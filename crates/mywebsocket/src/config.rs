@@ -210,7 +210,10 @@ impl Config {
 
     /// Sets [`Config::origin_check`].
     #[must_use]
-    pub fn origin_check(mut self, check: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) -> Self {
+    pub fn origin_check(
+        mut self,
+        check: impl Fn(Option<&str>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.origin_check = Some(Arc::new(check));
         self
     }

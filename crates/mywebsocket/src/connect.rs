@@ -29,20 +29,30 @@ pub async fn connect(url: &str) -> Result<(WebSocket, Response<()>)> {
 /// # Errors
 /// As [`connect`].
 pub async fn connect_config(url: &str, config: Config) -> Result<(WebSocket, Response<()>)> {
-    let uri: Uri = url.parse().map_err(|_| Error::InvalidUrl(format!("cannot parse {url:?}")))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| Error::InvalidUrl(format!("cannot parse {url:?}")))?;
     let port = match uri.scheme_str() {
         Some("ws") => uri.port_u16().unwrap_or(80),
-        Some("wss") => return Err(Error::InvalidUrl("wss:// (TLS) is not supported yet".into())),
+        Some("wss") => {
+            return Err(Error::InvalidUrl(
+                "wss:// (TLS) is not supported yet".into(),
+            ))
+        }
         _ => return Err(Error::InvalidUrl(format!("{url:?} is not a ws:// URL"))),
     };
-    let host = uri.host().ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no host")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no host")))?;
     // Brackets belong to the URL syntax of an IPv6 literal, not to the address.
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let tcp = tokio::time::timeout(config.handshake_timeout, TcpStream::connect((host, port)))
         .await
         .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
     tcp.set_nodelay(true)?;
-    let request = Request::get(uri).body(()).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    let request = Request::get(uri)
+        .body(())
+        .map_err(|e| Error::InvalidUrl(e.to_string()))?;
     connect_with(tcp, request, config).await
 }
 
@@ -68,7 +78,9 @@ where
         let value = offered
             .parse()
             .map_err(|_| Error::InvalidUrl(format!("invalid subprotocol list {offered:?}")))?;
-        request.headers_mut().append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
+        request
+            .headers_mut()
+            .append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
     }
     let exchange = async {
         let mut out = Vec::with_capacity(256);
@@ -76,7 +88,13 @@ where
         stream.write_all(&out).await?;
         stream.flush().await?;
         let mut buf = BytesMut::with_capacity(1024);
-        let response = read_head(&mut stream, &mut buf, config.max_head_size, handshake::parse_response).await?;
+        let response = read_head(
+            &mut stream,
+            &mut buf,
+            config.max_head_size,
+            handshake::parse_response,
+        )
+        .await?;
         let protocol = handshake::verify_response(&response, &key, request.headers())?;
         Ok::<_, Error>((response, buf, protocol))
     };

@@ -86,19 +86,37 @@ impl fmt::Display for Error {
                 "message of {size} bytes exceeds the limit of {limit} bytes (closed with 1009)"
             ),
             Self::Handshake(e) => write!(f, "handshake failed: {e}"),
-            Self::Timeout(kind) => write!(f, "timed out: {}", match kind {
-                TimeoutKind::Handshake => "opening handshake",
-                TimeoutKind::Heartbeat => "peer silent past the heartbeat timeout",
-                TimeoutKind::Read => "no message within the read timeout",
-                TimeoutKind::Write => "socket write took longer than the write timeout",
-                TimeoutKind::Close => "peer did not finish the closing handshake",
-            }),
+            Self::Timeout(kind) => write!(
+                f,
+                "timed out: {}",
+                match kind {
+                    TimeoutKind::Handshake => "opening handshake",
+                    TimeoutKind::Heartbeat => "peer silent past the heartbeat timeout",
+                    TimeoutKind::Read => "no message within the read timeout",
+                    TimeoutKind::Write => "socket write took longer than the write timeout",
+                    TimeoutKind::Close => "peer did not finish the closing handshake",
+                }
+            ),
             Self::Io(e) => write!(f, "i/o error: {e}"),
-            Self::Closed { frame: Some(frame), initiator } => {
-                write!(f, "connection closed by {} with {frame}", initiator_name(*initiator))
+            Self::Closed {
+                frame: Some(frame),
+                initiator,
+            } => {
+                write!(
+                    f,
+                    "connection closed by {} with {frame}",
+                    initiator_name(*initiator)
+                )
             }
-            Self::Closed { frame: None, initiator } => {
-                write!(f, "connection closed by {} without a status code", initiator_name(*initiator))
+            Self::Closed {
+                frame: None,
+                initiator,
+            } => {
+                write!(
+                    f,
+                    "connection closed by {} without a status code",
+                    initiator_name(*initiator)
+                )
             }
             Self::AlreadyClosed => f.write_str("connection already closing or closed"),
             Self::InvalidInput(what) => write!(f, "invalid input: {what}"),
@@ -130,9 +148,8 @@ impl std::error::Error for Error {
 impl From<ProtocolError> for Error {
     fn from(e: ProtocolError) -> Self {
         match e {
-            ProtocolError::FrameTooBig { size, limit } | ProtocolError::MessageTooBig { size, limit } => {
-                Self::MessageTooBig { size, limit }
-            }
+            ProtocolError::FrameTooBig { size, limit }
+            | ProtocolError::MessageTooBig { size, limit } => Self::MessageTooBig { size, limit },
             other => Self::Protocol(other),
         }
     }
@@ -161,7 +178,9 @@ impl From<Error> for io::Error {
         match e {
             Error::Io(e) => e,
             Error::Timeout(_) => io::Error::new(io::ErrorKind::TimedOut, e),
-            Error::Closed { .. } | Error::AlreadyClosed => io::Error::new(io::ErrorKind::NotConnected, e),
+            Error::Closed { .. } | Error::AlreadyClosed => {
+                io::Error::new(io::ErrorKind::NotConnected, e)
+            }
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }
@@ -183,6 +202,10 @@ mod tests {
 
     #[test]
     fn error_stays_small() {
-        assert!(std::mem::size_of::<Error>() <= 48, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 48,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 }

@@ -62,11 +62,11 @@ pub use error::{Error, Initiator, Result, TimeoutKind};
 #[cfg(feature = "hyper")]
 pub use hyper::UpgradeFuture;
 
+pub use bytes::Bytes;
+pub use http;
+/// The protocol crate, for lower-level use (frames, decoder, handshake functions).
+pub use mywebsocket_proto as proto;
 pub use mywebsocket_proto::handshake::Accept;
 pub use mywebsocket_proto::{
     CloseCode, CloseFrame, HandshakeError, Limits, Message, ProtocolError, Role, Utf8Bytes,
 };
-/// The protocol crate, for lower-level use (frames, decoder, handshake functions).
-pub use mywebsocket_proto as proto;
-pub use bytes::Bytes;
-pub use http;

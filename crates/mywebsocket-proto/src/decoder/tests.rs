@@ -9,7 +9,9 @@ fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     let mut header = FrameHeader::new(opcode, payload.len() as u64);
     header.fin = fin;
     header.mask = Some(KEY);
-    Frame::new(header, Bytes::copy_from_slice(payload)).to_bytes().to_vec()
+    Frame::new(header, Bytes::copy_from_slice(payload))
+        .to_bytes()
+        .to_vec()
 }
 
 fn server() -> Decoder {
@@ -56,7 +58,10 @@ fn single_frame_payload_is_split_from_the_read_buffer_without_copying() {
         panic!("expected a binary message");
     };
     let at = payload.as_ptr() as usize;
-    assert!(at >= start && at < start + 310, "payload lives in the read buffer");
+    assert!(
+        at >= start && at < start + 310,
+        "payload lives in the read buffer"
+    );
 }
 
 #[test]
@@ -95,7 +100,11 @@ fn any_chunking_gives_the_same_events() {
 
 #[test]
 fn utf8_fails_mid_frame_before_the_frame_is_complete() {
-    let frame = client_frame(true, OpCode::Text, b"valid text\xFF and then much more text");
+    let frame = client_frame(
+        true,
+        OpCode::Text,
+        b"valid text\xFF and then much more text",
+    );
     // Header (6 bytes) plus the payload up to and including the bad byte only.
     let mut buf = BytesMut::from(&frame[..6 + 11]);
     assert_eq!(server().feed(&mut buf), Err(ProtocolError::InvalidUtf8));
@@ -104,7 +113,11 @@ fn utf8_fails_mid_frame_before_the_frame_is_complete() {
 #[test]
 fn utf8_fails_mid_fragment() {
     let mut input = client_frame(false, OpCode::Text, "κόσμε".as_bytes());
-    let bad = client_frame(false, OpCode::Continuation, b"\xCE\xBA\xED\xA0\x80 rest of fragment");
+    let bad = client_frame(
+        false,
+        OpCode::Continuation,
+        b"\xCE\xBA\xED\xA0\x80 rest of fragment",
+    );
     input.extend_from_slice(&bad[..6 + 5]);
     let mut decoder = server();
     let mut buf = BytesMut::from(&input[..]);
@@ -159,12 +172,27 @@ fn protocol_violations_fail_with_1002() {
     let cases = [
         (rsv, ProtocolError::ReservedBits),
         (reserved_op, ProtocolError::ReservedOpCode(5)),
-        (client_frame(false, OpCode::Ping, b""), ProtocolError::FragmentedControlFrame),
-        (client_frame(true, OpCode::Ping, &[0; 126]), ProtocolError::ControlFrameTooBig { len: 126 }),
-        (client_frame(true, OpCode::Continuation, b"x"), ProtocolError::UnexpectedContinuation),
+        (
+            client_frame(false, OpCode::Ping, b""),
+            ProtocolError::FragmentedControlFrame,
+        ),
+        (
+            client_frame(true, OpCode::Ping, &[0; 126]),
+            ProtocolError::ControlFrameTooBig { len: 126 },
+        ),
+        (
+            client_frame(true, OpCode::Continuation, b"x"),
+            ProtocolError::UnexpectedContinuation,
+        ),
         (cont_then_text, ProtocolError::ExpectedContinuation),
-        (client_frame(true, OpCode::Close, &[3]), ProtocolError::InvalidClosePayload),
-        (client_frame(true, OpCode::Close, &[3, 0xED]), ProtocolError::InvalidCloseCode(1005)),
+        (
+            client_frame(true, OpCode::Close, &[3]),
+            ProtocolError::InvalidClosePayload,
+        ),
+        (
+            client_frame(true, OpCode::Close, &[3, 0xED]),
+            ProtocolError::InvalidCloseCode(1005),
+        ),
     ];
     for (input, expected) in cases {
         let got = decode_all(&mut server(), &input);
@@ -183,7 +211,10 @@ fn control_frame_of_125_bytes_is_fine() {
 fn rsv1_needs_a_negotiated_extension() {
     let mut input = client_frame(true, OpCode::Text, b"x");
     input[0] |= 0x40;
-    assert_eq!(decode_all(&mut server(), &input), Err(ProtocolError::ReservedBits));
+    assert_eq!(
+        decode_all(&mut server(), &input),
+        Err(ProtocolError::ReservedBits)
+    );
 }
 
 #[test]
@@ -193,9 +224,18 @@ fn oversized_frame_fails_with_1009_before_its_payload_arrives() {
     let frame = client_frame(true, OpCode::Binary, &[0; 101]);
     let mut buf = BytesMut::from(&frame[..8]); // header only
     let err = decoder.feed(&mut buf).unwrap_err();
-    assert_eq!(err, ProtocolError::FrameTooBig { size: 101, limit: 100 });
+    assert_eq!(
+        err,
+        ProtocolError::FrameTooBig {
+            size: 101,
+            limit: 100
+        }
+    );
     assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
-    assert!(buf.capacity() < 101, "nothing reserved for the refused payload");
+    assert!(
+        buf.capacity() < 101,
+        "nothing reserved for the refused payload"
+    );
 }
 
 #[test]
@@ -204,7 +244,13 @@ fn oversized_fragmented_message_fails_with_1009() {
     let mut input = client_frame(false, OpCode::Binary, &[0; 6]);
     input.extend(client_frame(true, OpCode::Continuation, &[0; 5]));
     let err = decode_all(&mut Decoder::new(Role::Server, limits), &input).unwrap_err();
-    assert_eq!(err, ProtocolError::MessageTooBig { size: 11, limit: 10 });
+    assert_eq!(
+        err,
+        ProtocolError::MessageTooBig {
+            size: 11,
+            limit: 10
+        }
+    );
 }
 
 #[test]
@@ -218,11 +264,21 @@ fn errors_are_sticky() {
 
 #[test]
 fn close_frame_ends_decoding() {
-    let mut input = client_frame(true, OpCode::Close, &CloseFrame::new(CloseCode::NORMAL, "bye").encode());
+    let mut input = client_frame(
+        true,
+        OpCode::Close,
+        &CloseFrame::new(CloseCode::NORMAL, "bye").encode(),
+    );
     input.extend(client_frame(true, OpCode::Text, b"after close"));
     let mut decoder = server();
     let events = decode_all(&mut decoder, &input).unwrap();
-    assert_eq!(events, vec![Event::Close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))]);
+    assert_eq!(
+        events,
+        vec![Event::Close(Some(CloseFrame::new(
+            CloseCode::NORMAL,
+            "bye"
+        )))]
+    );
     assert!(decoder.is_closed());
 }
 
@@ -238,8 +294,14 @@ fn empty_close_means_no_status() {
 fn zero_length_and_boundary_sized_messages() {
     for len in [0usize, 125, 126, 65535, 65536] {
         let payload = vec![b'a'; len];
-        let events = decode_all(&mut server(), &client_frame(true, OpCode::Text, &payload)).unwrap();
-        assert_eq!(events, vec![Event::Message(Message::text(String::from_utf8(payload).unwrap()))]);
+        let events =
+            decode_all(&mut server(), &client_frame(true, OpCode::Text, &payload)).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::Message(Message::text(
+                String::from_utf8(payload).unwrap()
+            ))]
+        );
     }
 }
 

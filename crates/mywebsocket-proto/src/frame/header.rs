@@ -158,7 +158,11 @@ mod tests {
         assert_eq!(parsed_len, len);
         // Every strict prefix is "incomplete", never an error.
         for cut in 0..len {
-            assert_eq!(FrameHeader::parse(&buf[..cut]).unwrap(), None, "cut at {cut}");
+            assert_eq!(
+                FrameHeader::parse(&buf[..cut]).unwrap(),
+                None,
+                "cut at {cut}"
+            );
         }
     }
 
@@ -221,7 +225,9 @@ mod tests {
 
     #[test]
     fn parses_flags() {
-        let (h, _) = FrameHeader::parse(&[0x71, 0x80, 9, 9, 9, 9]).unwrap().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x71, 0x80, 9, 9, 9, 9])
+            .unwrap()
+            .unwrap();
         assert!(!h.fin && h.rsv1 && h.rsv2 && h.rsv3);
         assert_eq!(h.opcode, OpCode::Text);
         assert_eq!(h.mask, Some([9, 9, 9, 9]));

@@ -175,7 +175,8 @@ mod tests {
 
     #[test]
     fn empty_message_is_one_final_frame() {
-        let frames: Vec<_> = Fragments::new(OpCode::Binary, Bytes::new(), 4, false, || None).collect();
+        let frames: Vec<_> =
+            Fragments::new(OpCode::Binary, Bytes::new(), 4, false, || None).collect();
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].head(), &[0x82, 0]);
     }

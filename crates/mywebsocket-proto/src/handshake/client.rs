@@ -28,7 +28,8 @@ pub fn prepare_request<B>(req: &mut Request<B>, key: &str) -> Result<(), Handsha
     let headers = req.headers_mut();
     if !headers.contains_key(HOST) {
         let host = authority.ok_or(HandshakeError::Malformed("request URI has no host"))?;
-        let value = HeaderValue::from_str(&host).map_err(|_| HandshakeError::Malformed("invalid host"))?;
+        let value =
+            HeaderValue::from_str(&host).map_err(|_| HandshakeError::Malformed("invalid host"))?;
         headers.insert(HOST, value);
     }
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
@@ -87,7 +88,10 @@ pub fn verify_response<B>(
     match headers.get(SEC_WEBSOCKET_PROTOCOL) {
         None => Ok(None),
         Some(chosen) => {
-            let chosen = chosen.to_str().map_err(|_| HandshakeError::UnexpectedProtocol)?.trim();
+            let chosen = chosen
+                .to_str()
+                .map_err(|_| HandshakeError::UnexpectedProtocol)?
+                .trim();
             if offered_protocols(request_headers).any(|p| p == chosen) {
                 Ok(Some(chosen.to_owned()))
             } else {
@@ -119,7 +123,10 @@ mod tests {
         let (_, parsed) = parse_request(&out).unwrap().unwrap();
         let accept = validate_request(&parsed, &["chat"]).unwrap();
         let resp = accept_response(&accept);
-        assert_eq!(verify_response(&resp, &key, req.headers()), Ok(Some("chat".into())));
+        assert_eq!(
+            verify_response(&resp, &key, req.headers()),
+            Ok(Some("chat".into()))
+        );
     }
 
     #[test]
@@ -127,16 +134,30 @@ mod tests {
         let key = generate_key([1; 16]);
         let headers = http::HeaderMap::new();
         let mut resp = Response::new(());
-        assert_eq!(verify_response(&resp, &key, &headers), Err(HandshakeError::UnexpectedStatus(200)));
+        assert_eq!(
+            verify_response(&resp, &key, &headers),
+            Err(HandshakeError::UnexpectedStatus(200))
+        );
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        resp.headers_mut().insert(UPGRADE, HeaderValue::from_static("websocket"));
-        resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        resp.headers_mut().insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_static("bogus"));
-        assert_eq!(verify_response(&resp, &key, &headers), Err(HandshakeError::InvalidAccept));
+        resp.headers_mut()
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        resp.headers_mut()
+            .insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_static("bogus"));
+        assert_eq!(
+            verify_response(&resp, &key, &headers),
+            Err(HandshakeError::InvalidAccept)
+        );
         let good = derive_accept_key(key.as_bytes());
-        resp.headers_mut().insert(SEC_WEBSOCKET_ACCEPT, good.parse().unwrap());
+        resp.headers_mut()
+            .insert(SEC_WEBSOCKET_ACCEPT, good.parse().unwrap());
         assert_eq!(verify_response(&resp, &key, &headers), Ok(None));
-        resp.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("x"));
-        assert_eq!(verify_response(&resp, &key, &headers), Err(HandshakeError::UnexpectedProtocol));
+        resp.headers_mut()
+            .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("x"));
+        assert_eq!(
+            verify_response(&resp, &key, &headers),
+            Err(HandshakeError::UnexpectedProtocol)
+        );
     }
 }

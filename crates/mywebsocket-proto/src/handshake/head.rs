@@ -20,7 +20,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request<()>)>, Handsha
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::Malformed("too many headers")),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HandshakeError::Malformed("too many headers"))
+        }
         Err(_) => return Err(HandshakeError::Malformed("invalid request head")),
     };
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
@@ -83,7 +85,11 @@ mod tests {
     fn partial_head_is_not_an_error() {
         let full = b"GET /chat HTTP/1.1\r\nHost: a\r\n\r\nEXTRA";
         for cut in 0..full.len() - 5 {
-            assert_eq!(parse_request(&full[..cut]).unwrap().map(|(n, _)| n), None, "cut {cut}");
+            assert_eq!(
+                parse_request(&full[..cut]).unwrap().map(|(n, _)| n),
+                None,
+                "cut {cut}"
+            );
         }
         let (len, req) = parse_request(full).unwrap().unwrap();
         assert_eq!(&full[len..], b"EXTRA");

@@ -22,7 +22,11 @@ use http::HeaderMap;
 /// Whether any `name` header holds `token` in its comma-separated list, ignoring ASCII case
 /// and surrounding whitespace (RFC 7230 §7). A substring match would accept `Connection:
 /// keep-alive-upgraded`.
-pub(crate) fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+pub(crate) fn header_has_token(
+    headers: &HeaderMap,
+    name: http::header::HeaderName,
+    token: &str,
+) -> bool {
     headers.get_all(name).iter().any(|value| {
         value
             .as_bytes()

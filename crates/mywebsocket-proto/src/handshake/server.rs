@@ -96,7 +96,10 @@ pub fn reject_response(err: &HandshakeError) -> Response<String> {
         headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     }
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
     resp
 }
@@ -173,7 +176,13 @@ mod tests {
 
     #[test]
     fn rejects_keys_that_are_not_16_bytes_of_base64() {
-        for key in ["", "abc", "dGhlIHNhbXBsZSBub25j", "dGhlIHNhbXBsZSBub25jZQ==AA", "!!!!"] {
+        for key in [
+            "",
+            "abc",
+            "dGhlIHNhbXBsZSBub25j",
+            "dGhlIHNhbXBsZSBub25jZQ==AA",
+            "!!!!",
+        ] {
             let req = request(&[("sec-websocket-key", key)], &["sec-websocket-key"]);
             assert_eq!(
                 validate_request::<_, &str>(&req, &[]),
@@ -185,7 +194,10 @@ mod tests {
 
     #[test]
     fn rejects_version_8_with_426_and_the_version_header() {
-        let req = request(&[("sec-websocket-version", "8")], &["sec-websocket-version"]);
+        let req = request(
+            &[("sec-websocket-version", "8")],
+            &["sec-websocket-version"],
+        );
         let err = validate_request::<_, &str>(&req, &[]).unwrap_err();
         assert_eq!(err, HandshakeError::UnsupportedVersion);
         let resp = reject_response(&err);
@@ -197,10 +209,16 @@ mod tests {
     fn rejects_post_and_http_1_0() {
         let mut req = request(&[], &[]);
         *req.method_mut() = Method::POST;
-        assert_eq!(validate_request::<_, &str>(&req, &[]), Err(HandshakeError::MethodNotGet));
+        assert_eq!(
+            validate_request::<_, &str>(&req, &[]),
+            Err(HandshakeError::MethodNotGet)
+        );
         let mut req = request(&[], &[]);
         *req.version_mut() = Version::HTTP_10;
-        assert_eq!(validate_request::<_, &str>(&req, &[]), Err(HandshakeError::HttpVersion));
+        assert_eq!(
+            validate_request::<_, &str>(&req, &[]),
+            Err(HandshakeError::HttpVersion)
+        );
     }
 
     #[test]
@@ -217,6 +235,9 @@ mod tests {
         let req = request(&[("sec-websocket-protocol", "a, b")], &[]);
         let accept = validate_request(&req, &["b"]).unwrap();
         assert_eq!(accept.protocol.as_deref(), Some("b"));
-        assert_eq!(accept_response(&accept).headers()["sec-websocket-protocol"], "b");
+        assert_eq!(
+            accept_response(&accept).headers()["sec-websocket-protocol"],
+            "b"
+        );
     }
 }

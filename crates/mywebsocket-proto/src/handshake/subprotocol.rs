@@ -16,7 +16,10 @@ pub fn offered_protocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 
 /// The server's choice: the first of `supported` (the server's preference order) that the
 /// client offered, compared exactly (subprotocol names are case-sensitive).
-pub fn select_protocol<'a, S: AsRef<str>>(headers: &HeaderMap, supported: &'a [S]) -> Option<&'a str> {
+pub fn select_protocol<'a, S: AsRef<str>>(
+    headers: &HeaderMap,
+    supported: &'a [S],
+) -> Option<&'a str> {
     supported
         .iter()
         .map(AsRef::as_ref)

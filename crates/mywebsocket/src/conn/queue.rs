@@ -103,7 +103,9 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock leaves the queue consistent (every update is a
         // single push or field store), so a poisoned lock is still usable.
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A fresh masking key for a client frame, `None` for a server frame.
@@ -115,7 +117,11 @@ impl Shared {
     /// with `over_limit`).
     ///
     /// Returns `Ok(false)` when the queue is over its limit: the caller waits for progress.
-    pub(crate) fn push_data(&self, frames: &mut EncodedMessage, over_limit: bool) -> Result<bool, Error> {
+    pub(crate) fn push_data(
+        &self,
+        frames: &mut EncodedMessage,
+        over_limit: bool,
+    ) -> Result<bool, Error> {
         let mut q = self.lock();
         q.check_writable()?;
         if q.bytes >= self.write_buffer_size && !over_limit {

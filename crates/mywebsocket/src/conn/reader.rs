@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use sync_wrapper::SyncWrapper;
 use mywebsocket_proto::{CloseCode, CloseFrame, Decoder, Event, Message};
+use sync_wrapper::SyncWrapper;
 use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 
@@ -40,7 +40,10 @@ enum Phase {
     Open,
     /// A client after the close handshake: the server closes TCP first (RFC 6455 §7.1.1), so
     /// wait for that, up to the close timeout.
-    AwaitEof { deadline: Instant, ended: Ended },
+    AwaitEof {
+        deadline: Instant,
+        ended: Ended,
+    },
     Done(Ended),
 }
 
@@ -77,7 +80,12 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(io: BoxedRead, buf: BytesMut, shared: Arc<Shared>, config: Arc<Config>) -> Self {
+    pub(crate) fn new(
+        io: BoxedRead,
+        buf: BytesMut,
+        shared: Arc<Shared>,
+        config: Arc<Config>,
+    ) -> Self {
         let now = Instant::now();
         Self {
             io: SyncWrapper::new(io),
@@ -180,7 +188,11 @@ impl Reader {
         if self.buf.capacity() - self.buf.len() < step.min(1024) {
             self.buf.reserve(step);
         }
-        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(self.io.get_mut()), cx, &mut self.buf))?;
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(self.io.get_mut()),
+            cx,
+            &mut self.buf
+        ))?;
         if n > 0 {
             self.last_rx = Instant::now();
         }
@@ -264,7 +276,11 @@ impl Reader {
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let now = Instant::now();
         let silence_deadline = self.config.heartbeat_timeout.map(|t| self.last_rx + t);
-        let read_deadline = self.config.read_timeout.zip(self.read_started).map(|(t, s)| s + t);
+        let read_deadline = self
+            .config
+            .read_timeout
+            .zip(self.read_started)
+            .map(|(t, s)| s + t);
         if silence_deadline.is_some_and(|d| now >= d) {
             self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "heartbeat timeout"));
             return Poll::Ready(Err(Error::Timeout(TimeoutKind::Heartbeat)));

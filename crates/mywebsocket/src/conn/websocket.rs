@@ -53,7 +53,11 @@ impl WebSocket {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let (read, write) = tokio::io::split(stream);
-        let shared = Arc::new(Shared::new(role, config.write_buffer_size, config.fragment_size));
+        let shared = Arc::new(Shared::new(
+            role,
+            config.write_buffer_size,
+            config.fragment_size,
+        ));
         tokio::spawn(write_task::run(
             Arc::clone(&shared),
             Box::new(write),
@@ -116,7 +120,11 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
-    pub async fn write_string_with(&self, text: impl Into<Utf8Bytes>, opts: &WriteOptions) -> Result<()> {
+    pub async fn write_string_with(
+        &self,
+        text: impl Into<Utf8Bytes>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         self.writer.write_string_with(text, opts).await
     }
 
@@ -124,7 +132,11 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_binary`].
-    pub async fn write_binary_with(&self, data: impl Into<Bytes>, opts: &WriteOptions) -> Result<()> {
+    pub async fn write_binary_with(
+        &self,
+        data: impl Into<Bytes>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         self.writer.write_binary_with(data, opts).await
     }
 
@@ -132,7 +144,11 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_json`].
-    pub async fn write_json_with<T: Serialize + ?Sized>(&self, value: &T, opts: &WriteOptions) -> Result<()> {
+    pub async fn write_json_with<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         self.writer.write_json_with(value, opts).await
     }
 

@@ -138,7 +138,9 @@ async fn write_all_vectored(io: &mut BoxedWrite, chunks: &mut VecDeque<Bytes>) -
         }
         let mut left = written;
         while left > 0 {
-            let front = chunks.front_mut().expect("the kernel wrote no more than we gave it");
+            let front = chunks
+                .front_mut()
+                .expect("the kernel wrote no more than we gave it");
             if front.len() <= left {
                 left -= front.len();
                 chunks.pop_front();

@@ -58,7 +58,9 @@ impl Clone for Writer {
 
 impl fmt::Debug for Writer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Writer").field("role", &self.shared().role).finish()
+        f.debug_struct("Writer")
+            .field("role", &self.shared().role)
+            .finish()
     }
 }
 
@@ -79,7 +81,8 @@ impl Writer {
     /// # Errors
     /// [`Error::AlreadyClosed`] once the connection is closing, or the socket's error.
     pub async fn write_string(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
-        self.write_message_with(Message::Text(text.into()), &WriteOptions::default()).await
+        self.write_message_with(Message::Text(text.into()), &WriteOptions::default())
+            .await
     }
 
     /// Sends a binary message.
@@ -87,7 +90,8 @@ impl Writer {
     /// # Errors
     /// As [`Writer::write_string`].
     pub async fn write_binary(&self, data: impl Into<Bytes>) -> Result<()> {
-        self.write_message_with(Message::Binary(data.into()), &WriteOptions::default()).await
+        self.write_message_with(Message::Binary(data.into()), &WriteOptions::default())
+            .await
     }
 
     /// Serializes `value` with serde_json and sends it as a text message.
@@ -103,30 +107,45 @@ impl Writer {
     /// # Errors
     /// As [`Writer::write_string`].
     pub async fn write_message(&self, message: Message) -> Result<()> {
-        self.write_message_with(message, &WriteOptions::default()).await
+        self.write_message_with(message, &WriteOptions::default())
+            .await
     }
 
     /// [`Writer::write_string`] with per-call options.
     ///
     /// # Errors
     /// As [`Writer::write_string`].
-    pub async fn write_string_with(&self, text: impl Into<Utf8Bytes>, opts: &WriteOptions) -> Result<()> {
-        self.write_message_with(Message::Text(text.into()), opts).await
+    pub async fn write_string_with(
+        &self,
+        text: impl Into<Utf8Bytes>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
+        self.write_message_with(Message::Text(text.into()), opts)
+            .await
     }
 
     /// [`Writer::write_binary`] with per-call options.
     ///
     /// # Errors
     /// As [`Writer::write_string`].
-    pub async fn write_binary_with(&self, data: impl Into<Bytes>, opts: &WriteOptions) -> Result<()> {
-        self.write_message_with(Message::Binary(data.into()), opts).await
+    pub async fn write_binary_with(
+        &self,
+        data: impl Into<Bytes>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
+        self.write_message_with(Message::Binary(data.into()), opts)
+            .await
     }
 
     /// [`Writer::write_json`] with per-call options.
     ///
     /// # Errors
     /// As [`Writer::write_json`].
-    pub async fn write_json_with<T: Serialize + ?Sized>(&self, value: &T, opts: &WriteOptions) -> Result<()> {
+    pub async fn write_json_with<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         let json = serde_json::to_vec(value)?;
         // serde_json produces valid UTF-8.
         let text = Utf8Bytes::try_from(Bytes::from(json)).map_err(|_| Error::AlreadyClosed)?;
@@ -188,9 +207,14 @@ impl Writer {
     /// [`Error::AlreadyClosed`] if a close frame was already queued.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
         if !code.is_valid_on_wire() {
-            return Err(Error::InvalidInput("close code may not be sent (RFC 6455 section 7.4)"));
+            return Err(Error::InvalidInput(
+                "close code may not be sent (RFC 6455 section 7.4)",
+            ));
         }
-        if self.shared().push_close(Some(&CloseFrame::new(code, reason)), false) {
+        if self
+            .shared()
+            .push_close(Some(&CloseFrame::new(code, reason)), false)
+        {
             Ok(())
         } else {
             Err(Error::AlreadyClosed)
@@ -229,7 +253,9 @@ impl Sink<Message> for Writer {
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         ready!(self.poll_pending(cx))?;
         let shared = Arc::clone(self.shared());
-        self.pending = Some(SyncWrapper::new(Box::pin(async move { shared.wait_for_space().await })));
+        self.pending = Some(SyncWrapper::new(Box::pin(async move {
+            shared.wait_for_space().await
+        })));
         self.poll_pending(cx)
     }
 
@@ -243,7 +269,9 @@ impl Sink<Message> for Writer {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if self.pending.is_none() {
             let shared = Arc::clone(self.shared());
-            self.pending = Some(SyncWrapper::new(Box::pin(async move { shared.flush().await })));
+            self.pending = Some(SyncWrapper::new(Box::pin(
+                async move { shared.flush().await },
+            )));
         }
         self.poll_pending(cx)
     }
