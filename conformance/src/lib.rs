@@ -15,7 +15,7 @@
 //!
 //! A case passes when both verdicts are `OK` or `INFORMATIONAL`. Everything
 //! else fails, except `UNIMPLEMENTED` in the compression sections (12 and 13)
-//! when [`Policy::allow_unimplemented_compression`] is set.
+//! when [`report::Policy::allow_unimplemented_compression`] is set.
 //!
 //! ```
 //! use conformance::report::{parse_index, render, summarize, Policy, Verdict};

@@ -1,1 +1,578 @@
 //! Shared helpers for the end-to-end tests.
+//!
+//! Every server here listens on `127.0.0.1:0` and serves one connection; every spawned task is
+//! a [`Task`], aborted when dropped, so a failing test leaves nothing running. Wrap each test
+//! body in [`bounded`] so a hang fails the test instead of blocking the run.
+//!
+//! Three kinds of peer:
+//! - ours: [`spawn_accept`], [`spawn_echo_server`], [`spawn_hyper_server`], [`connect_client`];
+//! - tokio-tungstenite: [`spawn_tungstenite_accept`], [`spawn_tungstenite_echo`],
+//!   [`tungstenite_connect`];
+//! - raw TCP speaking frames by hand ([`RawPeer`]), parsed and encoded with tungstenite's frame
+//!   code so that what our library writes is checked by an independent implementation, and
+//!   [`raw_http`] for handshakes that should be refused.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use mywebsocket::{Config, Error, UpgradeFuture, Upgrader, WebSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::frame::{Frame, FrameHeader};
+use tungstenite::protocol::WebSocketConfig;
+
+/// The longest any one test may take before it fails as hung.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `Sec-WebSocket-Key` sample from RFC 6455 §1.3, used by [`RawPeer::connect`].
+pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A tokio-tungstenite connection on the server side.
+pub type TungsteniteServer = WebSocketStream<TcpStream>;
+
+/// A tokio-tungstenite connection on the client side.
+pub type TungsteniteClient = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Runs `fut`, failing the test if it takes longer than [`TEST_TIMEOUT`].
+///
+/// # Panics
+/// When the time is up.
+pub async fn bounded<F: Future>(fut: F) -> F::Output {
+    match tokio::time::timeout(TEST_TIMEOUT, fut).await {
+        Ok(output) => output,
+        Err(_) => panic!("test did not finish within {TEST_TIMEOUT:?}"),
+    }
+}
+
+/// A spawned task that is aborted when dropped, so a test that fails (or times out) part way
+/// stops everything it started.
+#[derive(Debug)]
+pub struct Task<T> {
+    handle: JoinHandle<T>,
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// Spawns `fut` on the current runtime.
+    pub fn spawn<F>(fut: F) -> Self
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        Self {
+            handle: tokio::spawn(fut),
+        }
+    }
+
+    /// Waits for the task's output; if the join is itself cancelled (by [`bounded`]), the task
+    /// is aborted.
+    ///
+    /// # Panics
+    /// Re-raises the task's panic.
+    pub async fn join(mut self) -> T {
+        match (&mut self.handle).await {
+            Ok(output) => output,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("task did not finish: {e}"),
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// A listener on `127.0.0.1`, on a port the system chooses.
+pub async fn listen() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    (listener, addr)
+}
+
+/// The `ws://` URL of a server at `addr`, with path `/`.
+pub fn ws_url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/")
+}
+
+/// Our server: accepts one TCP connection and returns the result of [`Upgrader::accept`].
+pub async fn spawn_accept(upgrader: Upgrader) -> (SocketAddr, Task<mywebsocket::Result<WebSocket>>) {
+    let (listener, addr) = listen().await;
+    let task = Task::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        upgrader.accept(tcp).await
+    });
+    (addr, task)
+}
+
+/// Echoes every message back until reading fails, and returns that error (an
+/// [`Error::Closed`] after a normal close).
+pub async fn echo(mut ws: WebSocket) -> Error {
+    loop {
+        match ws.read_msg().await {
+            Ok(msg) => {
+                if let Err(e) = ws.write_message(msg).await {
+                    return e;
+                }
+            }
+            Err(e) => return e,
+        }
+    }
+}
+
+/// Our echo server with `config`, for one connection; the task returns the error that ended
+/// the connection.
+///
+/// # Panics
+/// In the task, if the handshake fails.
+pub async fn spawn_echo_server(config: Config) -> (SocketAddr, Task<Error>) {
+    let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
+    let task = Task::spawn(async move {
+        let ws = accept.join().await.expect("server handshake");
+        echo(ws).await
+    });
+    (addr, task)
+}
+
+/// Our client, connected to `addr` with `config`.
+///
+/// # Panics
+/// If the connection or handshake fails.
+pub async fn connect_client(addr: SocketAddr, config: Config) -> WebSocket {
+    let (ws, response) = mywebsocket::connect_config(&ws_url(addr), config)
+        .await
+        .expect("client handshake");
+    assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    ws
+}
+
+/// A hyper 1.x server for one connection whose service upgrades with
+/// [`Upgrader::upgrade`] and echoes. The task returns `None` if no request was upgraded, or
+/// the error that ended the echo.
+pub async fn spawn_hyper_server(upgrader: Upgrader) -> (SocketAddr, Task<Option<Error>>) {
+    let (listener, addr) = listen().await;
+    let task = Task::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<UpgradeFuture>();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let tx = tx.clone();
+            let upgrader = upgrader.clone();
+            async move {
+                let response = match upgrader.upgrade::<_, Empty<Bytes>>(&mut req) {
+                    Ok((response, upgrade)) => {
+                        let _ = tx.send(upgrade);
+                        response
+                    }
+                    Err(e) => hyper::Response::builder()
+                        .status(e.status())
+                        .body(Empty::new())
+                        .expect("a status and an empty body make a response"),
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        // The connection future ends once the socket is handed over (or the client leaves);
+        // the service, and with it the sender, is dropped then, which ends `recv`.
+        let session = async move {
+            let upgrade = rx.recv().await?;
+            let ws = upgrade.await.expect("hyper upgrade");
+            Some(echo(ws).await)
+        };
+        let (served, outcome) = tokio::join!(conn, session);
+        served.expect("hyper connection");
+        outcome
+    });
+    (addr, task)
+}
+
+/// A tokio-tungstenite server for one connection (with `config`, or tungstenite's defaults).
+pub async fn spawn_tungstenite_accept(
+    config: Option<WebSocketConfig>,
+) -> (SocketAddr, Task<TungsteniteServer>) {
+    let (listener, addr) = listen().await;
+    let task = Task::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        tokio_tungstenite::accept_async_with_config(tcp, config)
+            .await
+            .expect("tungstenite server handshake")
+    });
+    (addr, task)
+}
+
+/// A tokio-tungstenite echo server for one connection. The task returns the close frame the
+/// client sent (`None` if it sent none, or one without a code) once the connection has ended;
+/// the socket is dropped then, which is how a server ends a connection (RFC 6455 §7.1.1).
+///
+/// # Panics
+/// In the task, on a read or write error.
+pub async fn spawn_tungstenite_echo() -> (
+    SocketAddr,
+    Task<Option<tungstenite::protocol::CloseFrame>>,
+) {
+    let (addr, accept) = spawn_tungstenite_accept(None).await;
+    let task = Task::spawn(async move {
+        use futures_util::{SinkExt, StreamExt};
+        let mut ws = accept.join().await;
+        let mut close = None;
+        while let Some(msg) = ws.next().await {
+            match msg.expect("tungstenite server read") {
+                msg @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_)) => {
+                    ws.send(msg).await.expect("tungstenite server write");
+                }
+                tungstenite::Message::Close(frame) => close = frame,
+                _ => {}
+            }
+        }
+        close
+    });
+    (addr, task)
+}
+
+/// A tokio-tungstenite client connected to our server at `addr`.
+///
+/// # Panics
+/// If the connection or handshake fails.
+pub async fn tungstenite_connect(addr: SocketAddr) -> TungsteniteClient {
+    let (ws, response) = tokio_tungstenite::connect_async(ws_url(addr))
+        .await
+        .expect("tungstenite client handshake");
+    assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    ws
+}
+
+/// `len` bytes of a pattern that depends on `seed` and on the position, with a period (251)
+/// that is no power of two, so a lost, repeated or shifted chunk shows.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i % 251) as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect()
+}
+
+/// `len` bytes of printable ASCII following a pattern like [`pattern`], for text messages.
+pub fn text_pattern(len: usize, seed: u8) -> String {
+    pattern(len, seed)
+        .into_iter()
+        .map(|b| char::from(b' ' + b % 95))
+        .collect()
+}
+
+/// Asserts that `data` is `expected` without printing megabytes on failure: reports the
+/// lengths and the first differing offset.
+///
+/// # Panics
+/// When they differ.
+pub fn assert_same_bytes(data: &[u8], expected: &[u8], what: &str) {
+    assert_eq!(data.len(), expected.len(), "{what}: length");
+    if let Some(at) = data.iter().zip(expected).position(|(a, b)| a != b) {
+        panic!(
+            "{what}: first difference at byte {at}: got {:#04x}, expected {:#04x}",
+            data[at], expected[at]
+        );
+    }
+}
+
+/// A frame read by [`RawPeer`]: tungstenite's parse of the header, and the payload unmasked.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    /// The header as it was on the wire (including its mask key, if any).
+    pub header: FrameHeader,
+    /// The payload, unmasked.
+    pub payload: Bytes,
+}
+
+impl RawFrame {
+    /// The close code and reason if this is a close frame with a code.
+    pub fn close_code(&self) -> Option<(u16, String)> {
+        if self.header.opcode != OpCode::Control(Control::Close) || self.payload.len() < 2 {
+            return None;
+        }
+        let code = u16::from_be_bytes([self.payload[0], self.payload[1]]);
+        let reason = String::from_utf8_lossy(&self.payload[2..]).into_owned();
+        Some((code, reason))
+    }
+}
+
+/// One end of a WebSocket connection driven by hand over TCP: the handshake is written out as
+/// text and frames are encoded and parsed with tungstenite's frame code, so a test can send
+/// what a well-behaved peer never would, see every frame our library writes, or stay silent.
+#[derive(Debug)]
+pub struct RawPeer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl RawPeer {
+    /// Connects to our server at `addr` and completes the opening handshake as a client with
+    /// [`SAMPLE_KEY`]; checks the `101` and the accept key.
+    ///
+    /// # Panics
+    /// If the server does not accept.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write request");
+        let mut peer = Self {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+        };
+        let head = peer.read_head().await;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        let len = match response.parse(&head).expect("valid response head") {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial => unreachable!("read_head returns a whole head"),
+        };
+        assert_eq!(len, head.len());
+        assert_eq!(response.code, Some(101), "server refused the upgrade");
+        let accept = response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
+            .map(|h| h.value)
+            .expect("Sec-WebSocket-Accept header");
+        assert_eq!(
+            accept,
+            tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes()).as_bytes()
+        );
+        peer
+    }
+
+    /// Accepts one connection on `listener` and completes the opening handshake as a server.
+    ///
+    /// # Panics
+    /// If the request is not a WebSocket upgrade with a key.
+    pub async fn accept(listener: &TcpListener) -> Self {
+        let (stream, _) = listener.accept().await.expect("accept");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut peer = Self {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+        };
+        let head = peer.read_head().await;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        assert!(request.parse(&head).expect("valid request head").is_complete());
+        let key = request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+            .map(|h| h.value)
+            .expect("Sec-WebSocket-Key header");
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            tungstenite::handshake::derive_accept_key(key)
+        );
+        peer.stream
+            .write_all(response.as_bytes())
+            .await
+            .expect("write response");
+        peer
+    }
+
+    /// Reads up to the end of an HTTP head and returns it; later bytes stay buffered.
+    async fn read_head(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return self.buf.split_to(end + 4).to_vec();
+            }
+            let n = self
+                .stream
+                .read_buf(&mut self.buf)
+                .await
+                .expect("read head");
+            assert!(n > 0, "connection closed during the handshake");
+        }
+    }
+
+    /// Writes one frame, encoded by tungstenite (masked if it has a mask key).
+    ///
+    /// # Panics
+    /// If the socket fails.
+    pub async fn send_frame(&mut self, frame: Frame) {
+        let mut out = Vec::with_capacity(frame.len());
+        frame.format(&mut out).expect("encode frame");
+        self.send_bytes(&out).await;
+    }
+
+    /// Writes raw bytes.
+    ///
+    /// # Panics
+    /// If the socket fails.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+        self.stream.flush().await.expect("flush");
+    }
+
+    /// Reads the next frame; `Ok(None)` at the end of the stream.
+    ///
+    /// # Errors
+    /// The socket's error (a reset, for one).
+    ///
+    /// # Panics
+    /// If the bytes are not a valid frame header, or the stream ends mid-frame.
+    pub async fn read_frame(&mut self) -> std::io::Result<Option<RawFrame>> {
+        loop {
+            let mut cursor = Cursor::new(&self.buf[..]);
+            if let Some((header, len)) = FrameHeader::parse(&mut cursor).expect("frame header") {
+                let header_len = cursor.position() as usize;
+                let len = usize::try_from(len).expect("frame length fits in memory");
+                if self.buf.len() >= header_len + len {
+                    self.buf.advance(header_len);
+                    let mut payload = self.buf.split_to(len);
+                    if let Some(key) = header.mask {
+                        for (i, b) in payload.iter_mut().enumerate() {
+                            *b ^= key[i % 4];
+                        }
+                    }
+                    return Ok(Some(RawFrame {
+                        header,
+                        payload: payload.freeze(),
+                    }));
+                }
+            }
+            self.buf.reserve(64 << 10);
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                assert!(self.buf.is_empty(), "stream ended mid-frame");
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads frames, skipping pings and pongs, until a close frame; returns its code and reason.
+    ///
+    /// # Panics
+    /// On a data frame, on the end of the stream, or on a close frame without a code.
+    pub async fn read_close(&mut self) -> (u16, String) {
+        loop {
+            let frame = self
+                .read_frame()
+                .await
+                .expect("read close frame")
+                .expect("a close frame before the end of the stream");
+            match frame.header.opcode {
+                OpCode::Control(Control::Ping | Control::Pong) => {}
+                OpCode::Control(Control::Close) => {
+                    return frame.close_code().expect("close frame with a code");
+                }
+                other => panic!("expected a close frame, got {other}"),
+            }
+        }
+    }
+
+    /// Asserts that the peer ends the TCP connection next (no more frames).
+    ///
+    /// # Panics
+    /// If a frame arrives instead.
+    pub async fn expect_eof(&mut self) {
+        match self.read_frame().await {
+            Ok(None) => {}
+            // A reset is also an end; the close frame before it was already read.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Ok(Some(frame)) => panic!("expected the end of the stream, got {frame:?}"),
+            Err(e) => panic!("expected the end of the stream, got {e}"),
+        }
+    }
+}
+
+/// A frame to send with [`RawPeer::send_frame`]: `opcode`, FIN as given, masked with `mask`.
+pub fn raw_frame(fin: bool, opcode: OpCode, payload: impl Into<Bytes>, mask: Option<[u8; 4]>) -> Frame {
+    let header = FrameHeader {
+        is_final: fin,
+        opcode,
+        mask,
+        ..FrameHeader::default()
+    };
+    Frame::from_payload(header, payload.into())
+}
+
+/// An HTTP response read by [`raw_http`].
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// The headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Everything after the head.
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The first header called `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `request` as it is to `addr` and reads the response until the server closes the
+/// connection.
+///
+/// # Panics
+/// If the socket fails or the response is not HTTP.
+pub async fn raw_http(addr: SocketAddr, request: &str) -> HttpReply {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read response");
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(&raw).expect("valid response head") {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => panic!("incomplete response: {raw:?}"),
+    };
+    HttpReply {
+        status: response.code.expect("status code"),
+        headers: response
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+        body: raw[len..].to_vec(),
+    }
+}
+
+/// An upgrade request as a client would send it, with `extra` header lines (each ending in
+/// `\r\n`) and the key and version given.
+pub fn upgrade_request(key: Option<&str>, version: &str, extra: &str) -> String {
+    let key = key
+        .map(|k| format!("Sec-WebSocket-Key: {k}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         {key}Sec-WebSocket-Version: {version}\r\n{extra}\r\n"
+    )
+}

@@ -50,14 +50,10 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    fn push(&mut self, frame: Frame, front: bool) {
+    fn push(&mut self, frame: Frame) {
         self.bytes += frame.wire_len();
         self.enqueued += 1;
-        if front {
-            self.frames.push_front(frame);
-        } else {
-            self.frames.push_back(frame);
-        }
+        self.frames.push_back(frame);
     }
 
     /// Whether data may still be queued; the error says why not.
@@ -129,21 +125,21 @@ impl Shared {
         }
         match std::mem::take(frames) {
             EncodedMessage::Empty => {}
-            EncodedMessage::One(frame) => q.push(frame, false),
-            EncodedMessage::Many(list) => list.into_iter().for_each(|f| q.push(f, false)),
+            EncodedMessage::One(frame) => q.push(frame),
+            EncodedMessage::Many(list) => list.into_iter().for_each(|f| q.push(f)),
         }
         drop(q);
         self.work.notify_one();
         Ok(true)
     }
 
-    /// Queues a pong ahead of data: control frames may go between fragments, and an answer
-    /// should not wait behind a large message.
+    /// Queues a pong. Pongs keep their order (Autobahn 2.10 checks it), so they go behind
+    /// what is queued rather than ahead of it.
     pub(crate) fn push_pong(&self, payload: bytes::Bytes) {
         let frame = Frame::single(OpCode::Pong, payload, self.mask());
         let mut q = self.lock();
         if q.check_writable().is_ok() {
-            q.push(frame, true);
+            q.push(frame);
             drop(q);
             self.work.notify_one();
         }
@@ -154,15 +150,17 @@ impl Shared {
         let frame = Frame::single(OpCode::Ping, payload, self.mask());
         let mut q = self.lock();
         q.check_writable()?;
-        q.push(frame, false);
+        q.push(frame);
         drop(q);
         self.work.notify_one();
         Ok(())
     }
 
-    /// Queues a close frame unless one already is. With `fail`, the connection is failing: the
-    /// close goes ahead of everything not yet written, which is dropped, and the socket is shut
-    /// down after it. Returns whether this call queued the close.
+    /// Queues a close frame behind what is already queued, unless one already is. With `fail`,
+    /// the connection is failing and the socket is shut down once the close is written. Data
+    /// accepted before the failure is still sent: the peer gets every answer it was owed
+    /// (Autobahn's "strict" behaviour in sections 3-5). Returns whether this call queued the
+    /// close.
     pub(crate) fn push_close(&self, frame: Option<&CloseFrame>, fail: bool) -> bool {
         let payload = frame.map(CloseFrame::encode).unwrap_or_default();
         let frame = Frame::single(OpCode::Close, payload, self.mask());
@@ -177,11 +175,9 @@ impl Shared {
         }
         q.close_queued = true;
         if fail {
-            let dropped: usize = q.frames.drain(..).map(|f| f.wire_len()).sum();
-            q.bytes -= dropped;
             q.shutdown = true;
         }
-        q.push(frame, false);
+        q.push(frame);
         drop(q);
         self.work.notify_one();
         self.progress.notify_waiters();

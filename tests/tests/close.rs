@@ -1,0 +1,242 @@
+//! The closing handshake (RFC 6455 §5.5.1, §7), both directions and both roles: the peer sees
+//! the code and reason, and our reads end with `Error::Closed` naming who started it.
+
+use futures_util::{SinkExt, StreamExt};
+use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
+use mywebsocket_tests::{
+    bounded, connect_client, raw_frame, spawn_accept, spawn_tungstenite_accept,
+    tungstenite_connect, RawPeer, Task, TungsteniteClient, TungsteniteServer,
+};
+use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::CloseFrame as TCloseFrame;
+use tungstenite::Message as TMessage;
+
+/// Reads a tokio-tungstenite connection to its end; returns the data messages and the close
+/// frame it received.
+async fn drain<S>(mut ws: S) -> (Vec<TMessage>, Option<TCloseFrame>)
+where
+    S: StreamExt<Item = Result<TMessage, tungstenite::Error>> + Unpin,
+{
+    let mut messages = Vec::new();
+    let mut close = None;
+    while let Some(msg) = ws.next().await {
+        match msg.unwrap() {
+            TMessage::Close(frame) => close = Some(frame.expect("a close frame with a code")),
+            msg @ (TMessage::Text(_) | TMessage::Binary(_)) => messages.push(msg),
+            _ => {}
+        }
+    }
+    (messages, close)
+}
+
+fn spawn_drain_client(ws: TungsteniteClient) -> Task<(Vec<TMessage>, Option<TCloseFrame>)> {
+    Task::spawn(drain(ws))
+}
+
+fn spawn_drain_server(ws: TungsteniteServer) -> Task<(Vec<TMessage>, Option<TCloseFrame>)> {
+    Task::spawn(drain(ws))
+}
+
+fn assert_closed(err: &Error, code: u16, reason: &str, initiator: Initiator) {
+    match err {
+        Error::Closed {
+            frame: Some(frame),
+            initiator: got,
+        } => {
+            assert_eq!(frame.code.as_u16(), code, "{err:?}");
+            assert_eq!(frame.reason.as_str(), reason, "{err:?}");
+            assert_eq!(*got, initiator, "{err:?}");
+        }
+        other => panic!("expected Closed with {code}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn our_server_close_reaches_tungstenite_client_with_code_and_reason() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+        let client = spawn_drain_client(client);
+
+        // Messages queued before the close go out before it.
+        for i in 0..3 {
+            server.write_string(format!("m{i}")).await.unwrap();
+        }
+        server
+            .close(CloseCode::new(4000), "server bye")
+            .await
+            .unwrap();
+        let (messages, close) = client.join().await;
+        assert_eq!(
+            messages,
+            vec![TMessage::text("m0"), TMessage::text("m1"), TMessage::text("m2")]
+        );
+        let close = close.expect("a close frame");
+        assert_eq!(u16::from(close.code), 4000);
+        assert_eq!(close.reason.as_str(), "server bye");
+
+        // tungstenite echoes code and reason; we started it.
+        let end = server.read_msg().await.unwrap_err();
+        assert_closed(&end, 4000, "server bye", Initiator::Local);
+        assert!(matches!(
+            server.write_string("late").await,
+            Err(Error::AlreadyClosed)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tungstenite_client_close_reaches_our_server_with_code_and_reason() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let mut client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        client
+            .close(Some(TCloseFrame {
+                code: 4001.into(),
+                reason: "client bye".into(),
+            }))
+            .await
+            .unwrap();
+        let end = server.read_msg().await.unwrap_err();
+        assert_closed(&end, 4001, "client bye", Initiator::Remote);
+        // Every later read says the same.
+        let again = server.read_msg().await.unwrap_err();
+        assert_closed(&again, 4001, "client bye", Initiator::Remote);
+        assert!(matches!(
+            server.write_string("late").await,
+            Err(Error::AlreadyClosed)
+        ));
+
+        // Our answer echoes the code (RFC 6455 §5.5.1), and then the server ends TCP.
+        let (messages, close) = drain(client).await;
+        assert!(messages.is_empty());
+        assert_eq!(u16::from(close.expect("the close answer").code), 4001);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn our_client_close_reaches_tungstenite_server_with_code_and_reason() {
+    bounded(async {
+        let (addr, accept) = spawn_tungstenite_accept(None).await;
+        let mut client = connect_client(addr, Config::default()).await;
+        let server = spawn_drain_server(accept.join().await);
+
+        client.write_binary(vec![1, 2, 3]).await.unwrap();
+        client
+            .close(CloseCode::new(4002), "client bye ✓")
+            .await
+            .unwrap();
+        let (messages, close) = server.join().await;
+        assert_eq!(messages, vec![TMessage::binary(vec![1, 2, 3])]);
+        let close = close.expect("a close frame");
+        assert_eq!(u16::from(close.code), 4002);
+        assert_eq!(close.reason.as_str(), "client bye ✓");
+
+        let end = client.read_msg().await.unwrap_err();
+        assert_closed(&end, 4002, "client bye ✓", Initiator::Local);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tungstenite_server_close_reaches_our_client_with_code_and_reason() {
+    bounded(async {
+        let (addr, accept) = spawn_tungstenite_accept(None).await;
+        let mut client = connect_client(addr, Config::default()).await;
+        let mut server = accept.join().await;
+
+        server.send(TMessage::text("last words")).await.unwrap();
+        server
+            .close(Some(TCloseFrame {
+                code: 4003.into(),
+                reason: "server bye".into(),
+            }))
+            .await
+            .unwrap();
+        let server = spawn_drain_server(server);
+
+        assert_eq!(client.read_msg().await.unwrap(), Message::text("last words"));
+        let end = client.read_msg().await.unwrap_err();
+        assert_closed(&end, 4003, "server bye", Initiator::Remote);
+
+        let (_, close) = server.join().await;
+        assert_eq!(u16::from(close.expect("the close answer").code), 4003);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_reason_is_cut_to_123_bytes_at_a_char_boundary() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+        let client = spawn_drain_client(client);
+
+        let reason = "é".repeat(100); // 200 bytes
+        server.close(CloseCode::NORMAL, &reason).await.unwrap();
+        let (_, close) = client.join().await;
+        let close = close.expect("a close frame");
+        assert_eq!(u16::from(close.code), 1000);
+        assert_eq!(close.reason.as_str(), "é".repeat(61)); // 122 bytes
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_codes_that_may_not_be_sent_are_refused() {
+    bounded(async {
+        let (addr, accept) = spawn_tungstenite_accept(None).await;
+        let mut client = connect_client(addr, Config::default()).await;
+        let server = spawn_drain_server(accept.join().await);
+
+        for code in [0, 999, 1004, 1005, 1006, 1015, 5000] {
+            assert!(
+                matches!(
+                    client.close(CloseCode::new(code), "").await,
+                    Err(Error::InvalidInput(_))
+                ),
+                "code {code}"
+            );
+        }
+        // Still open: a valid close goes through.
+        client.write_string("alive").await.unwrap();
+        client.close(CloseCode::GOING_AWAY, "").await.unwrap();
+        let (messages, close) = server.join().await;
+        assert_eq!(messages, vec![TMessage::text("alive")]);
+        assert_eq!(u16::from(close.unwrap().code), 1001);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn raw_client_close_is_echoed_then_server_ends_tcp() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let mut peer = RawPeer::connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        let mut payload = 1000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"bye");
+        peer.send_frame(raw_frame(
+            true,
+            OpCode::Control(Control::Close),
+            payload,
+            Some([9, 8, 7, 6]),
+        ))
+        .await;
+        let end = server.read_msg().await.unwrap_err();
+        assert_closed(&end, 1000, "bye", Initiator::Remote);
+
+        let (code, _) = peer.read_close().await;
+        assert_eq!(code, 1000);
+        // The server closes the TCP connection first (RFC 6455 §7.1.1).
+        peer.expect_eof().await;
+    })
+    .await;
+}

@@ -1,0 +1,251 @@
+//! A peer that breaks the rules gets the matching close code (RFC 6455 §7.4.1): 1009 for a
+//! message over the limit, 1007 for invalid UTF-8, 1002 for the rest; our read returns the
+//! matching error.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use mywebsocket::{Config, Error, ProtocolError, Upgrader};
+use mywebsocket_tests::{
+    bounded, connect_client, raw_frame, spawn_accept, spawn_tungstenite_accept,
+    tungstenite_connect, RawPeer,
+};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::Message as TMessage;
+
+const LIMIT: usize = 1024;
+const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
+
+/// Reads a tokio-tungstenite connection until the close frame and returns its code.
+async fn close_code<S>(ws: &mut S) -> u16
+where
+    S: StreamExt<Item = Result<TMessage, tungstenite::Error>> + Unpin,
+{
+    loop {
+        match ws.next().await.expect("a close frame").expect("read") {
+            TMessage::Close(frame) => return u16::from(frame.expect("a close code").code),
+            TMessage::Ping(_) | TMessage::Pong(_) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversize_message_from_tungstenite_client_closes_with_1009() {
+    bounded(async {
+        let config = Config::default().max_message_size(LIMIT);
+        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
+        let mut client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        // Exactly the limit is fine.
+        client.send(TMessage::binary(vec![1u8; LIMIT])).await.unwrap();
+        assert_eq!(server.read_msg().await.unwrap().len(), LIMIT);
+
+        client.send(TMessage::binary(vec![2u8; 2000])).await.unwrap();
+        let err = server.read_msg().await.unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooBig { size: 2000, limit: LIMIT }),
+            "{err:?}"
+        );
+        assert_eq!(close_code(&mut client).await, 1009);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversize_message_from_tungstenite_server_closes_our_client_with_1009() {
+    bounded(async {
+        let (addr, accept) = spawn_tungstenite_accept(None).await;
+        let config = Config::default().max_message_size(LIMIT);
+        let mut client = connect_client(addr, config).await;
+        let mut server = accept.join().await;
+
+        server.send(TMessage::text("x".repeat(2000))).await.unwrap();
+        let err = client.read_msg().await.unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooBig { size: 2000, limit: LIMIT }),
+            "{err:?}"
+        );
+        assert_eq!(close_code(&mut server).await, 1009);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversize_fragmented_message_from_raw_client_closes_with_1009() {
+    bounded(async {
+        let config = Config::default().max_message_size(LIMIT);
+        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
+        let mut peer = RawPeer::connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        // Each frame is under the limit; the message is not.
+        peer.send_frame(raw_frame(false, OpCode::Data(Data::Binary), vec![0u8; 500], KEY))
+            .await;
+        peer.send_frame(raw_frame(false, OpCode::Data(Data::Continue), vec![0u8; 500], KEY))
+            .await;
+        peer.send_frame(raw_frame(true, OpCode::Data(Data::Continue), vec![0u8; 500], KEY))
+            .await;
+        let err = server.read_msg().await.unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooBig { limit: LIMIT, .. }),
+            "{err:?}"
+        );
+        assert_eq!(peer.read_close().await.0, 1009);
+        peer.expect_eof().await;
+    })
+    .await;
+}
+
+/// Sends `frames` from a raw client and expects our server to fail the connection with
+/// `expected`, sending `code`.
+async fn raw_client_violation(frames: Vec<Frame>, expected: ProtocolError, code: u16) {
+    let (addr, accept) = spawn_accept(Upgrader::default()).await;
+    let mut peer = RawPeer::connect(addr).await;
+    let mut server = accept.join().await.unwrap();
+    for frame in frames {
+        peer.send_frame(frame).await;
+    }
+    // Fails as soon as the rule is broken, without waiting for the rest of a message.
+    let err = tokio::time::timeout(Duration::from_secs(5), server.read_msg())
+        .await
+        .unwrap_or_else(|_| panic!("no error for {expected:?} within 5 s"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(p) if *p == expected),
+        "expected {expected:?}, got {err:?}"
+    );
+    let (got, _) = peer.read_close().await;
+    assert_eq!(got, code, "close code for {expected:?}");
+    peer.expect_eof().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_from_raw_client_closes_with_1007() {
+    bounded(raw_client_violation(
+        vec![raw_frame(true, OpCode::Data(Data::Text), vec![b'h', 0xFF, b'i'], KEY)],
+        ProtocolError::InvalidUtf8,
+        1007,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_fails_mid_message_with_1007() {
+    // "ab" then the start of a 2-byte sequence; the next fragment breaks it. No final frame
+    // is ever sent: the error must not wait for the end of the message.
+    bounded(raw_client_violation(
+        vec![
+            raw_frame(false, OpCode::Data(Data::Text), vec![b'a', b'b', 0xC3], KEY),
+            raw_frame(false, OpCode::Data(Data::Continue), vec![0x28, b'c'], KEY),
+        ],
+        ProtocolError::InvalidUtf8,
+        1007,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn unmasked_frame_from_raw_client_closes_with_1002() {
+    bounded(raw_client_violation(
+        vec![raw_frame(true, OpCode::Data(Data::Text), &b"hello"[..], None)],
+        ProtocolError::UnmaskedFrameFromClient,
+        1002,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn other_rule_breaks_from_raw_client_close_with_1002_or_1007() {
+    let close = |payload: Vec<u8>| raw_frame(true, OpCode::Control(Control::Close), payload, KEY);
+    let mut rsv1 = raw_frame(true, OpCode::Data(Data::Text), &b"x"[..], KEY);
+    rsv1.header_mut().rsv1 = true;
+    let cases = vec![
+        (vec![rsv1], ProtocolError::ReservedBits, 1002),
+        (
+            vec![raw_frame(true, OpCode::Data(Data::Reserved(3)), Vec::new(), KEY)],
+            ProtocolError::ReservedOpCode(3),
+            1002,
+        ),
+        (
+            vec![raw_frame(true, OpCode::Control(Control::Ping), vec![0u8; 126], KEY)],
+            ProtocolError::ControlFrameTooBig { len: 126 },
+            1002,
+        ),
+        (
+            vec![raw_frame(false, OpCode::Control(Control::Ping), Vec::new(), KEY)],
+            ProtocolError::FragmentedControlFrame,
+            1002,
+        ),
+        (
+            vec![raw_frame(true, OpCode::Data(Data::Continue), &b"x"[..], KEY)],
+            ProtocolError::UnexpectedContinuation,
+            1002,
+        ),
+        (
+            vec![
+                raw_frame(false, OpCode::Data(Data::Text), &b"x"[..], KEY),
+                raw_frame(true, OpCode::Data(Data::Binary), &b"y"[..], KEY),
+            ],
+            ProtocolError::ExpectedContinuation,
+            1002,
+        ),
+        (vec![close(vec![3])], ProtocolError::InvalidClosePayload, 1002),
+        (
+            vec![close(1005u16.to_be_bytes().to_vec())],
+            ProtocolError::InvalidCloseCode(1005),
+            1002,
+        ),
+        (
+            vec![close(vec![0x03, 0xE8, 0xFF])],
+            ProtocolError::InvalidUtf8,
+            1007,
+        ),
+    ];
+    bounded(async {
+        for (frames, expected, code) in cases {
+            raw_client_violation(frames, expected, code).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn masked_frame_from_tungstenite_server_closes_our_client_with_1002() {
+    bounded(async {
+        let (addr, accept) = spawn_tungstenite_accept(None).await;
+        let mut client = connect_client(addr, Config::default()).await;
+        let mut server = accept.join().await;
+
+        let frame = raw_frame(true, OpCode::Data(Data::Text), &b"masked"[..], KEY);
+        server.send(TMessage::Frame(frame)).await.unwrap();
+        let err = client.read_msg().await.unwrap_err();
+        assert!(
+            matches!(err, Error::Protocol(ProtocolError::MaskedFrameFromServer)),
+            "{err:?}"
+        );
+        assert_eq!(close_code(&mut server).await, 1002);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_from_tungstenite_server_closes_our_client_with_1007() {
+    bounded(async {
+        let (addr, accept) = spawn_tungstenite_accept(None).await;
+        let mut client = connect_client(addr, Config::default()).await;
+        let mut server = accept.join().await;
+
+        let frame = Frame::message(vec![0xF0, 0x28, 0x8C, 0x28], OpCode::Data(Data::Text), true);
+        server.send(TMessage::Frame(frame)).await.unwrap();
+        let err = client.read_msg().await.unwrap_err();
+        assert!(
+            matches!(err, Error::Protocol(ProtocolError::InvalidUtf8)),
+            "{err:?}"
+        );
+        assert_eq!(close_code(&mut server).await, 1007);
+    })
+    .await;
+}
