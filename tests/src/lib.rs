@@ -107,7 +107,9 @@ pub fn ws_url(addr: SocketAddr) -> String {
 }
 
 /// Our server: accepts one TCP connection and returns the result of [`Upgrader::accept`].
-pub async fn spawn_accept(upgrader: Upgrader) -> (SocketAddr, Task<mywebsocket::Result<WebSocket>>) {
+pub async fn spawn_accept(
+    upgrader: Upgrader,
+) -> (SocketAddr, Task<mywebsocket::Result<WebSocket>>) {
     let (listener, addr) = listen().await;
     let task = Task::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
@@ -221,10 +223,8 @@ pub async fn spawn_tungstenite_accept(
 ///
 /// # Panics
 /// In the task, on a read or write error.
-pub async fn spawn_tungstenite_echo() -> (
-    SocketAddr,
-    Task<Option<tungstenite::protocol::CloseFrame>>,
-) {
+pub async fn spawn_tungstenite_echo(
+) -> (SocketAddr, Task<Option<tungstenite::protocol::CloseFrame>>) {
     let (addr, accept) = spawn_tungstenite_accept(None).await;
     let task = Task::spawn(async move {
         use futures_util::{SinkExt, StreamExt};
@@ -324,16 +324,24 @@ impl RawPeer {
     /// # Panics
     /// If the server does not accept.
     pub async fn connect(addr: SocketAddr) -> Self {
+        Self::connect_pipelined(addr, &[]).await
+    }
+
+    /// [`RawPeer::connect`], sending `after_request` (frames, say) in the same write as the
+    /// request, before the server has answered.
+    ///
+    /// # Panics
+    /// If the server does not accept.
+    pub async fn connect_pipelined(addr: SocketAddr, after_request: &[u8]) -> Self {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        let request = format!(
+        let mut request = format!(
             "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("write request");
+        )
+        .into_bytes();
+        request.extend_from_slice(after_request);
+        stream.write_all(&request).await.expect("write request");
         let mut peer = Self {
             stream,
             buf: BytesMut::with_capacity(4096),
@@ -365,6 +373,15 @@ impl RawPeer {
     /// # Panics
     /// If the request is not a WebSocket upgrade with a key.
     pub async fn accept(listener: &TcpListener) -> Self {
+        Self::accept_pipelined(listener, &[]).await
+    }
+
+    /// [`RawPeer::accept`], sending `after_response` (frames, say) in the same write as the
+    /// `101` response.
+    ///
+    /// # Panics
+    /// If the request is not a WebSocket upgrade with a key.
+    pub async fn accept_pipelined(listener: &TcpListener, after_response: &[u8]) -> Self {
         let (stream, _) = listener.accept().await.expect("accept");
         stream.set_nodelay(true).expect("nodelay");
         let mut peer = Self {
@@ -374,20 +391,25 @@ impl RawPeer {
         let head = peer.read_head().await;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut request = httparse::Request::new(&mut headers);
-        assert!(request.parse(&head).expect("valid request head").is_complete());
+        assert!(request
+            .parse(&head)
+            .expect("valid request head")
+            .is_complete());
         let key = request
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
             .map(|h| h.value)
             .expect("Sec-WebSocket-Key header");
-        let response = format!(
+        let mut response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {}\r\n\r\n",
             tungstenite::handshake::derive_accept_key(key)
-        );
+        )
+        .into_bytes();
+        response.extend_from_slice(after_response);
         peer.stream
-            .write_all(response.as_bytes())
+            .write_all(&response)
             .await
             .expect("write response");
         peer
@@ -413,9 +435,7 @@ impl RawPeer {
     /// # Panics
     /// If the socket fails.
     pub async fn send_frame(&mut self, frame: Frame) {
-        let mut out = Vec::with_capacity(frame.len());
-        frame.format(&mut out).expect("encode frame");
-        self.send_bytes(&out).await;
+        self.send_bytes(&encode_frame(frame)).await;
     }
 
     /// Writes raw bytes.
@@ -499,7 +519,12 @@ impl RawPeer {
 }
 
 /// A frame to send with [`RawPeer::send_frame`]: `opcode`, FIN as given, masked with `mask`.
-pub fn raw_frame(fin: bool, opcode: OpCode, payload: impl Into<Bytes>, mask: Option<[u8; 4]>) -> Frame {
+pub fn raw_frame(
+    fin: bool,
+    opcode: OpCode,
+    payload: impl Into<Bytes>,
+    mask: Option<[u8; 4]>,
+) -> Frame {
     let header = FrameHeader {
         is_final: fin,
         opcode,
@@ -507,6 +532,15 @@ pub fn raw_frame(fin: bool, opcode: OpCode, payload: impl Into<Bytes>, mask: Opt
         ..FrameHeader::default()
     };
     Frame::from_payload(header, payload.into())
+}
+
+/// The wire bytes of `frame`, encoded by tungstenite (masked if it has a mask key).
+pub fn encode_frame(frame: Frame) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.len());
+    frame
+        .format(&mut out)
+        .expect("encoding into a Vec cannot fail");
+    out
 }
 
 /// An HTTP response read by [`raw_http`].

@@ -70,7 +70,11 @@ async fn our_server_close_reaches_tungstenite_client_with_code_and_reason() {
         let (messages, close) = client.join().await;
         assert_eq!(
             messages,
-            vec![TMessage::text("m0"), TMessage::text("m1"), TMessage::text("m2")]
+            vec![
+                TMessage::text("m0"),
+                TMessage::text("m1"),
+                TMessage::text("m2")
+            ]
         );
         let close = close.expect("a close frame");
         assert_eq!(u16::from(close.code), 4000);
@@ -160,7 +164,10 @@ async fn tungstenite_server_close_reaches_our_client_with_code_and_reason() {
             .unwrap();
         let server = spawn_drain_server(server);
 
-        assert_eq!(client.read_msg().await.unwrap(), Message::text("last words"));
+        assert_eq!(
+            client.read_msg().await.unwrap(),
+            Message::text("last words")
+        );
         let end = client.read_msg().await.unwrap_err();
         assert_closed(&end, 4003, "server bye", Initiator::Remote);
 
@@ -237,6 +244,97 @@ async fn raw_client_close_is_echoed_then_server_ends_tcp() {
         assert_eq!(code, 1000);
         // The server closes the TCP connection first (RFC 6455 §7.1.1).
         peer.expect_eof().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_drops_unread_messages_and_completes() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let mut client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        // The client sends messages our server never reads, then reads on.
+        for i in 0..100 {
+            client
+                .send(TMessage::text(format!("unread {i}")))
+                .await
+                .unwrap();
+        }
+        let client = spawn_drain_client(client);
+        server.close(CloseCode::NORMAL, "enough").await.unwrap();
+        let end = server.read_msg().await.unwrap_err();
+        assert!(
+            matches!(
+                end,
+                Error::Closed {
+                    initiator: Initiator::Local,
+                    ..
+                }
+            ),
+            "{end:?}"
+        );
+        let (messages, close) = client.join().await;
+        assert!(messages.is_empty());
+        assert_eq!(close.expect("a close frame").reason.as_str(), "enough");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn simultaneous_close_completes_on_both_sides() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let mut client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        let client = Task::spawn(async move {
+            client
+                .close(Some(TCloseFrame {
+                    code: 4010.into(),
+                    reason: "client".into(),
+                }))
+                .await
+                .unwrap();
+            drain(client).await
+        });
+        server.close(CloseCode::new(4011), "server").await.unwrap();
+        assert!(server.read_msg().await.unwrap_err().is_closed());
+        assert!(server.writer().is_closed());
+        // The client saw a close frame: ours, or our answer to its own.
+        let (_, close) = client.join().await;
+        let code = u16::from(close.expect("a close frame").code);
+        assert!(code == 4010 || code == 4011, "{code}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn peer_vanishing_without_close_is_an_io_error() {
+    bounded(async {
+        let (addr, accept) = spawn_accept(Upgrader::default()).await;
+        let client = tungstenite_connect(addr).await;
+        let mut server = accept.join().await.unwrap();
+
+        drop(client);
+        match server.read_msg().await {
+            Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof),
+            other => panic!("expected an unexpected EOF, got {other:?}"),
+        }
+        // Then the connection is over: no code (1006 is never sent), closed by the peer.
+        let again = server.read_msg().await.unwrap_err();
+        assert!(
+            matches!(
+                again,
+                Error::Closed {
+                    frame: None,
+                    initiator: Initiator::Remote
+                }
+            ),
+            "{again:?}"
+        );
+        assert!(server.write_string("anyone?").await.is_err());
     })
     .await;
 }

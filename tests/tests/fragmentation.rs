@@ -65,7 +65,10 @@ fn check_fragments(
         let want = fragment_size.min(expected.len() - i * fragment_size);
         assert_eq!(frame.payload.len(), want, "length of frame {i}");
     }
-    let joined: Vec<u8> = frames.iter().flat_map(|f| f.payload.iter().copied()).collect();
+    let joined: Vec<u8> = frames
+        .iter()
+        .flat_map(|f| f.payload.iter().copied())
+        .collect();
     assert_same_bytes(&joined, expected, "reassembled fragments");
 }
 
@@ -79,7 +82,10 @@ async fn our_server_fragmented_writes_are_several_frames_on_the_wire() {
 
         let text = multibyte_text(1000);
         let opts = WriteOptions::default().fragment_size(64);
-        server.write_string_with(text.as_str(), &opts).await.unwrap();
+        server
+            .write_string_with(text.as_str(), &opts)
+            .await
+            .unwrap();
         let frames = read_message_frames(&mut peer).await;
         check_fragments(&frames, Data::Text, text.as_bytes(), 64, false);
 
@@ -126,12 +132,19 @@ async fn our_client_fragmented_writes_are_several_masked_frames_on_the_wire() {
 
         let text = multibyte_text(1000);
         let opts = WriteOptions::default().fragment_size(100);
-        client.write_string_with(text.as_str(), &opts).await.unwrap();
+        client
+            .write_string_with(text.as_str(), &opts)
+            .await
+            .unwrap();
         let frames = read_message_frames(&mut peer).await;
         check_fragments(&frames, Data::Text, text.as_bytes(), 100, true);
         // Each frame has its own mask key (RFC 6455 §5.3: unpredictable per frame).
         let keys: std::collections::HashSet<_> = frames.iter().map(|f| f.header.mask).collect();
-        assert!(keys.len() > 1, "all {} frames used one mask key", frames.len());
+        assert!(
+            keys.len() > 1,
+            "all {} frames used one mask key",
+            frames.len()
+        );
 
         let data = pattern(70_000, 6);
         let opts = WriteOptions::default().fragment_size(30_000);
@@ -227,10 +240,20 @@ async fn our_server_reassembles_fragments_with_a_ping_between() {
         let text = "price: €42".as_bytes();
         let cut = text.iter().position(|&b| b == 0xE2).unwrap() + 1;
         let key = Some([1, 2, 3, 4]);
-        peer.send_frame(raw_frame(false, OpCode::Data(Data::Text), text[..cut].to_vec(), key))
-            .await;
-        peer.send_frame(raw_frame(true, OpCode::Control(Control::Ping), &b"mid"[..], key))
-            .await;
+        peer.send_frame(raw_frame(
+            false,
+            OpCode::Data(Data::Text),
+            text[..cut].to_vec(),
+            key,
+        ))
+        .await;
+        peer.send_frame(raw_frame(
+            true,
+            OpCode::Control(Control::Ping),
+            &b"mid"[..],
+            key,
+        ))
+        .await;
         peer.send_frame(raw_frame(
             false,
             OpCode::Data(Data::Continue),
@@ -245,7 +268,10 @@ async fn our_server_reassembles_fragments_with_a_ping_between() {
             key,
         ))
         .await;
-        assert_eq!(server.read_msg().await.unwrap(), Message::text("price: €42"));
+        assert_eq!(
+            server.read_msg().await.unwrap(),
+            Message::text("price: €42")
+        );
 
         let pong = peer.read_frame().await.unwrap().unwrap();
         assert_eq!(pong.header.opcode, OpCode::Control(Control::Pong));
@@ -261,8 +287,13 @@ async fn our_server_reassembles_fragments_with_a_ping_between() {
             peer.send_frame(raw_frame(false, OpCode::Data(opcode), chunk.to_vec(), key))
                 .await;
         }
-        peer.send_frame(raw_frame(true, OpCode::Data(Data::Continue), Vec::new(), key))
-            .await;
+        peer.send_frame(raw_frame(
+            true,
+            OpCode::Data(Data::Continue),
+            Vec::new(),
+            key,
+        ))
+        .await;
         let msg = server.read_msg().await.unwrap();
         assert!(msg.is_binary());
         assert_same_bytes(msg.as_bytes(), &data, "reassembled binary");
@@ -286,7 +317,10 @@ async fn our_client_reassembles_fragments_from_tungstenite_server() {
             server.feed(TMessage::Frame(frame)).await.unwrap();
         }
         server.flush().await.unwrap();
-        assert_eq!(client.read_msg().await.unwrap(), Message::text(text.as_str()));
+        assert_eq!(
+            client.read_msg().await.unwrap(),
+            Message::text(text.as_str())
+        );
 
         let server = Task::spawn(async move {
             while let Some(msg) = server.next().await {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader};
 use mywebsocket_tests::{
-    bounded, connect_client, listen, spawn_accept, spawn_tungstenite_accept,
-    tungstenite_connect, RawPeer, Task,
+    bounded, connect_client, listen, spawn_accept, spawn_tungstenite_accept, tungstenite_connect,
+    RawPeer, Task,
 };
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::time::Instant;
@@ -65,7 +65,13 @@ async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
         // Later reads report the end.
         let again = server.read_msg().await.unwrap_err();
         assert!(
-            matches!(again, Error::Closed { initiator: Initiator::Local, .. }),
+            matches!(
+                again,
+                Error::Closed {
+                    initiator: Initiator::Local,
+                    ..
+                }
+            ),
             "{again:?}"
         );
 

@@ -63,7 +63,13 @@ async fn echo_through_our_server(msgs: Vec<(bool, Vec<u8>)>) {
     }
     let end = server.join().await;
     assert!(
-        matches!(end, Error::Closed { frame: None, initiator: Initiator::Remote }),
+        matches!(
+            end,
+            Error::Closed {
+                frame: None,
+                initiator: Initiator::Remote
+            }
+        ),
         "{end:?}"
     );
 }
@@ -97,12 +103,20 @@ async fn our_client_round_trips_text_and_binary_at_length_boundaries() {
 
 #[tokio::test]
 async fn our_server_echoes_16_mib_binary() {
-    bounded(echo_through_our_server(vec![(false, pattern(SIXTEEN_MIB, 7))])).await;
+    bounded(echo_through_our_server(vec![(
+        false,
+        pattern(SIXTEEN_MIB, 7),
+    )]))
+    .await;
 }
 
 #[tokio::test]
 async fn our_client_round_trips_16_mib_binary() {
-    bounded(echo_through_tungstenite_server(vec![(false, pattern(SIXTEEN_MIB, 9))])).await;
+    bounded(echo_through_tungstenite_server(vec![(
+        false,
+        pattern(SIXTEEN_MIB, 9),
+    )]))
+    .await;
 }
 
 #[tokio::test]
@@ -177,10 +191,7 @@ async fn our_client_write_json_is_parsed_by_tungstenite_server() {
 
         // A value that cannot be JSON is refused before anything is sent.
         let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
-        assert!(matches!(
-            client.write_json(&bad).await,
-            Err(Error::Json(_))
-        ));
+        assert!(matches!(client.write_json(&bad).await, Err(Error::Json(_))));
 
         server.close(None).await.unwrap();
         // The server reads our answer to its close, then drops the socket, which our client
@@ -193,7 +204,13 @@ async fn our_client_write_json_is_parsed_by_tungstenite_server() {
         });
         let end = client.read_msg().await.unwrap_err();
         assert!(
-            matches!(end, Error::Closed { frame: None, initiator: Initiator::Remote }),
+            matches!(
+                end,
+                Error::Closed {
+                    frame: None,
+                    initiator: Initiator::Remote
+                }
+            ),
             "{end:?}"
         );
         server.join().await;
@@ -207,7 +224,10 @@ async fn our_client_works_as_stream_and_sink() {
         let (addr, server) = spawn_tungstenite_echo().await;
         let mut client = connect_client(addr, Config::default()).await;
         for i in 0..10u8 {
-            client.send(Message::binary(pattern(1000, i))).await.unwrap();
+            client
+                .send(Message::binary(pattern(1000, i)))
+                .await
+                .unwrap();
             client.send(Message::text(format!("n={i}"))).await.unwrap();
         }
         for i in 0..10u8 {

@@ -4,8 +4,8 @@
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Upgrader};
 use mywebsocket_tests::{
-    bounded, connect_client, echo, spawn_accept, spawn_tungstenite_accept,
-    tungstenite_connect, Task,
+    bounded, connect_client, echo, spawn_accept, spawn_tungstenite_accept, tungstenite_connect,
+    Task,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tungstenite::Message as TMessage;
@@ -44,7 +44,10 @@ async fn tungstenite_client_ping_gets_pong_with_same_payload_from_our_server() {
         let server = Task::spawn(echo(server));
 
         for payload in payloads() {
-            client.send(TMessage::Ping(payload.clone().into())).await.unwrap();
+            client
+                .send(TMessage::Ping(payload.clone().into()))
+                .await
+                .unwrap();
             match client.next().await.unwrap().unwrap() {
                 TMessage::Pong(got) => assert_eq!(got, payload),
                 other => panic!("expected a pong, got {other:?}"),
@@ -73,7 +76,10 @@ async fn tungstenite_server_ping_gets_pong_with_same_payload_from_our_client() {
         let client = Task::spawn(echo(client));
 
         for payload in payloads() {
-            server.send(TMessage::Ping(payload.clone().into())).await.unwrap();
+            server
+                .send(TMessage::Ping(payload.clone().into()))
+                .await
+                .unwrap();
             match server.next().await.unwrap().unwrap() {
                 TMessage::Pong(got) => assert_eq!(got, payload),
                 other => panic!("expected a pong, got {other:?}"),
@@ -88,7 +94,13 @@ async fn tungstenite_server_ping_gets_pong_with_same_payload_from_our_client() {
         drop(server);
         let end = client.join().await;
         assert!(
-            matches!(end, Error::Closed { initiator: Initiator::Remote, .. }),
+            matches!(
+                end,
+                Error::Closed {
+                    initiator: Initiator::Remote,
+                    ..
+                }
+            ),
             "{end:?}"
         );
     })

@@ -40,13 +40,25 @@ async fn oversize_message_from_tungstenite_client_closes_with_1009() {
         let mut server = accept.join().await.unwrap();
 
         // Exactly the limit is fine.
-        client.send(TMessage::binary(vec![1u8; LIMIT])).await.unwrap();
+        client
+            .send(TMessage::binary(vec![1u8; LIMIT]))
+            .await
+            .unwrap();
         assert_eq!(server.read_msg().await.unwrap().len(), LIMIT);
 
-        client.send(TMessage::binary(vec![2u8; 2000])).await.unwrap();
+        client
+            .send(TMessage::binary(vec![2u8; 2000]))
+            .await
+            .unwrap();
         let err = server.read_msg().await.unwrap_err();
         assert!(
-            matches!(err, Error::MessageTooBig { size: 2000, limit: LIMIT }),
+            matches!(
+                err,
+                Error::MessageTooBig {
+                    size: 2000,
+                    limit: LIMIT
+                }
+            ),
             "{err:?}"
         );
         assert_eq!(close_code(&mut client).await, 1009);
@@ -65,7 +77,13 @@ async fn oversize_message_from_tungstenite_server_closes_our_client_with_1009() 
         server.send(TMessage::text("x".repeat(2000))).await.unwrap();
         let err = client.read_msg().await.unwrap_err();
         assert!(
-            matches!(err, Error::MessageTooBig { size: 2000, limit: LIMIT }),
+            matches!(
+                err,
+                Error::MessageTooBig {
+                    size: 2000,
+                    limit: LIMIT
+                }
+            ),
             "{err:?}"
         );
         assert_eq!(close_code(&mut server).await, 1009);
@@ -82,12 +100,27 @@ async fn oversize_fragmented_message_from_raw_client_closes_with_1009() {
         let mut server = accept.join().await.unwrap();
 
         // Each frame is under the limit; the message is not.
-        peer.send_frame(raw_frame(false, OpCode::Data(Data::Binary), vec![0u8; 500], KEY))
-            .await;
-        peer.send_frame(raw_frame(false, OpCode::Data(Data::Continue), vec![0u8; 500], KEY))
-            .await;
-        peer.send_frame(raw_frame(true, OpCode::Data(Data::Continue), vec![0u8; 500], KEY))
-            .await;
+        peer.send_frame(raw_frame(
+            false,
+            OpCode::Data(Data::Binary),
+            vec![0u8; 500],
+            KEY,
+        ))
+        .await;
+        peer.send_frame(raw_frame(
+            false,
+            OpCode::Data(Data::Continue),
+            vec![0u8; 500],
+            KEY,
+        ))
+        .await;
+        peer.send_frame(raw_frame(
+            true,
+            OpCode::Data(Data::Continue),
+            vec![0u8; 500],
+            KEY,
+        ))
+        .await;
         let err = server.read_msg().await.unwrap_err();
         assert!(
             matches!(err, Error::MessageTooBig { limit: LIMIT, .. }),
@@ -125,7 +158,12 @@ async fn raw_client_violation(frames: Vec<Frame>, expected: ProtocolError, code:
 #[tokio::test]
 async fn invalid_utf8_from_raw_client_closes_with_1007() {
     bounded(raw_client_violation(
-        vec![raw_frame(true, OpCode::Data(Data::Text), vec![b'h', 0xFF, b'i'], KEY)],
+        vec![raw_frame(
+            true,
+            OpCode::Data(Data::Text),
+            vec![b'h', 0xFF, b'i'],
+            KEY,
+        )],
         ProtocolError::InvalidUtf8,
         1007,
     ))
@@ -150,7 +188,12 @@ async fn invalid_utf8_fails_mid_message_with_1007() {
 #[tokio::test]
 async fn unmasked_frame_from_raw_client_closes_with_1002() {
     bounded(raw_client_violation(
-        vec![raw_frame(true, OpCode::Data(Data::Text), &b"hello"[..], None)],
+        vec![raw_frame(
+            true,
+            OpCode::Data(Data::Text),
+            &b"hello"[..],
+            None,
+        )],
         ProtocolError::UnmaskedFrameFromClient,
         1002,
     ))
@@ -165,22 +208,42 @@ async fn other_rule_breaks_from_raw_client_close_with_1002_or_1007() {
     let cases = vec![
         (vec![rsv1], ProtocolError::ReservedBits, 1002),
         (
-            vec![raw_frame(true, OpCode::Data(Data::Reserved(3)), Vec::new(), KEY)],
+            vec![raw_frame(
+                true,
+                OpCode::Data(Data::Reserved(3)),
+                Vec::new(),
+                KEY,
+            )],
             ProtocolError::ReservedOpCode(3),
             1002,
         ),
         (
-            vec![raw_frame(true, OpCode::Control(Control::Ping), vec![0u8; 126], KEY)],
+            vec![raw_frame(
+                true,
+                OpCode::Control(Control::Ping),
+                vec![0u8; 126],
+                KEY,
+            )],
             ProtocolError::ControlFrameTooBig { len: 126 },
             1002,
         ),
         (
-            vec![raw_frame(false, OpCode::Control(Control::Ping), Vec::new(), KEY)],
+            vec![raw_frame(
+                false,
+                OpCode::Control(Control::Ping),
+                Vec::new(),
+                KEY,
+            )],
             ProtocolError::FragmentedControlFrame,
             1002,
         ),
         (
-            vec![raw_frame(true, OpCode::Data(Data::Continue), &b"x"[..], KEY)],
+            vec![raw_frame(
+                true,
+                OpCode::Data(Data::Continue),
+                &b"x"[..],
+                KEY,
+            )],
             ProtocolError::UnexpectedContinuation,
             1002,
         ),
@@ -192,7 +255,11 @@ async fn other_rule_breaks_from_raw_client_close_with_1002_or_1007() {
             ProtocolError::ExpectedContinuation,
             1002,
         ),
-        (vec![close(vec![3])], ProtocolError::InvalidClosePayload, 1002),
+        (
+            vec![close(vec![3])],
+            ProtocolError::InvalidClosePayload,
+            1002,
+        ),
         (
             vec![close(1005u16.to_be_bytes().to_vec())],
             ProtocolError::InvalidCloseCode(1005),

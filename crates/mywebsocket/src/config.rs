@@ -55,7 +55,9 @@ pub struct Config {
     /// Incoming size limits. Default: 64 MiB per message and per frame; more closes the
     /// connection with 1009.
     pub limits: Limits,
-    /// The longest a single [`read_msg`](crate::WebSocket::read_msg) may wait for a message.
+    /// The longest the connection may go without delivering a message while reads are
+    /// waiting, counted from the first read after the previous message (a cancelled read does
+    /// not restart it). Past it, reads end with a timeout and the connection closes.
     /// Default: none.
     pub read_timeout: Option<Duration>,
     /// The longest writing one batch of frames to the socket may take before the connection is

@@ -65,6 +65,8 @@ pub struct Reader {
     last_rx: Instant,
     next_ping: Option<Instant>,
     read_started: Option<Instant>,
+    /// Set once we sent a close: the peer must answer by then.
+    close_deadline: Option<Instant>,
     phase: Phase,
     stream_done: bool,
 }
@@ -98,6 +100,7 @@ impl Reader {
             timer_at: None,
             last_rx: now,
             read_started: None,
+            close_deadline: None,
             phase: Phase::Open,
             stream_done: false,
         }
@@ -262,13 +265,12 @@ impl Reader {
         self.phase = Phase::Done(Ended { frame, initiator });
     }
 
-    pub(crate) fn close_timeout(&self) -> std::time::Duration {
-        self.config.close_timeout
-    }
-
-    /// Ends the connection at once: no closing handshake, the socket is shut down.
-    pub(crate) fn abort(&mut self) {
-        self.end(None, Initiator::Local);
+    /// After we sent a close frame: the peer's answer must arrive within the close timeout,
+    /// or reads end with [`TimeoutKind::Close`] and the socket is closed.
+    pub(crate) fn expect_close_answer(&mut self) {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Instant::now() + self.config.close_timeout);
+        }
     }
 
     /// Sends a ping or ends the connection when a deadline has passed; otherwise arms the
@@ -285,6 +287,10 @@ impl Reader {
             self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "heartbeat timeout"));
             return Poll::Ready(Err(Error::Timeout(TimeoutKind::Heartbeat)));
         }
+        if self.close_deadline.is_some_and(|d| now >= d) {
+            self.end(None, Initiator::Local);
+            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Close)));
+        }
         if read_deadline.is_some_and(|d| now >= d) {
             self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "read timeout"));
             return Poll::Ready(Err(Error::Timeout(TimeoutKind::Read)));
@@ -297,7 +303,7 @@ impl Reader {
                 return Poll::Ready(Ok(()));
             }
         }
-        let earliest = [silence_deadline, read_deadline, self.next_ping]
+        let earliest = [silence_deadline, read_deadline, self.next_ping, self.close_deadline]
             .into_iter()
             .flatten()
             .min();

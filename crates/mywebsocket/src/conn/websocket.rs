@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::queue::Shared;
 use super::{write_task, Reader, WriteOptions, Writer};
 use crate::config::Config;
-use crate::error::{Error, Result, TimeoutKind};
+use crate::error::{Error, Result};
 
 /// A WebSocket connection, server or client side.
 ///
@@ -175,29 +175,21 @@ impl WebSocket {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a code that may not be sent, [`Error::Timeout`] with
-    /// [`TimeoutKind::Close`] if the peer does not answer in time (the socket is then closed),
+    /// [`TimeoutKind::Close`](crate::TimeoutKind::Close) if the peer does not answer in time (the socket is then closed),
     /// or the error that ended the connection meanwhile.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         match self.writer.close(code, reason).await {
             Ok(()) | Err(Error::AlreadyClosed) => {}
             Err(e) => return Err(e),
         }
-        let limit = self.reader.close_timeout();
-        let reader = &mut self.reader;
-        let drained = tokio::time::timeout(limit, async {
-            loop {
-                if let Err(e) = reader.read_msg().await {
-                    return e;
-                }
-            }
-        })
-        .await;
-        match drained {
-            Ok(Error::Closed { .. }) => Ok(()),
-            Ok(e) => Err(e),
-            Err(_) => {
-                self.reader.abort();
-                Err(Error::Timeout(TimeoutKind::Close))
+        // The reader enforces the close timeout while waiting for the answer; once the answer
+        // is in, a client's wait for the server to end TCP has its own deadline.
+        self.reader.expect_close_answer();
+        loop {
+            match self.reader.read_msg().await {
+                Ok(_) => {}
+                Err(Error::Closed { .. }) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
     }

@@ -55,16 +55,29 @@ pub(crate) async fn run(
         }
         let frames = batch.len() as u64;
         let bytes: usize = batch.iter().map(Frame::wire_len).sum();
-        let write = out.write(&mut io, &mut batch);
-        let result = match write_timeout {
-            Some(limit) => tokio::time::timeout(limit, write)
-                .await
-                .unwrap_or(Err(io::ErrorKind::TimedOut.into())),
-            None => write.await,
+        let write = async {
+            let write = out.write(&mut io, &mut batch);
+            match write_timeout {
+                Some(limit) => tokio::time::timeout(limit, write)
+                    .await
+                    .unwrap_or(Err(io::ErrorKind::TimedOut.into())),
+                None => write.await,
+            }
+        };
+        let result = tokio::select! {
+            result = write => result,
+            () = abandoned(&shared, close_timeout) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection dropped while the peer was not reading",
+            )),
         };
         {
             let mut q = shared.lock();
-            q.written += frames;
+            // Frames count as written only once on the socket: `flush` must not report success
+            // for a batch that failed.
+            if result.is_ok() {
+                q.written += frames;
+            }
             q.bytes -= bytes;
         }
         shared.progress.notify_waiters();
@@ -78,6 +91,21 @@ pub(crate) async fn run(
             return;
         }
     }
+}
+
+/// Completes `grace` after every reader and writer handle is gone: a write blocked on a peer
+/// that never reads must not keep the task and its socket alive for ever.
+async fn abandoned(shared: &Shared, grace: Duration) {
+    loop {
+        let notified = shared.work.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if shared.lock().handles == 0 {
+            break;
+        }
+        notified.await;
+    }
+    tokio::time::sleep(grace).await;
 }
 
 fn finish(shared: &Shared, failure: Option<Failure>) {
