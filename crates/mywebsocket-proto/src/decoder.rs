@@ -8,6 +8,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::CloseFrame;
+use crate::deflate::Inflater;
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::limits::Limits;
@@ -43,8 +44,18 @@ struct InFrame {
     len: usize,
     /// Payload bytes already unmasked and validated.
     processed: usize,
-    /// Whether the payload is text to validate.
+    /// Whether the payload is text to validate as it arrives (compressed text is validated
+    /// after inflating).
     text: bool,
+    /// Whether the payload belongs to a compressed message.
+    compressed: bool,
+}
+
+/// The fragmented message in progress.
+#[derive(Debug, Clone, Copy)]
+struct InMessage {
+    opcode: OpCode,
+    compressed: bool,
 }
 
 /// Decodes frames into [`Event`]s for one connection.
@@ -52,11 +63,13 @@ struct InFrame {
 pub struct Decoder {
     role: Role,
     limits: Limits,
-    rsv1_allowed: bool,
+    /// Present once permessage-deflate was negotiated: RSV1 then marks compressed messages.
+    inflater: Option<Inflater>,
     frame: Option<InFrame>,
-    /// The opcode of the fragmented message in progress, if any.
-    message: Option<OpCode>,
+    message: Option<InMessage>,
     assembly: BytesMut,
+    /// The decompressed bytes of the compressed message in progress.
+    inflated: Vec<u8>,
     utf8: Utf8Validator,
     closed: bool,
     error: Option<ProtocolError>,
@@ -68,10 +81,11 @@ impl Decoder {
         Self {
             role,
             limits,
-            rsv1_allowed: false,
+            inflater: None,
             frame: None,
             message: None,
             assembly: BytesMut::new(),
+            inflated: Vec::new(),
             utf8: Utf8Validator::new(),
             closed: false,
             error: None,
@@ -83,10 +97,11 @@ impl Decoder {
         &self.limits
     }
 
-    /// Allows RSV1 on the first frame of a message, for a negotiated extension that defines it
-    /// (permessage-deflate, RFC 7692).
-    pub fn allow_rsv1(&mut self, allowed: bool) {
-        self.rsv1_allowed = allowed;
+    /// Turns on permessage-deflate (RFC 7692) after it was negotiated: messages whose first
+    /// frame has RSV1 set are decompressed with `inflater`, their decompressed size counted
+    /// against the message limit as it grows.
+    pub fn enable_deflate(&mut self, inflater: Inflater) {
+        self.inflater = Some(inflater);
     }
 
     /// Whether a close frame has been received: nothing more will be decoded.
@@ -127,7 +142,7 @@ impl Decoder {
                     let Some((header, header_len)) = FrameHeader::parse(buf)? else {
                         return Ok(None);
                     };
-                    let (len, text) = self.check(&header)?;
+                    let (len, text, compressed) = self.check(&header)?;
                     buf.advance(header_len);
                     if text && header.opcode == OpCode::Text {
                         self.utf8.reset();
@@ -137,6 +152,7 @@ impl Decoder {
                         len,
                         processed: 0,
                         text,
+                        compressed,
                     })
                 }
             };
@@ -146,7 +162,7 @@ impl Decoder {
                 if let Some(key) = frame.header.mask {
                     apply_mask(fresh, key, frame.processed);
                 }
-                if frame.text {
+                if frame.text && !frame.compressed {
                     self.utf8
                         .feed(fresh)
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -171,10 +187,10 @@ impl Decoder {
         }
     }
 
-    /// Checks a header against RFC 6455 and the limits; returns the payload length and whether
-    /// the payload is text.
-    fn check(&self, h: &FrameHeader) -> Result<(usize, bool), ProtocolError> {
-        if h.rsv2 || h.rsv3 || (h.rsv1 && !self.rsv1_allowed) {
+    /// Checks a header against RFC 6455 and the limits; returns the payload length, whether
+    /// the payload is text and whether it is compressed.
+    fn check(&self, h: &FrameHeader) -> Result<(usize, bool, bool), ProtocolError> {
+        if h.rsv2 || h.rsv3 || (h.rsv1 && self.inflater.is_none()) {
             return Err(ProtocolError::ReservedBits);
         }
         match (self.role, h.mask.is_some()) {
@@ -193,19 +209,19 @@ impl Decoder {
                 return Err(ProtocolError::ReservedBits);
             }
             // At most 125 by the check above.
-            return Ok((h.payload_len as usize, false));
+            return Ok((h.payload_len as usize, false, false));
         }
-        let text = match (h.opcode, self.message) {
+        let (text, compressed) = match (h.opcode, self.message) {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Continuation, Some(op)) => {
+            (OpCode::Continuation, Some(m)) => {
                 if h.rsv1 {
                     // RFC 7692 §6.1: RSV1 is set on the first frame of a message only.
                     return Err(ProtocolError::ReservedBits);
                 }
-                op == OpCode::Text
+                (m.opcode == OpCode::Text, m.compressed)
             }
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (op, None) => op == OpCode::Text,
+            (op, None) => (op == OpCode::Text, h.rsv1),
         };
         if h.payload_len > self.limits.max_frame_size as u64 {
             return Err(ProtocolError::FrameTooBig {
@@ -213,19 +229,23 @@ impl Decoder {
                 limit: self.limits.max_frame_size,
             });
         }
+        // A compressed message's size is checked as it inflates.
         let size = self.assembly.len() as u64 + h.payload_len;
-        if size > self.limits.max_message_size as u64 {
+        if !compressed && size > self.limits.max_message_size as u64 {
             return Err(ProtocolError::MessageTooBig {
                 size,
                 limit: self.limits.max_message_size,
             });
         }
         // At most max_frame_size, a usize, by the check above.
-        Ok((h.payload_len as usize, text))
+        Ok((h.payload_len as usize, text, compressed))
     }
 
     fn complete(&mut self, frame: InFrame, payload: Bytes) -> Result<Option<Event>, ProtocolError> {
         let h = frame.header;
+        if frame.compressed {
+            return self.complete_compressed(&frame, &payload);
+        }
         let event = match h.opcode {
             OpCode::Ping => Event::Ping(payload),
             OpCode::Pong => Event::Pong(payload),
@@ -238,7 +258,10 @@ impl Decoder {
                 Event::Message(self.finish_message(h.opcode, payload)?)
             }
             OpCode::Text | OpCode::Binary => {
-                self.message = Some(h.opcode);
+                self.message = Some(InMessage {
+                    opcode: h.opcode,
+                    compressed: false,
+                });
                 self.assembly.reserve(payload.len());
                 self.assembly.extend_from_slice(&payload);
                 return Ok(None);
@@ -249,15 +272,53 @@ impl Decoder {
                 if !h.fin {
                     return Ok(None);
                 }
-                let opcode = self
+                let message = self
                     .message
                     .take()
                     .expect("checked: a message is in progress");
                 let whole = self.assembly.split().freeze();
-                Event::Message(self.finish_message(opcode, whole)?)
+                Event::Message(self.finish_message(message.opcode, whole)?)
             }
         };
         Ok(Some(event))
+    }
+
+    /// A frame of a compressed message: inflate it, validate inflated text as it appears.
+    fn complete_compressed(
+        &mut self,
+        frame: &InFrame,
+        payload: &[u8],
+    ) -> Result<Option<Event>, ProtocolError> {
+        let h = frame.header;
+        let opcode = match h.opcode {
+            OpCode::Continuation => self.message.map_or(OpCode::Binary, |m| m.opcode),
+            op => op,
+        };
+        let inflater = self
+            .inflater
+            .as_mut()
+            .expect("checked: compressed frames need a negotiated inflater");
+        let limit = self.limits.max_message_size;
+        let before = self.inflated.len();
+        inflater.inflate(payload, &mut self.inflated, limit)?;
+        if h.fin {
+            inflater.finish_message(&mut self.inflated, limit)?;
+        }
+        if opcode == OpCode::Text {
+            self.utf8
+                .feed(&self.inflated[before..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !h.fin {
+            self.message = Some(InMessage {
+                opcode,
+                compressed: true,
+            });
+            return Ok(None);
+        }
+        self.message = None;
+        let whole = Bytes::from(std::mem::take(&mut self.inflated));
+        Ok(Some(Event::Message(self.finish_message(opcode, whole)?)))
     }
 
     fn finish_message(&mut self, opcode: OpCode, payload: Bytes) -> Result<Message, ProtocolError> {

@@ -39,6 +39,8 @@ pub enum ProtocolError {
     InvalidClosePayload,
     /// A close frame with a code that may not be sent (RFC 6455 §7.4).
     InvalidCloseCode(u16),
+    /// A compressed message that does not decompress (RFC 7692 §8).
+    InvalidCompressedData,
     /// A frame whose payload is over the configured frame limit.
     FrameTooBig {
         /// The payload length the frame announced.
@@ -60,7 +62,7 @@ impl ProtocolError {
     /// UTF-8, 1009 for sizes over a limit, 1002 for everything else.
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooBig { .. } | Self::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::ReservedOpCode(_)
             | Self::InvalidPayloadLength
@@ -94,6 +96,7 @@ impl fmt::Display for ProtocolError {
             }
             Self::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
             Self::InvalidUtf8 => f.write_str("invalid UTF-8 in text"),
+            Self::InvalidCompressedData => f.write_str("compressed message does not decompress"),
             Self::InvalidClosePayload => f.write_str("close frame payload of 1 byte"),
             Self::InvalidCloseCode(code) => {
                 write!(f, "close code {code} is not allowed on the wire")
@@ -152,6 +155,9 @@ pub enum HandshakeError {
     InvalidAccept,
     /// The server chose a subprotocol we did not offer (client side).
     UnexpectedProtocol,
+    /// The server accepted an extension we did not offer, or with parameters we did not allow
+    /// (client side).
+    UnexpectedExtension,
 }
 
 impl HandshakeError {
@@ -164,9 +170,10 @@ impl HandshakeError {
             Self::OriginRejected => StatusCode::FORBIDDEN,
             Self::MethodNotGet => StatusCode::METHOD_NOT_ALLOWED,
             Self::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::UnexpectedStatus(_) | Self::InvalidAccept | Self::UnexpectedProtocol => {
-                StatusCode::BAD_GATEWAY
-            }
+            Self::UnexpectedStatus(_)
+            | Self::InvalidAccept
+            | Self::UnexpectedProtocol
+            | Self::UnexpectedExtension => StatusCode::BAD_GATEWAY,
             Self::Malformed(_)
             | Self::HttpVersion
             | Self::MissingHost
@@ -195,6 +202,9 @@ impl fmt::Display for HandshakeError {
             Self::UnexpectedStatus(code) => write!(f, "server answered {code}, not 101"),
             Self::InvalidAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
             Self::UnexpectedProtocol => f.write_str("server chose a subprotocol we did not offer"),
+            Self::UnexpectedExtension => {
+                f.write_str("server accepted an extension or parameters we did not offer")
+            }
         }
     }
 }
@@ -218,6 +228,7 @@ mod tests {
             (ProtocolError::UnexpectedContinuation, 1002),
             (ProtocolError::ExpectedContinuation, 1002),
             (ProtocolError::InvalidUtf8, 1007),
+            (ProtocolError::InvalidCompressedData, 1007),
             (ProtocolError::InvalidClosePayload, 1002),
             (ProtocolError::InvalidCloseCode(1005), 1002),
             (ProtocolError::FrameTooBig { size: 2, limit: 1 }, 1009),

@@ -31,12 +31,14 @@
 //! - the opening handshake for both ends ([`handshake`]);
 //! - close codes and close frames ([`CloseCode`], [`CloseFrame`]);
 //! - message reassembly with UTF-8 validated as bytes arrive ([`Decoder`], [`Utf8Validator`]);
-//! - limits checked before memory is reserved ([`Limits`]).
+//! - limits checked before memory is reserved ([`Limits`]);
+//! - permessage-deflate negotiation and compression ([`deflate`], RFC 7692).
 
 #![forbid(unsafe_code)]
 
 mod close;
 mod decoder;
+pub mod deflate;
 mod error;
 pub mod frame;
 pub mod handshake;

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use http::header::ORIGIN;
+use http::header::{ORIGIN, SEC_WEBSOCKET_EXTENSIONS};
 use http::Request;
+use mywebsocket_proto::deflate;
 use mywebsocket_proto::handshake::{self, Accept};
 use mywebsocket_proto::{HandshakeError, Role};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -101,18 +102,18 @@ impl Upgrader {
             handshake::write_response(&handshake::accept_response(&accept), b"", &mut out);
             stream.write_all(&out).await?;
             stream.flush().await?;
-            Ok((request, buf, accept.protocol))
+            Ok((request, buf, accept))
         };
-        let (request, buf, protocol) =
-            tokio::time::timeout(self.config.handshake_timeout, handshake)
-                .await
-                .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+        let (request, buf, accept) = tokio::time::timeout(self.config.handshake_timeout, handshake)
+            .await
+            .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
         let ws = WebSocket::from_parts(
             stream,
             Role::Server,
             Arc::clone(&self.config),
             buf,
-            protocol,
+            accept.protocol,
+            accept.deflate.map(|(params, _)| params),
         );
         Ok((request, ws))
     }
@@ -123,12 +124,20 @@ impl Upgrader {
     /// # Errors
     /// The [`HandshakeError`] to answer with.
     pub fn check_request<B>(&self, request: &Request<B>) -> Result<Accept, HandshakeError> {
-        let accept = handshake::validate_request(request, &self.config.protocols)?;
+        let mut accept = handshake::validate_request(request, &self.config.protocols)?;
         if let Some(check) = &self.config.origin_check {
             let origin = request.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
             if !check(origin) {
                 return Err(HandshakeError::OriginRejected);
             }
+        }
+        if let Some(config) = &self.config.deflate {
+            let offers = request
+                .headers()
+                .get_all(SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            accept.deflate = deflate::negotiate(offers, config);
         }
         Ok(accept)
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mywebsocket_proto::deflate::DeflateConfig;
 use mywebsocket_proto::Limits;
 
 /// A callback given the payload of a received ping or pong.
@@ -74,6 +75,11 @@ pub struct Config {
     pub protocols: Vec<String>,
     /// Server only: decides whether a request's `Origin` is allowed. Default: all allowed.
     pub origin_check: Option<OriginCheck>,
+    /// permessage-deflate (RFC 7692): `Some` to offer it (client) or accept it (server) with
+    /// these settings, `None` to never compress. Default: enabled with
+    /// [`DeflateConfig::default`] (level 1, messages under 64 bytes sent as they are). It costs
+    /// nothing on connections where the peer does not negotiate it.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for Config {
@@ -94,6 +100,7 @@ impl Default for Config {
             max_head_size: 16 << 10,
             protocols: Vec::new(),
             origin_check: None,
+            deflate: Some(DeflateConfig::default()),
         }
     }
 }
@@ -210,6 +217,13 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::deflate`]; `None` turns compression off.
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
     /// Sets [`Config::origin_check`].
     #[must_use]
     pub fn origin_check(
@@ -239,6 +253,7 @@ impl fmt::Debug for Config {
             .field("max_head_size", &self.max_head_size)
             .field("protocols", &self.protocols)
             .field("origin_check", &self.origin_check.is_some())
+            .field("deflate", &self.deflate)
             .finish()
     }
 }

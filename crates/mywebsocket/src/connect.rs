@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use http::header::SEC_WEBSOCKET_EXTENSIONS;
 use http::{Request, Response, Uri};
+use mywebsocket_proto::deflate::{self, DeflateConfig, DeflateParams};
 use mywebsocket_proto::handshake;
+use mywebsocket_proto::HandshakeError;
 use mywebsocket_proto::Role;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -82,6 +85,12 @@ where
             .headers_mut()
             .append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
     }
+    if let Some(deflate) = &config.deflate {
+        let offer = deflate::offer(deflate)
+            .parse()
+            .map_err(|_| Error::InvalidInput("permessage-deflate offer is not a header value"))?;
+        request.headers_mut().append(SEC_WEBSOCKET_EXTENSIONS, offer);
+    }
     let exchange = async {
         let mut out = Vec::with_capacity(256);
         handshake::write_request(&request, &mut out);
@@ -96,11 +105,39 @@ where
         )
         .await?;
         let protocol = handshake::verify_response(&response, &key, request.headers())?;
-        Ok::<_, Error>((response, buf, protocol))
+        let deflate = agreed_deflate(&response, config.deflate.as_ref())?;
+        Ok::<_, Error>((response, buf, protocol, deflate))
     };
-    let (response, buf, protocol) = tokio::time::timeout(config.handshake_timeout, exchange)
-        .await
-        .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
-    let ws = WebSocket::from_parts(stream, Role::Client, Arc::new(config), buf, protocol);
+    let (response, buf, protocol, deflate) =
+        tokio::time::timeout(config.handshake_timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+    let ws = WebSocket::from_parts(
+        stream,
+        Role::Client,
+        Arc::new(config),
+        buf,
+        protocol,
+        deflate,
+    );
     Ok((ws, response))
+}
+
+/// The extension the server accepted: none, or permessage-deflate within what we offered.
+fn agreed_deflate(
+    response: &Response<()>,
+    offered: Option<&DeflateConfig>,
+) -> Result<Option<DeflateParams>, HandshakeError> {
+    let mut values = response
+        .headers()
+        .get_all(SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|v| v.to_str().map_err(|_| HandshakeError::UnexpectedExtension))
+        .collect::<Result<Vec<_>, _>>()?;
+    values.retain(|v| !v.trim().is_empty());
+    match (values.is_empty(), offered) {
+        (true, _) => Ok(None),
+        (false, None) => Err(HandshakeError::UnexpectedExtension),
+        (false, Some(config)) => deflate::accept_response(values, config).map(Some),
+    }
 }

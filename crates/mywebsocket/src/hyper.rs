@@ -34,6 +34,7 @@ use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use mywebsocket_proto::deflate::DeflateParams;
 use mywebsocket_proto::handshake;
 use mywebsocket_proto::{HandshakeError, Role};
 
@@ -63,6 +64,7 @@ impl Upgrader {
                 on_upgrade,
                 config: Arc::new(self.config().clone()),
                 protocol: accept.protocol,
+                deflate: accept.deflate.map(|(params, _)| params),
             },
         ))
     }
@@ -76,6 +78,7 @@ pub struct UpgradeFuture {
     on_upgrade: OnUpgrade,
     config: Arc<Config>,
     protocol: Option<String>,
+    deflate: Option<DeflateParams>,
 }
 
 impl Future for UpgradeFuture {
@@ -90,6 +93,7 @@ impl Future for UpgradeFuture {
             Arc::clone(&self.config),
             BytesMut::new(),
             self.protocol.take(),
+            self.deflate,
         );
         Poll::Ready(Ok(ws))
     }

@@ -66,6 +66,7 @@ pub use bytes::Bytes;
 pub use http;
 /// The protocol crate, for lower-level use (frames, decoder, handshake functions).
 pub use mywebsocket_proto as proto;
+pub use mywebsocket_proto::deflate::DeflateConfig;
 pub use mywebsocket_proto::handshake::Accept;
 pub use mywebsocket_proto::{
     CloseCode, CloseFrame, HandshakeError, Limits, Message, ProtocolError, Role, Utf8Bytes,

@@ -18,6 +18,9 @@ pub struct Accept {
     pub accept_key: String,
     /// The subprotocol chosen from the client's offer, if any.
     pub protocol: Option<String>,
+    /// The agreed permessage-deflate parameters and the `Sec-WebSocket-Extensions` value that
+    /// announces them; set by the caller after [`negotiate`](crate::deflate::negotiate).
+    pub deflate: Option<(crate::deflate::DeflateParams, String)>,
 }
 
 /// Checks an upgrade request against RFC 6455 §4.2.1 and chooses a subprotocol from
@@ -64,6 +67,7 @@ pub fn validate_request<B, S: AsRef<str>>(
     Ok(Accept {
         accept_key: derive_accept_key(key),
         protocol: select_protocol(headers, protocols).map(str::to_owned),
+        deflate: None,
     })
 }
 
@@ -78,6 +82,11 @@ pub fn accept_response(accept: &Accept) -> Response<()> {
         SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept.accept_key).expect("base64 is a valid header value"),
     );
+    if let Some((_, extensions)) = &accept.deflate {
+        if let Ok(value) = HeaderValue::from_str(extensions) {
+            headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
+        }
+    }
     if let Some(protocol) = &accept.protocol {
         if let Ok(value) = HeaderValue::from_str(protocol) {
             headers.insert(SEC_WEBSOCKET_PROTOCOL, value);

@@ -8,7 +8,11 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Mutex, MutexGuard};
 
-use mywebsocket_proto::{CloseFrame, Frame, OpCode, Role};
+use bytes::Bytes;
+use mywebsocket_proto::deflate::Deflater;
+use mywebsocket_proto::{CloseFrame, Fragments, Frame, FrameHeader, OpCode, Role};
+
+use super::options::WriteOptions;
 use tokio::sync::Notify;
 
 use crate::error::{Error, TimeoutKind};
@@ -75,6 +79,10 @@ pub(crate) struct Shared {
     pub(crate) write_buffer_size: usize,
     pub(crate) fragment_size: usize,
     queue: Mutex<Queue>,
+    /// Present when permessage-deflate was negotiated. Locked before `queue` when both are
+    /// held: a message is compressed and queued under this lock, so the peer receives
+    /// messages in the order their compression context saw them.
+    deflater: Option<Mutex<Deflater>>,
     /// Wakes the write task.
     pub(crate) work: Notify,
     /// Wakes writers waiting for queue space or for a flush.
@@ -82,11 +90,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(role: Role, write_buffer_size: usize, fragment_size: usize) -> Self {
+    pub(crate) fn new(
+        role: Role,
+        write_buffer_size: usize,
+        fragment_size: usize,
+        deflater: Option<Deflater>,
+    ) -> Self {
         Self {
             role,
             write_buffer_size,
             fragment_size,
+            deflater: deflater.map(Mutex::new),
             queue: Mutex::new(Queue {
                 handles: 2,
                 ..Queue::default()
@@ -107,6 +121,52 @@ impl Shared {
     /// A fresh masking key for a client frame, `None` for a server frame.
     pub(crate) fn mask(&self) -> Option<[u8; 4]> {
         self.role.masks_outgoing().then(rand::random::<[u8; 4]>)
+    }
+
+    /// Encodes a data message into frames of at most `fragment_size` payload bytes, masked for
+    /// a client, with RSV1 on the first frame when `compressed`.
+    pub(crate) fn encode(
+        &self,
+        opcode: OpCode,
+        payload: Bytes,
+        fragment_size: usize,
+        compressed: bool,
+    ) -> EncodedMessage {
+        if payload.len() <= fragment_size {
+            let mut header = FrameHeader::new(opcode, payload.len() as u64);
+            header.mask = self.mask();
+            header.rsv1 = compressed;
+            return EncodedMessage::One(Frame::new(header, payload));
+        }
+        let frames = Fragments::new(opcode, payload, fragment_size, compressed, || self.mask());
+        EncodedMessage::Many(frames.collect())
+    }
+
+    /// Whether a message of `len` bytes goes out compressed.
+    pub(crate) fn should_compress(&self, len: usize, opts: &WriteOptions) -> bool {
+        match (&self.deflater, opts.compress) {
+            (None, _) | (_, Some(false)) => false,
+            (Some(_), Some(true)) => true,
+            (Some(deflater), None) => lock(deflater).should_compress(len),
+        }
+    }
+
+    /// Compresses a message and queues it, ignoring the queue limit (the caller waited for
+    /// room first).
+    pub(crate) fn push_compressed(
+        &self,
+        opcode: OpCode,
+        payload: &[u8],
+        fragment_size: usize,
+    ) -> Result<(), Error> {
+        let deflater = self.deflater.as_ref().ok_or(Error::AlreadyClosed)?;
+        let mut deflater = lock(deflater);
+        // Refuse before compressing: a message compressed but not sent would leave the peer's
+        // context behind ours.
+        self.lock().check_writable()?;
+        let compressed = deflater.compress(payload);
+        let mut encoded = self.encode(opcode, compressed, fragment_size, true);
+        self.push_data(&mut encoded, true).map(drop)
     }
 
     /// Queues already-encoded data frames of one message, if there is room (or regardless,
@@ -250,4 +310,12 @@ pub(crate) enum EncodedMessage {
     Empty,
     One(Frame),
     Many(Vec<Frame>),
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every update is a
+/// single push or field store, or a whole compression), so a poisoned lock is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

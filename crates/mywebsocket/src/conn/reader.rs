@@ -265,6 +265,10 @@ impl Reader {
         self.phase = Phase::Done(Ended { frame, initiator });
     }
 
+    pub(crate) fn enable_deflate(&mut self, inflater: mywebsocket_proto::deflate::Inflater) {
+        self.decoder.enable_deflate(inflater);
+    }
+
     /// After we sent a close frame: the peer's answer must arrive within the close timeout,
     /// or reads end with [`TimeoutKind::Close`] and the socket is closed.
     pub(crate) fn expect_close_answer(&mut self) {
@@ -303,10 +307,15 @@ impl Reader {
                 return Poll::Ready(Ok(()));
             }
         }
-        let earliest = [silence_deadline, read_deadline, self.next_ping, self.close_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let earliest = [
+            silence_deadline,
+            read_deadline,
+            self.next_ping,
+            self.close_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(deadline) = earliest else {
             return Poll::Pending;
         };

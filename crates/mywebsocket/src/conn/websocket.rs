@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
+use mywebsocket_proto::deflate::{DeflateParams, Deflater, Inflater};
 use mywebsocket_proto::{CloseCode, Message, Role, Utf8Bytes};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,6 +30,7 @@ pub struct WebSocket {
     reader: Reader,
     writer: Writer,
     protocol: Option<String>,
+    compressed: bool,
 }
 
 impl WebSocket {
@@ -38,25 +40,29 @@ impl WebSocket {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        Self::from_parts(stream, role, Arc::new(config), BytesMut::new(), None)
+        Self::from_parts(stream, role, Arc::new(config), BytesMut::new(), None, None)
     }
 
     /// `buffered` holds bytes read past the handshake: they belong to the WebSocket stream.
+    /// `deflate` holds the permessage-deflate parameters, if the handshake agreed on them.
     pub(crate) fn from_parts<S>(
         stream: S,
         role: Role,
         config: Arc<Config>,
         buffered: BytesMut,
         protocol: Option<String>,
+        deflate: Option<DeflateParams>,
     ) -> Self
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let (read, write) = tokio::io::split(stream);
+        let deflater = deflate.as_ref().map(|params| Deflater::new(params, role));
         let shared = Arc::new(Shared::new(
             role,
             config.write_buffer_size,
             config.fragment_size,
+            deflater,
         ));
         tokio::spawn(write_task::run(
             Arc::clone(&shared),
@@ -64,11 +70,21 @@ impl WebSocket {
             config.write_timeout,
             config.close_timeout,
         ));
+        let mut reader = Reader::new(Box::new(read), buffered, Arc::clone(&shared), config);
+        if let Some(params) = &deflate {
+            reader.enable_deflate(Inflater::new(params, role));
+        }
         Self {
-            reader: Reader::new(Box::new(read), buffered, Arc::clone(&shared), config),
+            compressed: deflate.is_some(),
+            reader,
             writer: Writer::new(shared),
             protocol,
         }
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
     }
 
     /// The subprotocol agreed in the handshake, if any.

@@ -8,15 +8,12 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use futures_sink::Sink;
-use mywebsocket_proto::{
-    CloseCode, CloseFrame, Fragments, Frame, FrameHeader, Message, OpCode, Utf8Bytes,
-    MAX_CONTROL_PAYLOAD,
-};
+use mywebsocket_proto::{CloseCode, CloseFrame, Message, OpCode, Utf8Bytes, MAX_CONTROL_PAYLOAD};
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
 use super::options::WriteOptions;
-use super::queue::{EncodedMessage, Shared};
+use super::queue::Shared;
 use crate::error::{Error, Result};
 
 /// Keeps the write task alive while any clone of a [`Writer`] exists.
@@ -157,30 +154,21 @@ impl Writer {
     /// # Errors
     /// As [`Writer::write_string`].
     pub async fn write_message_with(&self, message: Message, opts: &WriteOptions) -> Result<()> {
-        let mut encoded = self.encode(message, opts);
+        let shared = self.shared();
+        let (opcode, payload) = split_message(message);
+        let fragment_size = opts.fragment_size.unwrap_or(shared.fragment_size);
+        if shared.should_compress(payload.len(), opts) {
+            shared.wait_for_space().await?;
+            return shared.push_compressed(opcode, &payload, fragment_size);
+        }
+        // Encode (and for a client, mask) once, outside any lock; retry only the queueing.
+        let mut encoded = shared.encode(opcode, payload, fragment_size, false);
         loop {
-            if self.shared().push_data(&mut encoded, false)? {
+            if shared.push_data(&mut encoded, false)? {
                 return Ok(());
             }
-            self.shared().wait_for_space().await?;
+            shared.wait_for_space().await?;
         }
-    }
-
-    /// Encodes a message into frames before any lock is taken (masking copies the payload).
-    fn encode(&self, message: Message, opts: &WriteOptions) -> EncodedMessage {
-        let shared = self.shared();
-        let fragment_size = opts.fragment_size.unwrap_or(shared.fragment_size);
-        let (opcode, payload) = match message {
-            Message::Text(t) => (OpCode::Text, t.into_bytes()),
-            Message::Binary(b) => (OpCode::Binary, b),
-        };
-        if payload.len() <= fragment_size {
-            let mut header = FrameHeader::new(opcode, payload.len() as u64);
-            header.mask = shared.mask();
-            return EncodedMessage::One(Frame::new(header, payload));
-        }
-        let frames = Fragments::new(opcode, payload, fragment_size, false, || shared.mask());
-        EncodedMessage::Many(frames.collect())
     }
 
     /// Sends a ping with `payload` (at most 125 bytes). The peer's pong goes to the
@@ -260,10 +248,16 @@ impl Sink<Message> for Writer {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        let mut encoded = self.encode(item, &WriteOptions::default());
+        let shared = self.shared();
+        let (opcode, payload) = split_message(item);
+        let fragment_size = shared.fragment_size;
+        if shared.should_compress(payload.len(), &WriteOptions::default()) {
+            return shared.push_compressed(opcode, &payload, fragment_size);
+        }
+        let mut encoded = shared.encode(opcode, payload, fragment_size, false);
         // `poll_ready` saw room; if another clone filled the queue since, going over the limit
         // by one message keeps the Sink contract (start_send may not wait).
-        self.shared().push_data(&mut encoded, true).map(drop)
+        shared.push_data(&mut encoded, true).map(drop)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -285,5 +279,12 @@ impl Sink<Message> for Writer {
             })));
         }
         self.poll_pending(cx)
+    }
+}
+
+fn split_message(message: Message) -> (OpCode, Bytes) {
+    match message {
+        Message::Text(t) => (OpCode::Text, t.into_bytes()),
+        Message::Binary(b) => (OpCode::Binary, b),
     }
 }

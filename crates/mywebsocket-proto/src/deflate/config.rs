@@ -1,0 +1,100 @@
+//! What an endpoint wants from permessage-deflate, and what both ends agreed.
+
+/// permessage-deflate settings for one end (RFC 7692 §7.1).
+///
+/// On a server these bound what it accepts; on a client they shape its offer. Window bits are
+/// 8..=15 (the LZ77 window is `2^bits` bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// zlib compression level, 0 (store) to 9 (smallest). Default: 1, the fastest level that
+    /// still compresses text and JSON several times.
+    pub level: u32,
+    /// Messages shorter than this many bytes are sent uncompressed: below it deflate's framing
+    /// costs more than it saves. Default: 64.
+    pub threshold: usize,
+    /// Ask (client) or decide (server) that the server resets its compressor after every
+    /// message: less memory kept between messages, worse compression. Default: false.
+    pub server_no_context_takeover: bool,
+    /// Ask (server) or promise (client) that the client resets its compressor after every
+    /// message. Default: false.
+    pub client_no_context_takeover: bool,
+    /// The largest window the server compresses with. Default: 15.
+    pub server_max_window_bits: u8,
+    /// The largest window the client compresses with. Default: 15.
+    pub client_max_window_bits: u8,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        Self {
+            level: 1,
+            threshold: 64,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
+    }
+}
+
+impl DeflateConfig {
+    /// Sets [`DeflateConfig::level`] (capped at 9).
+    #[must_use]
+    pub fn level(mut self, level: u32) -> Self {
+        self.level = level.min(9);
+        self
+    }
+
+    /// Sets [`DeflateConfig::threshold`].
+    #[must_use]
+    pub fn threshold(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// Sets [`DeflateConfig::server_no_context_takeover`].
+    #[must_use]
+    pub fn server_no_context_takeover(mut self, on: bool) -> Self {
+        self.server_no_context_takeover = on;
+        self
+    }
+
+    /// Sets [`DeflateConfig::client_no_context_takeover`].
+    #[must_use]
+    pub fn client_no_context_takeover(mut self, on: bool) -> Self {
+        self.client_no_context_takeover = on;
+        self
+    }
+
+    /// Sets [`DeflateConfig::server_max_window_bits`] (clamped to 8..=15).
+    #[must_use]
+    pub fn server_max_window_bits(mut self, bits: u8) -> Self {
+        self.server_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// Sets [`DeflateConfig::client_max_window_bits`] (clamped to 8..=15).
+    #[must_use]
+    pub fn client_max_window_bits(mut self, bits: u8) -> Self {
+        self.client_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+}
+
+/// The parameters both ends agreed on in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// The largest window the server compresses with.
+    pub server_max_window_bits: u8,
+    /// The largest window the client compresses with.
+    pub client_max_window_bits: u8,
+    /// Our compression level (not negotiated; local choice).
+    pub level: u32,
+    /// Our threshold for compressing a message (not negotiated; local choice).
+    pub threshold: usize,
+}
