@@ -323,3 +323,93 @@ fn arbitrary_bytes_never_panic() {
         let _ = decode_all(&mut Decoder::new(Role::Client, Limits::default()), &input);
     }
 }
+
+mod compressed {
+    use super::*;
+    use crate::deflate::{negotiate, DeflateConfig, DeflateParams, Deflater, Inflater};
+
+    fn params() -> DeflateParams {
+        negotiate(["permessage-deflate"], &DeflateConfig::default()).unwrap().0
+    }
+
+    fn server_with_deflate(limits: Limits) -> Decoder {
+        let mut d = Decoder::new(Role::Server, limits);
+        d.enable_deflate(Inflater::new(&params(), Role::Server));
+        d
+    }
+
+    /// A client's compressed message, split into `pieces` frames, RSV1 on the first.
+    fn compressed_frames(opcode: OpCode, text: &[u8], pieces: usize, tx: &mut Deflater) -> Vec<u8> {
+        let compressed = tx.compress(text);
+        let size = compressed.len().div_ceil(pieces).max(1);
+        let mut out = Vec::new();
+        for (i, chunk) in compressed.chunks(size).enumerate() {
+            let mut header = FrameHeader::new(
+                if i == 0 { opcode } else { OpCode::Continuation },
+                chunk.len() as u64,
+            );
+            header.fin = (i + 1) * size >= compressed.len();
+            header.rsv1 = i == 0;
+            header.mask = Some(KEY);
+            out.extend_from_slice(&Frame::new(header, Bytes::copy_from_slice(chunk)).to_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn inflates_single_and_fragmented_messages_with_context_takeover() {
+        let mut tx = Deflater::new(&params(), Role::Client);
+        let text = "héllo compressed world ".repeat(40);
+        let mut input = compressed_frames(OpCode::Text, text.as_bytes(), 1, &mut tx);
+        input.extend(compressed_frames(OpCode::Text, text.as_bytes(), 3, &mut tx));
+        input.extend(client_frame(true, OpCode::Binary, b"plain"));
+        let events = decode_all(&mut server_with_deflate(Limits::default()), &input).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::Message(Message::text(text.clone())),
+                Event::Message(Message::text(text)),
+                Event::Message(Message::binary(&b"plain"[..])),
+            ]
+        );
+    }
+
+    #[test]
+    fn rsv1_on_a_continuation_is_a_protocol_error() {
+        let mut input = client_frame(false, OpCode::Text, b"a");
+        let mut cont = client_frame(true, OpCode::Continuation, b"b");
+        cont[0] |= 0x40;
+        input.extend(cont);
+        let err = decode_all(&mut server_with_deflate(Limits::default()), &input).unwrap_err();
+        assert_eq!(err, ProtocolError::ReservedBits);
+    }
+
+    #[test]
+    fn invalid_utf8_inside_compressed_text_fails_with_1007() {
+        let mut tx = Deflater::new(&params(), Role::Client);
+        let input = compressed_frames(OpCode::Text, b"valid then \xFF invalid", 1, &mut tx);
+        let err = decode_all(&mut server_with_deflate(Limits::default()), &input).unwrap_err();
+        assert_eq!(err.close_code(), CloseCode::INVALID_PAYLOAD);
+    }
+
+    #[test]
+    fn decompressed_size_counts_against_the_message_limit() {
+        let mut tx = Deflater::new(&params(), Role::Client);
+        let input = compressed_frames(OpCode::Binary, &vec![0u8; 1 << 20], 1, &mut tx);
+        assert!(input.len() < 32 << 10, "a few KiB on the wire");
+        let limits = Limits::default().max_message_size(64 << 10);
+        let err = decode_all(&mut server_with_deflate(limits), &input).unwrap_err();
+        assert!(matches!(err, ProtocolError::MessageTooBig { limit: 65536, .. }), "{err:?}");
+        assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
+    }
+
+    #[test]
+    fn corrupt_compressed_data_fails_with_1007() {
+        let mut header = FrameHeader::new(OpCode::Binary, 6);
+        header.rsv1 = true;
+        header.mask = Some(KEY);
+        let input = Frame::new(header, Bytes::from_static(&[0xff; 6])).to_bytes();
+        let err = decode_all(&mut server_with_deflate(Limits::default()), &input).unwrap_err();
+        assert_eq!(err, ProtocolError::InvalidCompressedData);
+    }
+}
