@@ -29,9 +29,10 @@
 #   AUTOBAHN_TIMEOUT       seconds allowed for each role's run (default: 3600)
 #   AUTOBAHN_AGENT         agent name the client reports as (default: mywebsocket)
 #   AUTOBAHN_ALLOW_UNIMPLEMENTED_COMPRESSION
-#                          1 (default): UNIMPLEMENTED in sections 12 and 13 is
-#                          reported but does not fail; 0: it fails. Flip the
-#                          default once permessage-deflate lands.
+#                          0 (default, since permessage-deflate landed): every
+#                          UNIMPLEMENTED case fails; 1: UNIMPLEMENTED in sections
+#                          12 and 13 is reported but does not fail (for testing a
+#                          build without compression)
 #   ECHO_SERVER_BIN, AUTOBAHN_CLIENT_BIN, AUTOBAHN_REPORT_BIN
 #                          binaries to test and to report with (default:
 #                          target/release/{echo_server,autobahn_client,autobahn_report});
@@ -70,7 +71,7 @@ report_bin=${AUTOBAHN_REPORT_BIN:-$release_dir/autobahn_report}
 agent=${AUTOBAHN_AGENT:-mywebsocket}
 cases=${AUTOBAHN_CASES:-}
 timeout_secs=${AUTOBAHN_TIMEOUT:-3600}
-allow_unimplemented=${AUTOBAHN_ALLOW_UNIMPLEMENTED_COMPRESSION:-1}
+allow_unimplemented=${AUTOBAHN_ALLOW_UNIMPLEMENTED_COMPRESSION:-0}
 
 reports=$autobahn_dir/reports
 logs=$autobahn_dir/logs
