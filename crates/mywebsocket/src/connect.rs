@@ -89,7 +89,9 @@ where
         let offer = deflate::offer(deflate)
             .parse()
             .map_err(|_| Error::InvalidInput("permessage-deflate offer is not a header value"))?;
-        request.headers_mut().append(SEC_WEBSOCKET_EXTENSIONS, offer);
+        request
+            .headers_mut()
+            .append(SEC_WEBSOCKET_EXTENSIONS, offer);
     }
     let exchange = async {
         let mut out = Vec::with_capacity(256);

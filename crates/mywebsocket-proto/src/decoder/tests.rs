@@ -329,7 +329,9 @@ mod compressed {
     use crate::deflate::{negotiate, DeflateConfig, DeflateParams, Deflater, Inflater};
 
     fn params() -> DeflateParams {
-        negotiate(["permessage-deflate"], &DeflateConfig::default()).unwrap().0
+        negotiate(["permessage-deflate"], &DeflateConfig::default())
+            .unwrap()
+            .0
     }
 
     fn server_with_deflate(limits: Limits) -> Decoder {
@@ -399,7 +401,10 @@ mod compressed {
         assert!(input.len() < 32 << 10, "a few KiB on the wire");
         let limits = Limits::default().max_message_size(64 << 10);
         let err = decode_all(&mut server_with_deflate(limits), &input).unwrap_err();
-        assert!(matches!(err, ProtocolError::MessageTooBig { limit: 65536, .. }), "{err:?}");
+        assert!(
+            matches!(err, ProtocolError::MessageTooBig { limit: 65536, .. }),
+            "{err:?}"
+        );
         assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
     }
 
