@@ -104,6 +104,11 @@ impl Decoder {
         self.inflater = Some(inflater);
     }
 
+    /// Whether a frame has started arriving and is not complete yet.
+    pub const fn in_frame(&self) -> bool {
+        self.frame.is_some()
+    }
+
     /// Whether a close frame has been received: nothing more will be decoded.
     pub const fn is_closed(&self) -> bool {
         self.closed

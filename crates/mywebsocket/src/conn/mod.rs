@@ -4,6 +4,7 @@
 mod options;
 mod queue;
 mod reader;
+mod split;
 mod websocket;
 mod write_task;
 mod writer;

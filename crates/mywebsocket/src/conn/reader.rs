@@ -178,7 +178,7 @@ impl Reader {
                     self.end(None, Initiator::Remote);
                     return Poll::Ready(Err(Error::Io(e)));
                 }
-                Poll::Pending => {}
+                Poll::Pending => self.release_idle_buffer(),
             }
             ready!(self.poll_timers(cx))?;
         }
@@ -200,6 +200,15 @@ impl Reader {
             self.last_rx = Instant::now();
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// An idle connection keeps no read buffer: with nothing buffered and no frame half-read,
+    /// the next read allocates a fresh one. Most connections are idle most of the time, and
+    /// the allocation costs far less than the read that needs it.
+    fn release_idle_buffer(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 && !self.decoder.in_frame() {
+            self.buf = BytesMut::new();
+        }
     }
 
     fn on_close(&mut self, frame: Option<CloseFrame>) {

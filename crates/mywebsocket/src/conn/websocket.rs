@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::queue::Shared;
-use super::{write_task, Reader, WriteOptions, Writer};
+use super::{split, write_task, Reader, WriteOptions, Writer};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -56,7 +56,7 @@ impl WebSocket {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let (read, write) = tokio::io::split(stream);
+        let (read, write) = split::split(stream);
         let deflater = deflate.as_ref().map(|params| Deflater::new(params, role));
         let shared = Arc::new(Shared::new(
             role,
@@ -66,11 +66,11 @@ impl WebSocket {
         ));
         tokio::spawn(write_task::run(
             Arc::clone(&shared),
-            Box::new(write),
+            write,
             config.write_timeout,
             config.close_timeout,
         ));
-        let mut reader = Reader::new(Box::new(read), buffered, Arc::clone(&shared), config);
+        let mut reader = Reader::new(read, buffered, Arc::clone(&shared), config);
         if let Some(params) = &deflate {
             reader.enable_deflate(Inflater::new(params, role));
         }

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,15 +153,18 @@ impl Batch {
 async fn write_all_vectored(io: &mut BoxedWrite, chunks: &mut VecDeque<Bytes>) -> io::Result<()> {
     chunks.retain(|c| !c.is_empty());
     while !chunks.is_empty() {
-        let written = {
+        // The slices live on the stack of each poll, not in the task's future, so an idle
+        // connection does not carry a kilobyte of them.
+        let written = std::future::poll_fn(|cx| {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
             for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
                 *slot = IoSlice::new(chunk);
                 count += 1;
             }
-            io.write_vectored(&slices[..count]).await?
-        };
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
