@@ -28,6 +28,8 @@
 #                          the mode's exclusions still apply
 #   AUTOBAHN_TIMEOUT       seconds allowed for each role's run (default: 3600)
 #   AUTOBAHN_AGENT         agent name the client reports as (default: mywebsocket)
+#   AUTOBAHN_ROLES         which roles to test: server, client or server,client
+#                          (default: both)
 #   AUTOBAHN_ALLOW_UNIMPLEMENTED_COMPRESSION
 #                          0 (default, since permessage-deflate landed): every
 #                          UNIMPLEMENTED case fails; 1: UNIMPLEMENTED in sections
@@ -72,6 +74,7 @@ agent=${AUTOBAHN_AGENT:-mywebsocket}
 cases=${AUTOBAHN_CASES:-}
 timeout_secs=${AUTOBAHN_TIMEOUT:-3600}
 allow_unimplemented=${AUTOBAHN_ALLOW_UNIMPLEMENTED_COMPRESSION:-0}
+roles=${AUTOBAHN_ROLES:-server,client}
 
 reports=$autobahn_dir/reports
 logs=$autobahn_dir/logs
@@ -171,71 +174,81 @@ for bin in "$echo_server_bin" "$client_bin" "$report_bin"; do
     fi
 done
 
-rm -rf "$reports/server" "$reports/client"
+for role in server client; do
+    if [[ $roles == *$role* ]]; then
+        rm -rf "${reports:?}/$role"
+    fi
+done
 mkdir -p "$reports/server" "$reports/client" "$logs"
 broken=0
 
 # --- our server, tested by `wstest -m fuzzingclient` ---------------------------
-port=$(free_port)
-server_spec=$autobahn_dir/fuzzingclient.json
-server_cases=$(generate_spec conformance/autobahn/fuzzingclient.json "$server_spec" \
-    "ws://127.0.0.1:$port" "$reports/server")
-log "server: $server_cases cases ($mode${cases:+, cases $cases}) against $echo_server_bin on 127.0.0.1:$port"
-started=$SECONDS
-"$echo_server_bin" "127.0.0.1:$port" >"$logs/echo_server.log" 2>&1 &
-echo_pid=$!
-pids+=("$echo_pid")
-if wait_for_port "$port" "$echo_pid" echo_server; then
-    if ! run_bounded "${wstest_cmd[@]}" -m fuzzingclient -s "$server_spec" >"$logs/fuzzingclient.log" 2>&1; then
-        log "wstest -m fuzzingclient failed"
-        show_log "$logs/fuzzingclient.log"
-        broken=1
-    fi
-    if ! kill -0 "$echo_pid" 2>/dev/null; then
-        log "echo_server died during the run"
+if [[ $roles == *server* ]]; then
+    port=$(free_port)
+    server_spec=$autobahn_dir/fuzzingclient.json
+    server_cases=$(generate_spec conformance/autobahn/fuzzingclient.json "$server_spec" \
+        "ws://127.0.0.1:$port" "$reports/server")
+    log "server: $server_cases cases ($mode${cases:+, cases $cases}) against $echo_server_bin on 127.0.0.1:$port"
+    started=$SECONDS
+    "$echo_server_bin" "127.0.0.1:$port" >"$logs/echo_server.log" 2>&1 &
+    echo_pid=$!
+    pids+=("$echo_pid")
+    if wait_for_port "$port" "$echo_pid" echo_server; then
+        if ! run_bounded "${wstest_cmd[@]}" -m fuzzingclient -s "$server_spec" >"$logs/fuzzingclient.log" 2>&1; then
+            log "wstest -m fuzzingclient failed"
+            show_log "$logs/fuzzingclient.log"
+            broken=1
+        fi
+        if ! kill -0 "$echo_pid" 2>/dev/null; then
+            log "echo_server died during the run"
+            show_log "$logs/echo_server.log"
+            broken=1
+        fi
+    else
         show_log "$logs/echo_server.log"
         broken=1
     fi
-else
-    show_log "$logs/echo_server.log"
-    broken=1
+    stop "$echo_pid"
+    log "server: done in $((SECONDS - started)) s"
 fi
-stop "$echo_pid"
-log "server: done in $((SECONDS - started)) s"
 
 # --- our client, tested by `wstest -m fuzzingserver` ---------------------------
-port=$(free_port)
-client_spec=$autobahn_dir/fuzzingserver.json
-client_cases=$(generate_spec conformance/autobahn/fuzzingserver.json "$client_spec" \
-    "ws://127.0.0.1:$port" "$reports/client")
-log "client: $client_cases cases ($mode${cases:+, cases $cases}) for $client_bin against wstest on 127.0.0.1:$port"
-started=$SECONDS
-# -u 0: no embedded web server (it would listen on port 8080, all interfaces).
-"${wstest_cmd[@]}" -m fuzzingserver -s "$client_spec" -u 0 >"$logs/fuzzingserver.log" 2>&1 &
-wstest_pid=$!
-pids+=("$wstest_pid")
-if wait_for_port "$port" "$wstest_pid" "wstest -m fuzzingserver"; then
-    if ! run_bounded "$client_bin" "ws://127.0.0.1:$port" "$agent" >"$logs/autobahn_client.log" 2>&1; then
-        log "autobahn_client failed"
-        show_log "$logs/autobahn_client.log"
-        broken=1
-    fi
-    if ! kill -0 "$wstest_pid" 2>/dev/null; then
-        log "wstest -m fuzzingserver died during the run"
+if [[ $roles == *client* ]]; then
+    port=$(free_port)
+    client_spec=$autobahn_dir/fuzzingserver.json
+    client_cases=$(generate_spec conformance/autobahn/fuzzingserver.json "$client_spec" \
+        "ws://127.0.0.1:$port" "$reports/client")
+    log "client: $client_cases cases ($mode${cases:+, cases $cases}) for $client_bin against wstest on 127.0.0.1:$port"
+    started=$SECONDS
+    # -u 0: no embedded web server (it would listen on port 8080, all interfaces).
+    "${wstest_cmd[@]}" -m fuzzingserver -s "$client_spec" -u 0 >"$logs/fuzzingserver.log" 2>&1 &
+    wstest_pid=$!
+    pids+=("$wstest_pid")
+    if wait_for_port "$port" "$wstest_pid" "wstest -m fuzzingserver"; then
+        if ! run_bounded "$client_bin" "ws://127.0.0.1:$port" "$agent" >"$logs/autobahn_client.log" 2>&1; then
+            log "autobahn_client failed"
+            show_log "$logs/autobahn_client.log"
+            broken=1
+        fi
+        if ! kill -0 "$wstest_pid" 2>/dev/null; then
+            log "wstest -m fuzzingserver died during the run"
+            show_log "$logs/fuzzingserver.log"
+            broken=1
+        fi
+    else
         show_log "$logs/fuzzingserver.log"
         broken=1
     fi
-else
-    show_log "$logs/fuzzingserver.log"
-    broken=1
+    stop "$wstest_pid"
+    log "client: done in $((SECONDS - started)) s"
 fi
-stop "$wstest_pid"
-log "client: done in $((SECONDS - started)) s"
 
 # --- the verdict ----------------------------------------------------------------
-report_args=(--server "$reports/server" --client "$reports/client")
-[[ $server_cases =~ ^[0-9]+$ ]] && report_args+=(--expect-server-cases "$server_cases")
-[[ $client_cases =~ ^[0-9]+$ ]] && report_args+=(--expect-client-cases "$client_cases")
+report_args=()
+[[ $roles == *server* ]] && report_args+=(--server "$reports/server")
+[[ $roles == *client* ]] && report_args+=(--client "$reports/client")
+[[ ${server_cases:-} =~ ^[0-9]+$ ]] && report_args+=(--expect-server-cases "$server_cases")
+[[ ${client_cases:-} =~ ^[0-9]+$ ]] && report_args+=(--expect-client-cases "$client_cases")
 [[ $allow_unimplemented == 1 ]] && report_args+=(--allow-unimplemented-compression)
 
 report_status=0
