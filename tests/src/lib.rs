@@ -11,11 +11,20 @@
 //! - raw TCP speaking frames by hand ([`RawPeer`]), parsed and encoded with tungstenite's frame
 //!   code so that what our library writes is checked by an independent implementation, and
 //!   [`raw_http`] for handshakes that should be refused.
+//!
+//! For permessage-deflate: [`Recorder`] keeps a copy of the bytes through a stream so a test
+//! can inspect the frames a library hides ([`split_recording`], [`group_messages`]), and
+//! [`deflate_message`] / [`inflate_message`] compress with flate2 directly, independently of
+//! our codec.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io::Cursor;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -23,11 +32,11 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use mywebsocket::{Config, Error, UpgradeFuture, Upgrader, WebSocket};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::{Frame, FrameHeader};
 use tungstenite::protocol::WebSocketConfig;
 
@@ -333,11 +342,25 @@ impl RawPeer {
     /// # Panics
     /// If the server does not accept.
     pub async fn connect_pipelined(addr: SocketAddr, after_request: &[u8]) -> Self {
+        Self::connect_with(addr, "", after_request).await.0
+    }
+
+    /// [`RawPeer::connect_pipelined`] with `extra` header lines in the request (each ending in
+    /// `\r\n`, such as a `Sec-WebSocket-Extensions` offer); also returns the response's
+    /// headers.
+    ///
+    /// # Panics
+    /// If the server does not accept.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        extra: &str,
+        after_request: &[u8],
+    ) -> (Self, Vec<(String, String)>) {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
         let mut request = format!(
             "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         )
         .into_bytes();
         request.extend_from_slice(after_request);
@@ -355,17 +378,17 @@ impl RawPeer {
         };
         assert_eq!(len, head.len());
         assert_eq!(response.code, Some(101), "server refused the upgrade");
-        let accept = response
-            .headers
+        let headers = owned_headers(response.headers);
+        let accept = headers
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
-            .map(|h| h.value)
+            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-accept"))
+            .map(|(_, value)| value.as_str())
             .expect("Sec-WebSocket-Accept header");
         assert_eq!(
             accept,
-            tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes()).as_bytes()
+            tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes())
         );
-        peer
+        (peer, headers)
     }
 
     /// Accepts one connection on `listener` and completes the opening handshake as a server.
@@ -382,6 +405,20 @@ impl RawPeer {
     /// # Panics
     /// If the request is not a WebSocket upgrade with a key.
     pub async fn accept_pipelined(listener: &TcpListener, after_response: &[u8]) -> Self {
+        Self::accept_with(listener, "", after_response).await.0
+    }
+
+    /// [`RawPeer::accept_pipelined`] with `extra` header lines in the `101` response (each
+    /// ending in `\r\n`, such as a `Sec-WebSocket-Extensions` answer); also returns the
+    /// request's headers.
+    ///
+    /// # Panics
+    /// If the request is not a WebSocket upgrade with a key.
+    pub async fn accept_with(
+        listener: &TcpListener,
+        extra: &str,
+        after_response: &[u8],
+    ) -> (Self, Vec<(String, String)>) {
         let (stream, _) = listener.accept().await.expect("accept");
         stream.set_nodelay(true).expect("nodelay");
         let mut peer = Self {
@@ -395,16 +432,16 @@ impl RawPeer {
             .parse(&head)
             .expect("valid request head")
             .is_complete());
-        let key = request
-            .headers
+        let headers = owned_headers(request.headers);
+        let key = headers
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
-            .map(|h| h.value)
+            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-key"))
+            .map(|(_, value)| value.as_str())
             .expect("Sec-WebSocket-Key header");
         let mut response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            tungstenite::handshake::derive_accept_key(key)
+             Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
+            tungstenite::handshake::derive_accept_key(key.as_bytes())
         )
         .into_bytes();
         response.extend_from_slice(after_response);
@@ -412,7 +449,13 @@ impl RawPeer {
             .write_all(&response)
             .await
             .expect("write response");
-        peer
+        (peer, headers)
+    }
+
+    /// The TCP stream and the bytes read past the handshake, to hand the connection to
+    /// another implementation once the handshake was done by hand.
+    pub fn into_parts(self) -> (TcpStream, BytesMut) {
+        (self.stream, self.buf)
     }
 
     /// Reads up to the end of an HTTP head and returns it; later bytes stay buffered.
@@ -456,28 +499,42 @@ impl RawPeer {
     /// If the bytes are not a valid frame header, or the stream ends mid-frame.
     pub async fn read_frame(&mut self) -> std::io::Result<Option<RawFrame>> {
         loop {
-            let mut cursor = Cursor::new(&self.buf[..]);
-            if let Some((header, len)) = FrameHeader::parse(&mut cursor).expect("frame header") {
-                let header_len = cursor.position() as usize;
-                let len = usize::try_from(len).expect("frame length fits in memory");
-                if self.buf.len() >= header_len + len {
-                    self.buf.advance(header_len);
-                    let mut payload = self.buf.split_to(len);
-                    if let Some(key) = header.mask {
-                        for (i, b) in payload.iter_mut().enumerate() {
-                            *b ^= key[i % 4];
-                        }
-                    }
-                    return Ok(Some(RawFrame {
-                        header,
-                        payload: payload.freeze(),
-                    }));
-                }
+            if let Some(frame) = take_frame(&mut self.buf) {
+                return Ok(Some(frame));
             }
             self.buf.reserve(64 << 10);
             if self.stream.read_buf(&mut self.buf).await? == 0 {
                 assert!(self.buf.is_empty(), "stream ended mid-frame");
                 return Ok(None);
+            }
+        }
+    }
+
+    /// Reads frames, skipping pings and pongs, until the end of a data message; returns its
+    /// frames (the first one's header says whether it is compressed).
+    ///
+    /// # Panics
+    /// On a close frame, on the end of the stream or on a socket error.
+    pub async fn read_message_frames(&mut self) -> Vec<RawFrame> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self
+                .read_frame()
+                .await
+                .expect("read data frame")
+                .expect("a data frame before the end of the stream");
+            match frame.header.opcode {
+                OpCode::Control(Control::Ping | Control::Pong) => {}
+                OpCode::Control(Control::Close) => {
+                    panic!("expected a data frame, got close {:?}", frame.close_code())
+                }
+                _ => {
+                    let fin = frame.header.is_final;
+                    frames.push(frame);
+                    if fin {
+                        return frames;
+                    }
+                }
             }
         }
     }
@@ -527,6 +584,24 @@ pub fn raw_frame(
 ) -> Frame {
     let header = FrameHeader {
         is_final: fin,
+        opcode,
+        mask,
+        ..FrameHeader::default()
+    };
+    Frame::from_payload(header, payload.into())
+}
+
+/// [`raw_frame`] with RSV1 set: the first frame of a compressed message under
+/// permessage-deflate (RFC 7692 §6), or a violation where it was not negotiated.
+pub fn rsv1_frame(
+    fin: bool,
+    opcode: OpCode,
+    payload: impl Into<Bytes>,
+    mask: Option<[u8; 4]>,
+) -> Frame {
+    let header = FrameHeader {
+        is_final: fin,
+        rsv1: true,
         opcode,
         mask,
         ..FrameHeader::default()
@@ -609,4 +684,279 @@ pub fn upgrade_request(key: Option<&str>, version: &str, extra: &str) -> String 
         "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          {key}Sec-WebSocket-Version: {version}\r\n{extra}\r\n"
     )
+}
+
+/// Headers parsed by httparse, as owned pairs.
+fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The value of the first header called `name` (any case) in `headers`.
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Takes one whole frame from the front of `buf` (unmasking its payload), or `None` if
+/// `buf` does not hold a whole frame yet.
+///
+/// # Panics
+/// If the bytes are not a valid frame header.
+pub fn take_frame(buf: &mut BytesMut) -> Option<RawFrame> {
+    let mut cursor = Cursor::new(&buf[..]);
+    let (header, len) = FrameHeader::parse(&mut cursor).expect("frame header")?;
+    let header_len = usize::try_from(cursor.position()).expect("header length fits");
+    let len = usize::try_from(len).expect("frame length fits in memory");
+    if buf.len() < header_len + len {
+        return None;
+    }
+    buf.advance(header_len);
+    let mut payload = buf.split_to(len);
+    if let Some(key) = header.mask {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= key[i % 4];
+        }
+    }
+    Some(RawFrame {
+        header,
+        payload: payload.freeze(),
+    })
+}
+
+/// Splits a recorded byte stream that starts with an HTTP head into the head's headers and
+/// the frames after it (a trailing partial frame is ignored).
+///
+/// # Panics
+/// If there is no whole head, or a frame header is invalid.
+pub fn split_recording(bytes: &[u8]) -> (Vec<(String, String)>, Vec<RawFrame>) {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole HTTP head")
+        + 4;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    // The first line is a request or a status line; parse the header lines after it.
+    let first_line = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a first line")
+        + 2;
+    let parsed = match httparse::parse_headers(&bytes[first_line..end], &mut headers)
+        .expect("valid header lines")
+    {
+        httparse::Status::Complete((_, parsed)) => owned_headers(parsed),
+        httparse::Status::Partial => unreachable!("the head ends with an empty line"),
+    };
+    let mut rest = BytesMut::from(&bytes[end..]);
+    let mut frames = Vec::new();
+    while let Some(frame) = take_frame(&mut rest) {
+        frames.push(frame);
+    }
+    (parsed, frames)
+}
+
+/// The data messages in `frames`, each as its frames (control frames left out).
+///
+/// # Panics
+/// If the frames do not form whole messages in order.
+pub fn group_messages(frames: &[RawFrame]) -> Vec<Vec<RawFrame>> {
+    let mut messages = Vec::new();
+    let mut current: Vec<RawFrame> = Vec::new();
+    for frame in frames {
+        match frame.header.opcode {
+            OpCode::Control(_) => continue,
+            OpCode::Data(Data::Continue) => {
+                assert!(!current.is_empty(), "continuation without a first frame");
+            }
+            OpCode::Data(_) => assert!(current.is_empty(), "new message inside a message"),
+        }
+        current.push(frame.clone());
+        if frame.header.is_final {
+            messages.push(std::mem::take(&mut current));
+        }
+    }
+    messages
+}
+
+/// The bytes a [`Recorder`] saw in each direction.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    read: Arc<Mutex<Vec<u8>>>,
+    written: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Recording {
+    /// Everything read from the stream so far.
+    pub fn read(&self) -> Vec<u8> {
+        self.read.lock().expect("recording lock").clone()
+    }
+
+    /// Everything written to the stream so far.
+    pub fn written(&self) -> Vec<u8> {
+        self.written.lock().expect("recording lock").clone()
+    }
+}
+
+/// A stream that passes everything through and keeps a copy of the bytes in each direction,
+/// so a test can check on the wire what a library that hides its frames sent and received.
+#[derive(Debug)]
+pub struct Recorder<S> {
+    inner: S,
+    recording: Recording,
+}
+
+impl<S> Recorder<S> {
+    /// Wraps `inner`; the returned [`Recording`] fills as bytes go through.
+    pub fn new(inner: S) -> (Self, Recording) {
+        let recording = Recording::default();
+        (
+            Self {
+                inner,
+                recording: recording.clone(),
+            },
+            recording,
+        )
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recorder<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            self.recording
+                .read
+                .lock()
+                .expect("recording lock")
+                .extend_from_slice(&buf.filled()[before..]);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recorder<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = result {
+            self.recording
+                .written
+                .lock()
+                .expect("recording lock")
+                .extend_from_slice(&data[..n]);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// `len` bytes of JSON-like text (records with repeated keys and varying values), as chat
+/// or API traffic looks: compressible several times. Different seeds give different text.
+pub fn json_text(len: usize, seed: u32) -> String {
+    let mut text = String::with_capacity(len + 128);
+    let mut n = seed;
+    text.push('[');
+    while text.len() < len {
+        n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let _ = write!(
+            text,
+            r#"{{"id":{},"user":"user-{}","room":"room-{}","text":"message number {} says hello","ok":{}}},"#,
+            n % 100_000,
+            n % 97,
+            n % 13,
+            n % 1000,
+            n.is_multiple_of(2)
+        );
+    }
+    text.truncate(len);
+    text
+}
+
+/// `len` pseudo-random bytes (xorshift64*, seeded): deflate cannot shrink them.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The empty stored block that ends a sync flush, which permessage-deflate strips from every
+/// compressed message (RFC 7692 §7.2.1).
+pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// Compresses `data` as one permessage-deflate message with flate2 directly (raw deflate,
+/// sync flush, tail stripped; RFC 7692 §7.2.1), independently of our `Deflater`.
+pub fn deflate_message(compress: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    let start = compress.total_in();
+    loop {
+        out.reserve(64 << 10);
+        let consumed = usize::try_from(compress.total_in() - start).expect("fits");
+        compress
+            .compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Sync)
+            .expect("deflate");
+        let consumed = usize::try_from(compress.total_in() - start).expect("fits");
+        if consumed == data.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    assert!(
+        out.ends_with(&DEFLATE_TAIL),
+        "a sync flush ends with the tail"
+    );
+    out.truncate(out.len() - DEFLATE_TAIL.len());
+    out
+}
+
+/// Decompresses one permessage-deflate message with flate2 directly (puts back the tail;
+/// RFC 7692 §7.2.2), independently of our `Inflater`.
+///
+/// # Panics
+/// If the data does not decompress.
+pub fn inflate_message(decompress: &mut flate2::Decompress, compressed: &[u8]) -> Vec<u8> {
+    let mut input = compressed.to_vec();
+    input.extend_from_slice(&DEFLATE_TAIL);
+    let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
+    let start = decompress.total_in();
+    loop {
+        out.reserve(64 << 10);
+        let consumed = usize::try_from(decompress.total_in() - start).expect("fits");
+        decompress
+            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
+            .expect("valid deflate data");
+        let consumed = usize::try_from(decompress.total_in() - start).expect("fits");
+        if consumed == input.len() && out.len() < out.capacity() {
+            return out;
+        }
+    }
 }

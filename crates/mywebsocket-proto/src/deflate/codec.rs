@@ -105,6 +105,9 @@ impl Deflater {
 pub struct Inflater {
     inner: Decompress,
     reset_after_message: bool,
+    /// The current message's data ended with a final block (BFINAL, allowed by RFC 7692
+    /// §7.2.3.4): the rest of the message, tail included, is not part of the stream.
+    stream_ended: bool,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -131,6 +134,7 @@ impl Inflater {
         Self {
             inner: Decompress::new_with_window_bits(false, zlib_bits(bits)),
             reset_after_message: reset,
+            stream_ended: false,
         }
     }
 
@@ -145,6 +149,9 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ProtocolError> {
+        if self.stream_ended {
+            return Ok(());
+        }
         let start = self.inner.total_in();
         loop {
             if out.len() == out.capacity() {
@@ -166,8 +173,9 @@ impl Inflater {
                 });
             }
             if status == Status::StreamEnd {
-                // A final block ends the stream; a later message starts a new one.
+                // A final block ends the stream; the next message starts a new one.
                 self.inner.reset(false);
+                self.stream_ended = true;
                 return Ok(());
             }
             let consumed = (self.inner.total_in() - start) as usize;
@@ -194,9 +202,10 @@ impl Inflater {
     /// As [`Inflater::inflate`].
     pub fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
         let result = self.inflate(&TAIL, out, limit);
-        if self.reset_after_message {
+        if self.reset_after_message && !self.stream_ended {
             self.inner.reset(false);
         }
+        self.stream_ended = false;
         result
     }
 }
@@ -266,6 +275,19 @@ mod tests {
             .unwrap();
         rx.finish_message(&mut out, 100).unwrap();
         assert_eq!(out, b"Hello");
+    }
+
+    #[test]
+    fn a_final_block_ends_the_message_and_the_next_starts_afresh() {
+        // RFC 7692 §7.2.3.4: "Hello" ending with BFINAL, twice, with context takeover.
+        let mut rx = Inflater::new(&params("permessage-deflate"), Role::Client);
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            rx.inflate(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], &mut out, 100)
+                .unwrap();
+            rx.finish_message(&mut out, 100).unwrap();
+            assert_eq!(out, b"Hello");
+        }
     }
 
     #[test]
