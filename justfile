@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test wasm conformance
+ci: fmt-check clippy test wasm conformance browser
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -44,3 +44,7 @@ conformance mode="quick":
 # All 517 Autobahn cases in both roles (about 40 minutes on 2 cores).
 conformance-full:
     bash scripts/conformance.sh full
+
+# Browser client tests in headless Chromium against the real server; installs what is missing.
+browser *args:
+    bash scripts/browser.sh {{args}}
