@@ -283,8 +283,12 @@ mod tests {
         let mut rx = Inflater::new(&params("permessage-deflate"), Role::Client);
         for _ in 0..2 {
             let mut out = Vec::new();
-            rx.inflate(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], &mut out, 100)
-                .unwrap();
+            rx.inflate(
+                &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00],
+                &mut out,
+                100,
+            )
+            .unwrap();
             rx.finish_message(&mut out, 100).unwrap();
             assert_eq!(out, b"Hello");
         }
