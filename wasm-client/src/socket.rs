@@ -276,6 +276,11 @@ impl Socket {
         Some(self.ws.protocol()).filter(|p| !p.is_empty())
     }
 
+    /// The extensions the server accepted, as the browser reports them; empty for none.
+    pub(crate) fn extensions(&self) -> String {
+        self.ws.extensions()
+    }
+
     /// Hands a message to the browser to send.
     ///
     /// # Errors

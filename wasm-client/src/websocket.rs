@@ -120,6 +120,14 @@ impl WebSocket {
         self.shared.socket().protocol()
     }
 
+    /// The extensions the server accepted, as the browser reports them (`WebSocket.extensions`):
+    /// the server's `Sec-WebSocket-Extensions` response value, such as `permessage-deflate`,
+    /// or an empty string. Browsers offer permessage-deflate themselves and compress and
+    /// decompress transparently; this only says whether, and with which parameters, they do.
+    pub fn extensions(&self) -> String {
+        self.shared.socket().extensions()
+    }
+
     /// How many times the connection has been re-established (see [`Reconnect`]).
     pub fn reconnects(&self) -> u32 {
         self.shared.reconnects.get()

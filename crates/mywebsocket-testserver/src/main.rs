@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod cases;
+mod counting;
 mod http;
 mod memory;
 mod observed;

@@ -28,6 +28,12 @@ pub(crate) const BACKPRESSURE_MESSAGE_LEN: usize = 64 << 10;
 /// How many messages the browser sends in the backpressure case (32 MiB in all).
 pub(crate) const BACKPRESSURE_MESSAGES: u32 = 512;
 
+/// The size of each payload of the permessage-deflate cases: 1 MiB.
+pub(crate) const DEFLATE_LEN: usize = 1 << 20;
+/// The size of each message when a permessage-deflate payload goes as many small messages
+/// (256 of them).
+pub(crate) const DEFLATE_CHUNK: usize = 4 << 10;
+
 /// A kind of message in the data exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -118,6 +124,161 @@ pub(crate) fn numbered(seq: u32) -> Vec<u8> {
     out
 }
 
+/// The payload of a permessage-deflate case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeflateKind {
+    /// [`compressible_json`]: text that deflate shrinks several times.
+    Json,
+    /// [`random_bytes`]: binary that deflate cannot shrink.
+    Random,
+}
+
+impl DeflateKind {
+    /// The name used in URLs and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DeflateKind::Json => "json",
+            DeflateKind::Random => "random",
+        }
+    }
+
+    /// The kind named `name` by [`DeflateKind::name`].
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        [DeflateKind::Json, DeflateKind::Random]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
+/// How a permessage-deflate payload is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Split {
+    /// As one message of [`DEFLATE_LEN`] bytes.
+    One,
+    /// As [`DEFLATE_LEN`] / [`DEFLATE_CHUNK`] messages of [`DEFLATE_CHUNK`] bytes, in order.
+    Many,
+}
+
+impl Split {
+    /// The name used in URLs and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Split::One => "one",
+            Split::Many => "many",
+        }
+    }
+
+    /// The split named `name` by [`Split::name`].
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        [Split::One, Split::Many]
+            .into_iter()
+            .find(|split| split.name() == name)
+    }
+}
+
+/// SplitMix64: a small, fast generator whose output passes for random (deflate finds nothing
+/// to shrink in it), identical on both ends.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The generator's starting state for `seed`.
+fn seeded(seed: u8, stream: u64) -> u64 {
+    (u64::from(seed) << 56) ^ (stream << 32) ^ 0x6D79_7773
+}
+
+/// `len` pseudo-random bytes from `seed`: incompressible.
+pub(crate) fn random_bytes(len: usize, seed: u8) -> Vec<u8> {
+    let mut state = seeded(seed, 1);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&splitmix64(&mut state).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A JSON document of exactly `len` ASCII bytes (`len` at least 64): `{"records":[...],
+/// "pad":"..."}`, records of users as an API would return them, with pseudo-random ids,
+/// scores and tags from `seed`, then dots to make up the length. Being ASCII, it can be cut
+/// anywhere into valid UTF-8 pieces.
+pub(crate) fn compressible_json(len: usize, seed: u8) -> String {
+    const TAGS: [&str; 8] = [
+        "admin", "beta", "customer", "editor", "guest", "premium", "staff", "trial",
+    ];
+    const CITIES: [&str; 8] = [
+        "Amsterdam",
+        "Berlin",
+        "Chicago",
+        "Lisbon",
+        "Nairobi",
+        "Osaka",
+        "Santiago",
+        "Toronto",
+    ];
+    const SUFFIX: &str = r#"],"pad":""}"#;
+    let mut state = seeded(seed, 2);
+    let mut out = String::with_capacity(len);
+    out.push_str(r#"{"records":["#);
+    for id in 0u64.. {
+        let r = splitmix64(&mut state);
+        let pick = |shift: u32| (r >> shift) as usize % 8;
+        let user = r % 100_000;
+        let record = format!(
+            r#"{{"id":{id},"user":"user{user:05}","email":"user{user:05}@example.com","active":{},"score":{},"city":"{}","tags":["{}","{}"],"seed":{seed}}}"#,
+            (r >> 17) & 1 == 1,
+            (r >> 20) % 10_000,
+            CITIES[pick(40)],
+            TAGS[pick(44)],
+            TAGS[pick(48)],
+        );
+        let comma = usize::from(id > 0);
+        if out.len() + comma + record.len() + SUFFIX.len() > len {
+            break;
+        }
+        if id > 0 {
+            out.push(',');
+        }
+        out.push_str(&record);
+    }
+    out.push_str(r#"],"pad":""#);
+    while out.len() + 2 < len {
+        out.push('.');
+    }
+    out.push_str(r#""}"#);
+    out
+}
+
+/// The messages of a permessage-deflate case, in the order they are sent: the 1 MiB payload of
+/// `kind` from `seed`, whole or cut into [`DEFLATE_CHUNK`]-byte pieces. JSON goes as text
+/// messages, random bytes as binary ones.
+pub(crate) fn deflate_messages(kind: DeflateKind, split: Split, seed: u8) -> Vec<Message> {
+    let chunk = match split {
+        Split::One => DEFLATE_LEN,
+        Split::Many => DEFLATE_CHUNK,
+    };
+    match kind {
+        DeflateKind::Json => {
+            let json = compressible_json(DEFLATE_LEN, seed);
+            json.as_bytes()
+                .chunks(chunk)
+                .map(|piece| {
+                    // ASCII: every cut is a character boundary.
+                    Message::text(String::from_utf8(piece.to_vec()).expect("ASCII"))
+                })
+                .collect()
+        }
+        DeflateKind::Random => random_bytes(DEFLATE_LEN, seed)
+            .chunks(chunk)
+            .map(|piece| Message::binary(piece.to_vec()))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +307,47 @@ mod tests {
             !text.is_char_boundary(FRAGMENT_SIZE),
             "a fragment ends mid-character"
         );
+    }
+
+    #[test]
+    fn deflate_payloads() {
+        let json = compressible_json(DEFLATE_LEN, FROM_BROWSER);
+        assert_eq!(json.len(), DEFLATE_LEN);
+        assert!(json.is_ascii());
+        let doc: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        let records = doc["records"].as_array().expect("records");
+        assert!(records.len() > 5000, "{} records", records.len());
+        assert_eq!(records[1]["id"], 1);
+        assert_ne!(json, compressible_json(DEFLATE_LEN, FROM_SERVER));
+        for len in [64, 200, 1000] {
+            let small = compressible_json(len, FROM_SERVER);
+            assert_eq!(small.len(), len);
+            serde_json::from_str::<serde_json::Value>(&small).expect("valid JSON");
+        }
+
+        let random = random_bytes(DEFLATE_LEN, FROM_SERVER);
+        assert_eq!(random.len(), DEFLATE_LEN);
+        assert_ne!(random, random_bytes(DEFLATE_LEN, FROM_BROWSER));
+        // Every byte value about equally often: nothing for deflate to exploit.
+        let mut counts = [0usize; 256];
+        for byte in &random {
+            counts[usize::from(*byte)] += 1;
+        }
+        let (min, max) = (counts.iter().min(), counts.iter().max());
+        assert!(min > Some(&3800) && max < Some(&4400), "{min:?}..{max:?}");
+
+        for kind in [DeflateKind::Json, DeflateKind::Random] {
+            assert_eq!(DeflateKind::from_name(kind.name()), Some(kind));
+            let one = deflate_messages(kind, Split::One, FROM_BROWSER);
+            let many = deflate_messages(kind, Split::Many, FROM_BROWSER);
+            assert_eq!(one.len(), 1);
+            assert_eq!(many.len(), DEFLATE_LEN / DEFLATE_CHUNK);
+            assert!(many.iter().all(|m| m.len() == DEFLATE_CHUNK));
+            let joined: Vec<u8> = many.iter().flat_map(|m| m.as_bytes().to_vec()).collect();
+            assert_eq!(joined, one[0].as_bytes());
+            assert_eq!(one[0].is_text(), kind == DeflateKind::Json);
+        }
+        assert_eq!(Split::from_name("many"), Some(Split::Many));
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub struct Config {
     pub origin_check: Option<OriginCheck>,
     /// permessage-deflate (RFC 7692): `Some` to offer it (client) or accept it (server) with
     /// these settings, `None` to never compress. Default: enabled with
-    /// [`DeflateConfig::default`] (level 1, messages under 64 bytes sent as they are). It costs
+    /// [`DeflateConfig::default`] (zlib level 2, messages under 64 bytes sent as they are). It costs
     /// nothing on connections where the peer does not negotiate it.
     pub deflate: Option<DeflateConfig>,
 }

@@ -11,6 +11,7 @@
 mod backpressure;
 mod close;
 mod data;
+mod deflate;
 mod fragments;
 mod heartbeat;
 mod keep_alive;

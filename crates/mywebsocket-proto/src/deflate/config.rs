@@ -7,8 +7,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeflateConfig {
-    /// zlib compression level, 0 (store) to 9 (smallest). Default: 1, the fastest level that
-    /// still compresses text and JSON several times.
+    /// zlib compression level, 0 (store) to 9 (smallest). Default: 2. Measured on this
+    /// project's machine with zlib-rs: level 1 is about 20% faster but compresses 64 KiB of
+    /// JSON 7.5× instead of 10.4×, and it never falls back to stored blocks, so incompressible
+    /// data grows by 5.5% (level 2: under 0.1%).
     pub level: u32,
     /// Messages shorter than this many bytes are sent uncompressed: below it deflate's framing
     /// costs more than it saves. Default: 64.
@@ -28,7 +30,7 @@ pub struct DeflateConfig {
 impl Default for DeflateConfig {
     fn default() -> Self {
         Self {
-            level: 1,
+            level: 2,
             threshold: 64,
             server_no_context_takeover: false,
             client_no_context_takeover: false,

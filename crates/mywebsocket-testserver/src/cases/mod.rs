@@ -16,10 +16,13 @@
 //! | `/keepalive-echo`, `/keepalive-silent` | answers (or ignores) the keep-alive `ping` |
 //! | `/reconnect` | connection 1 closed with 1012, 2 and 3 refused, 4 dropped, 5 welcomed |
 //! | `/reconnect-never` | connection 1 closed with 1012, every later one refused |
+//! | `/deflate-echo` | accepts permessage-deflate, reports the negotiation, echoes, counts wire bytes |
+//! | `/deflate` | 1 MiB (`kind=json` or `random`) both ways as `split=one` message or `many`, compressed, counted on the wire |
 
 mod backpressure;
 mod close;
 mod data;
+mod deflate;
 mod fragments;
 mod heartbeat;
 mod keep_alive;
@@ -104,6 +107,8 @@ pub(crate) async fn serve(mut tcp: TcpStream, observations: Arc<Observations>) {
         "/keepalive-silent" => keep_alive::silent(conn, &rec).await,
         "/reconnect" => reconnect::flaky(conn, &rec).await,
         "/reconnect-never" => reconnect::never(conn, &rec).await,
+        "/deflate-echo" => deflate::echo(conn, &rec).await,
+        "/deflate" => deflate::exchange(conn, &rec).await,
         _ => {
             let mut stream = conn.stream;
             let _ = respond(
