@@ -1,0 +1,425 @@
+//! What a run measures: the workload cells, their sizes, durations and repetitions.
+
+use std::time::Duration;
+
+use crate::loadgen::Timing;
+use crate::results::{Better, Group, MetricKey};
+use crate::servers::{Impl, Mode};
+
+/// The echo payload sizes (workload 1) and latency payload sizes (workload 2).
+pub const PAYLOADS: [usize; 4] = [16, 1 << 10, 16 << 10, 1 << 20];
+
+/// One workload variant, run once per server per repetition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// Pipelined echo of `payload`-byte binary messages on `conns` connections.
+    Echo {
+        /// Payload bytes per message.
+        payload: usize,
+        /// Connections.
+        conns: usize,
+    },
+    /// One connection, one message in flight, each size of [`PAYLOADS`] in turn.
+    Latency,
+    /// Resident memory per connection with `conns` open and idle.
+    MemoryIdle {
+        /// Connections.
+        conns: usize,
+    },
+    /// Resident memory per connection with `conns` echoing 1 KiB messages.
+    MemoryBusy {
+        /// Connections.
+        conns: usize,
+    },
+    /// One message to `conns` connections, `rounds` times.
+    Broadcast {
+        /// Connections.
+        conns: usize,
+        /// Broadcasts per measurement.
+        rounds: usize,
+    },
+    /// Handshakes with `parallel` connects in flight.
+    Setup {
+        /// Simultaneous connect-handshake-reset loops.
+        parallel: usize,
+    },
+    /// Echo of a `json_len`-byte JSON document on `conns` connections, compression offered.
+    Compression {
+        /// Size of the JSON document.
+        json_len: usize,
+        /// Connections.
+        conns: usize,
+    },
+}
+
+/// The payload of the busy-memory workload.
+pub const BUSY_PAYLOAD: usize = 1 << 10;
+
+/// `bytes` as `16 B`, `1 KiB`, `1 MiB`.
+pub fn size_label(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+/// `n` with thousands separated by commas.
+pub fn count_label(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in flight across all connections of a run, beyond which windows shrink.
+pub const IN_FLIGHT_TOTAL: usize = 256 << 20;
+
+/// Bytes in flight on one connection: two 1 MiB messages and their headers, so even those
+/// overlap on a single connection.
+pub const IN_FLIGHT_PER_CONN: usize = (2 << 20) + 128;
+
+/// Messages kept in flight per connection for frames of `frame_len` bytes on `conns`
+/// connections: as many as fit in [`IN_FLIGHT_PER_CONN`] and in a share of
+/// [`IN_FLIGHT_TOTAL`], at least 1 and at most 64.
+pub fn window(frame_len: usize, conns: usize) -> usize {
+    let budget = IN_FLIGHT_PER_CONN.min(IN_FLIGHT_TOTAL / conns.max(1));
+    (budget / frame_len.max(1)).clamp(1, 64)
+}
+
+impl Cell {
+    /// The servers it runs against.
+    pub fn servers(&self) -> &'static [Impl] {
+        match self {
+            Cell::Compression { .. } => &Impl::COMPRESSION,
+            _ => &Impl::PLAIN,
+        }
+    }
+
+    /// The mode the servers run in.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Cell::Broadcast { .. } => Mode::Broadcast,
+            _ => Mode::Echo,
+        }
+    }
+
+    /// The report group it belongs to.
+    pub fn group(&self) -> Group {
+        match self {
+            Cell::Echo { .. } => Group::Echo,
+            Cell::Latency => Group::Latency,
+            Cell::MemoryIdle { .. } | Cell::MemoryBusy { .. } => Group::Memory,
+            Cell::Broadcast { .. } => Group::Broadcast,
+            Cell::Setup { .. } => Group::Setup,
+            Cell::Compression { .. } => Group::Compression,
+        }
+    }
+
+    /// A short name for progress lines.
+    pub fn label(&self) -> String {
+        match self {
+            Cell::Echo { payload, conns } => {
+                format!(
+                    "echo {} × {} conns",
+                    size_label(*payload),
+                    count_label(*conns)
+                )
+            }
+            Cell::Latency => "latency".into(),
+            Cell::MemoryIdle { conns } => format!("memory idle × {}", count_label(*conns)),
+            Cell::MemoryBusy { conns } => format!("memory busy × {}", count_label(*conns)),
+            Cell::Broadcast { conns, .. } => format!("broadcast to {}", count_label(*conns)),
+            Cell::Setup { parallel } => format!("setup, {parallel} parallel"),
+            Cell::Compression { json_len, conns } => format!(
+                "deflate JSON {} × {} conns",
+                size_label(*json_len),
+                count_label(*conns)
+            ),
+        }
+    }
+
+    /// The metrics a measurement yields, in the order of its values.
+    pub fn keys(&self) -> Vec<MetricKey> {
+        use Better::{Higher, Lower};
+        match self {
+            Cell::Echo { payload, conns } => {
+                let row = format!("{} × {} conns", size_label(*payload), count_label(*conns));
+                vec![
+                    MetricKey::new(Group::Echo, &row, "msg/s", Higher),
+                    MetricKey::new(Group::EchoBytes, &row, "MB/s", Higher),
+                ]
+            }
+            Cell::Latency => PAYLOADS
+                .iter()
+                .flat_map(|&p| {
+                    ["p50", "p99", "p99.9"].map(|q| {
+                        MetricKey::new(
+                            Group::Latency,
+                            format!("{} {q}", size_label(p)),
+                            "µs",
+                            Lower,
+                        )
+                    })
+                })
+                .collect(),
+            Cell::MemoryIdle { conns } => vec![MetricKey::new(
+                Group::Memory,
+                format!("idle, {} conns", count_label(*conns)),
+                "KiB/conn",
+                Lower,
+            )],
+            Cell::MemoryBusy { conns } => vec![MetricKey::new(
+                Group::Memory,
+                format!(
+                    "busy, {} conns echoing {}",
+                    count_label(*conns),
+                    size_label(BUSY_PAYLOAD)
+                ),
+                "KiB/conn",
+                Lower,
+            )],
+            Cell::Broadcast { conns, .. } => {
+                let row = format!("to {} conns", count_label(*conns));
+                vec![
+                    MetricKey::new(Group::Broadcast, format!("{row}: deliveries"), "/s", Higher),
+                    MetricKey::new(
+                        Group::Broadcast,
+                        format!("{row}: last arrival"),
+                        "ms",
+                        Lower,
+                    ),
+                ]
+            }
+            Cell::Setup { parallel } => vec![MetricKey::new(
+                Group::Setup,
+                format!("{parallel} connecting at once"),
+                "handshakes/s",
+                Higher,
+            )],
+            Cell::Compression { json_len, conns } => {
+                let row = format!(
+                    "JSON {} × {} conns",
+                    size_label(*json_len),
+                    count_label(*conns)
+                );
+                vec![
+                    MetricKey::new(Group::Compression, row.clone(), "msg/s", Higher),
+                    MetricKey::new(
+                        Group::Compression,
+                        format!("{row}: server→client"),
+                        "B/msg",
+                        Lower,
+                    ),
+                    MetricKey::new(
+                        Group::Compression,
+                        format!("{row}: client→server"),
+                        "B/msg",
+                        Lower,
+                    ),
+                ]
+            }
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `full` or `smoke`.
+    pub name: &'static str,
+    /// The cells, in run order.
+    pub cells: Vec<Cell>,
+    /// Repetitions of each cell per server.
+    pub reps: usize,
+    /// Warm-up and measurement of throughput runs.
+    pub timing: Timing,
+    /// Warm-up and measurement of each latency payload size.
+    pub latency_timing: Timing,
+}
+
+impl Plan {
+    /// The full comparison (about 10 minutes).
+    pub fn full() -> Self {
+        let mut cells = Vec::new();
+        for payload in PAYLOADS {
+            for conns in [1, 64, 1000] {
+                cells.push(Cell::Echo { payload, conns });
+                if payload == 16 && conns == 64 {
+                    // Named by the issue's small-message target.
+                    cells.push(Cell::Echo {
+                        payload,
+                        conns: 100,
+                    });
+                }
+            }
+        }
+        cells.extend([
+            Cell::Latency,
+            Cell::MemoryIdle { conns: 10_000 },
+            Cell::MemoryBusy { conns: 1000 },
+            Cell::Broadcast {
+                conns: 1000,
+                rounds: 5,
+            },
+            Cell::Broadcast {
+                conns: 10_000,
+                rounds: 5,
+            },
+            Cell::Setup { parallel: 32 },
+            Cell::Compression {
+                json_len: 1 << 10,
+                conns: 64,
+            },
+            Cell::Compression {
+                json_len: 64 << 10,
+                conns: 64,
+            },
+        ]);
+        Self {
+            name: "full",
+            cells,
+            reps: 3,
+            timing: Timing {
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_millis(1000),
+            },
+            latency_timing: Timing {
+                warmup: Duration::from_millis(100),
+                measure: Duration::from_millis(600),
+            },
+        }
+    }
+
+    /// Every workload once and briefly, to prove the harness works.
+    pub fn smoke() -> Self {
+        Self {
+            name: "smoke",
+            cells: vec![
+                Cell::Echo {
+                    payload: 16,
+                    conns: 100,
+                },
+                Cell::Echo {
+                    payload: 1 << 10,
+                    conns: 64,
+                },
+                Cell::Echo {
+                    payload: 16 << 10,
+                    conns: 1000,
+                },
+                Cell::Echo {
+                    payload: 1 << 20,
+                    conns: 1,
+                },
+                Cell::Latency,
+                Cell::MemoryIdle { conns: 1000 },
+                Cell::MemoryBusy { conns: 100 },
+                Cell::Broadcast {
+                    conns: 1000,
+                    rounds: 2,
+                },
+                Cell::Setup { parallel: 32 },
+                Cell::Compression {
+                    json_len: 1 << 10,
+                    conns: 8,
+                },
+                Cell::Compression {
+                    json_len: 64 << 10,
+                    conns: 8,
+                },
+            ],
+            reps: 1,
+            timing: Timing {
+                warmup: Duration::from_millis(100),
+                measure: Duration::from_millis(250),
+            },
+            latency_timing: Timing {
+                warmup: Duration::from_millis(20),
+                measure: Duration::from_millis(100),
+            },
+        }
+    }
+
+    /// The most connections any cell opens at once.
+    pub fn max_conns(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|c| match c {
+                Cell::Echo { conns, .. }
+                | Cell::MemoryIdle { conns }
+                | Cell::MemoryBusy { conns }
+                | Cell::Broadcast { conns, .. }
+                | Cell::Compression { conns, .. } => *conns,
+                Cell::Setup { parallel } => *parallel,
+                Cell::Latency => 1,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Caps every cell's connection count at `limit` (when file descriptors are short).
+    pub fn cap_conns(&mut self, limit: usize) {
+        for cell in &mut self.cells {
+            match cell {
+                Cell::Echo { conns, .. }
+                | Cell::MemoryIdle { conns }
+                | Cell::MemoryBusy { conns }
+                | Cell::Broadcast { conns, .. }
+                | Cell::Compression { conns, .. } => *conns = (*conns).min(limit),
+                Cell::Setup { .. } | Cell::Latency => {}
+            }
+        }
+        self.cells.dedup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(size_label(16), "16 B");
+        assert_eq!(size_label(16 << 10), "16 KiB");
+        assert_eq!(size_label(1 << 20), "1 MiB");
+        assert_eq!(count_label(10_000), "10,000");
+        assert_eq!(count_label(64), "64");
+    }
+
+    #[test]
+    fn windows_bound_bytes_in_flight() {
+        assert_eq!(window(22, 1000), 64);
+        assert_eq!(window(1030, 1000), 64);
+        assert_eq!(window((16 << 10) + 8, 1), 64);
+        assert_eq!(window((16 << 10) + 8, 1000), 16);
+        assert_eq!(window((1 << 20) + 14, 1), 2);
+        assert_eq!(window((1 << 20) + 14, 64), 2);
+        assert_eq!(window((1 << 20) + 14, 1000), 1);
+    }
+
+    #[test]
+    fn the_full_plan_covers_the_issue() {
+        let plan = Plan::full();
+        assert!(plan.cells.contains(&Cell::Echo {
+            payload: 16,
+            conns: 100
+        }));
+        assert!(plan.cells.contains(&Cell::Echo {
+            payload: 1 << 10,
+            conns: 64
+        }));
+        assert_eq!(plan.max_conns(), 10_000);
+        let echo_cells = plan
+            .cells
+            .iter()
+            .filter(|c| c.group() == Group::Echo)
+            .count();
+        assert_eq!(echo_cells, 13);
+    }
+}

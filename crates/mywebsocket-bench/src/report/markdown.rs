@@ -1,0 +1,302 @@
+//! `report.md`: one table per workload group, one row per workload, a column per server and
+//! MyWebsocket's ratio to each of the others.
+
+use std::fmt::Write;
+
+use super::format::{cell, number, ratio, short};
+use crate::instructions::Count;
+use crate::micro::MicroResult;
+use crate::results::{Better, Group, Results};
+use crate::servers::Impl;
+use crate::stats::median;
+
+/// A group's heading and what its numbers mean.
+fn describe(group: Group) -> (&'static str, &'static str) {
+    match group {
+        Group::Echo => (
+            "1. Echo throughput: messages/s",
+            "Every connection keeps a window of binary messages in flight and sends the next \
+             ones as echoes return: 1 to 64 messages, at most 2 MiB per connection and 256 MiB \
+             across all (so 64 at 16 B and 1 KiB, 16 at 16 KiB × 1,000 conns, 2 at 1 MiB up to \
+             128 conns, 1 at 1 MiB × 1,000). Higher is better.",
+        ),
+        Group::EchoBytes => (
+            "1. Echo throughput: MB/s",
+            "The same runs, in megabytes (10⁶ B) of echoed payload per second, one direction.",
+        ),
+        Group::Latency => (
+            "2. Latency: one message in flight",
+            "Round trip of one binary message on one connection, microseconds; nearest-rank \
+             percentiles of every round trip in the measured interval (at 1 MiB there are few \
+             enough that p99.9 is close to the maximum). Lower is better.",
+        ),
+        Group::Memory => (
+            "3. Memory per connection",
+            "Growth of the server process's resident memory (`VmRSS` in `/proc/PID/status`) \
+             divided by the connections: idle = after every handshake completed and the figure \
+             stopped changing; busy = the peak while every connection echoes 1 KiB messages with \
+             16 in flight. Kernel socket buffers are not included. Lower is better. (`tcp` grows a \
+             buffer of up to 128 KiB per connection for speed; its memory is no target.)",
+        ),
+        Group::Broadcast => (
+            "4. Broadcast",
+            "One connection sends a 64-byte message; the server sends it to every connection, \
+             itself included. Time from sending until the last copy arrived (median of the \
+             rounds), and connections ÷ that time. MyWebsocket writes through a clone of each \
+             connection's `Writer`. The peers have no cloneable writer, so each connection gets \
+             the nearest equivalent: a writer task owning the write half (tungstenite, \
+             tokio-websockets and yawc: `StreamExt::split`; fastwebsockets: `split` with its \
+             `FragmentCollectorRead`; TCP: `into_split`) fed through an unbounded tokio mpsc \
+             channel of `Bytes`.",
+        ),
+        Group::Setup => (
+            "5. Connection setup",
+            "TCP connect, upgrade request, `101` response received, connection reset; 32 such \
+             loops at once. Higher is better.",
+        ),
+        Group::Compression => (
+            "6. permessage-deflate on JSON",
+            "Echo of a generated JSON document (an API's list of user records). The load \
+             generator offers `permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover` and sends the document compressed once in advance \
+             (flate2, raw deflate, sync flush); a server that declines gets it uncompressed. \
+             Bytes per message are as counted on the sockets, frame headers included.",
+        ),
+    }
+}
+
+/// The Markdown report.
+pub fn render_markdown(
+    results: &Results,
+    micro: &[MicroResult],
+    instructions: Option<&[Count]>,
+) -> String {
+    let mut out = String::new();
+    let m = &results.meta;
+    let _ = writeln!(out, "# MyWebsocket benchmarks\n");
+    let _ = writeln!(
+        out,
+        "{} · {} · {} · commit {} · {} run: {} repetition(s), {:.1} s warm-up + {:.1} s \
+         measured per throughput run · took {:.0} s.\n",
+        m.date, m.machine, m.rustc, m.commit, m.mode, m.reps, m.warmup_s, m.measure_s, m.elapsed_s
+    );
+    let _ = writeln!(
+        out,
+        "Each cell is the median of the repetitions, ± half their range as a share of the \
+         median. Servers run one at a time, each in a fresh process, interleaved (every server \
+         once, then every server again), all on the same tokio runtime (multi-thread, 2 \
+         workers); the load generator runs on the same kind of runtime on the same machine, \
+         over 127.0.0.1. \"ours ÷ X\" is MyWebsocket's median divided by X's: above 1 is \
+         better for throughput, below 1 for latency, memory and bytes. `tcp` is a plain TCP \
+         echo, the ceiling no WebSocket server can pass.\n"
+    );
+    for note in &results.notes {
+        let _ = writeln!(out, "> {note}\n");
+    }
+    headroom(&mut out, results);
+    for group in Group::ALL {
+        table(&mut out, results, group);
+    }
+    micro_section(&mut out, micro);
+    instruction_section(&mut out, instructions);
+    failures(&mut out, results);
+    out
+}
+
+fn table(out: &mut String, results: &Results, group: Group) {
+    let keys = results.keys(group);
+    if keys.is_empty() {
+        return;
+    }
+    let servers = results.servers(group);
+    let ours = servers
+        .iter()
+        .copied()
+        .find(|s| Impl::from_name(s).is_some_and(Impl::is_ours));
+    let others: Vec<&str> = servers
+        .iter()
+        .copied()
+        .filter(|s| Some(*s) != ours)
+        .collect();
+    let (title, text) = describe(group);
+    let _ = writeln!(out, "## {title}\n\n{text}\n");
+    let mut header = String::from("| workload | unit |");
+    let mut rule = String::from("|---|---|");
+    for s in &servers {
+        let _ = write!(header, " {s} |");
+        rule.push_str("--:|");
+    }
+    if ours.is_some() {
+        for s in &others {
+            let _ = write!(header, " ours ÷ {s} |");
+            rule.push_str("--:|");
+        }
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for key in keys {
+        let mut row = format!("| {} | {} |", key.row, key.unit);
+        for s in &servers {
+            let _ = write!(row, " {} |", cell(results.get(key, s)));
+        }
+        if let Some(ours) = ours {
+            for s in &others {
+                let _ = write!(
+                    row,
+                    " {} |",
+                    ratio(results.get(key, ours), results.get(key, s))
+                );
+            }
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    out.push('\n');
+}
+
+/// The load generator's headroom: the TCP ceiling over the fastest WebSocket server, for every
+/// higher-is-better row that the TCP server ran (echo, broadcast, setup).
+fn headroom(out: &mut String, results: &Results) {
+    let mut rows = Vec::new();
+    for group in [Group::Echo, Group::Broadcast, Group::Setup] {
+        for key in results.keys(group) {
+            if key.better != Better::Higher {
+                continue;
+            }
+            let med = |s: &str| results.get(key, s).and_then(|e| median(&e.samples));
+            let Some(tcp) = med(Impl::Tcp.name()) else {
+                continue;
+            };
+            let best = results
+                .servers(group)
+                .into_iter()
+                .filter(|s| *s != Impl::Tcp.name())
+                .filter_map(|s| Some((s, med(s)?)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((best, rate)) = best {
+                rows.push((group, key, best, rate, tcp));
+            }
+        }
+    }
+    let echo_rows = rows.iter().filter(|r| r.0 == Group::Echo);
+    let Some(worst) = echo_rows.min_by(|a, b| (a.4 / a.3).total_cmp(&(b.4 / b.3))) else {
+        return;
+    };
+    let worst_ratio = worst.4 / worst.3;
+    let _ = writeln!(
+        out,
+        "## Load generator headroom\n\nThe same load generator drives the raw TCP echo at \
+         **{worst_ratio:.2}×** the fastest WebSocket server's messages/s in its tightest echo row \
+         ({}). Where this is well above 1, the load generator is not what limits the WebSocket \
+         servers; where it is near 1, the cell measures the load generator, the kernel or the \
+         two shared cores as much as the servers. With large messages the ratio is small by nature: \
+         copying in the kernel and in the load generator, on the same two cores, bounds the \
+         ceiling itself. For broadcast and setup `tcp` has no framing or parsing to skip, so it \
+         is only a reference there. Per row:\n",
+        worst.1.row
+    );
+    let _ = writeln!(
+        out,
+        "| workload | unit | fastest WebSocket server | its rate | tcp | tcp ÷ fastest |\n\
+         |---|---|---|--:|--:|--:|"
+    );
+    for (group, key, best, rate, tcp) in &rows {
+        let name = match group {
+            Group::Echo => "echo",
+            Group::Broadcast => "broadcast",
+            _ => "setup",
+        };
+        let _ = writeln!(
+            out,
+            "| {name} {} | {} | {best} | {} | {} | {:.2}× |",
+            key.row,
+            key.unit,
+            number(*rate),
+            number(*tcp),
+            tcp / rate
+        );
+    }
+    out.push('\n');
+}
+
+fn micro_section(out: &mut String, micro: &[MicroResult]) {
+    let _ = writeln!(out, "## Microbenchmarks (criterion)\n");
+    if micro.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not run: `cargo bench -p mywebsocket-bench --bench micro` writes them to \
+             `target/criterion`.\n"
+        );
+        return;
+    }
+    let _ = writeln!(out, "| benchmark | median | throughput |\n|---|--:|--:|");
+    for r in micro {
+        let speed = r
+            .gigabytes_per_s()
+            .map_or("–".to_owned(), |g| format!("{g:.2} GB/s"));
+        let _ = writeln!(
+            out,
+            "| {} | {} ns | {speed} |",
+            r.bench.what,
+            number(r.median_ns)
+        );
+    }
+    let gbps = |id: &str| {
+        micro
+            .iter()
+            .find(|r| r.bench.id == id)
+            .and_then(MicroResult::gigabytes_per_s)
+    };
+    if let (Some(mask), Some(copy)) = (gbps("apply_mask_64k"), gbps("memcpy_64k")) {
+        let _ = writeln!(
+            out,
+            "\nMasking runs at **{:.0}%** of memcpy speed on 64 KiB.",
+            mask / copy * 100.0
+        );
+    }
+    out.push('\n');
+}
+
+fn instruction_section(out: &mut String, counts: Option<&[Count]>) {
+    let _ = writeln!(out, "## Instruction counts (callgrind)\n");
+    let Some(counts) = counts else {
+        let _ = writeln!(out, "Not run: `just bench-instructions` measures them.\n");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "Fixed single-threaded workloads, counted by `valgrind --tool=callgrind` with process \
+         start and exit subtracted: stable across runs, for comparing commits.\n\n\
+         | workload | instructions | per unit |\n|---|--:|--:|"
+    );
+    for c in counts {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} per {} |",
+            c.what,
+            number(c.instructions as f64),
+            number(c.per_unit),
+            c.unit
+        );
+    }
+    out.push('\n');
+}
+
+fn failures(out: &mut String, results: &Results) {
+    // One line per server and error, naming the rows it affected.
+    let mut lines: Vec<(String, String, Vec<String>)> = Vec::new();
+    for e in results.entries.iter().filter(|e| !e.errors.is_empty()) {
+        let error = short(&e.errors.join("; "));
+        let row = format!("{} ({})", e.key.row, e.key.unit);
+        match lines.iter_mut().find(|l| l.0 == e.server && l.1 == error) {
+            Some(line) => line.2.push(row),
+            None => lines.push((e.server.clone(), error, vec![row])),
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## ¹ Failed measurements\n");
+    for (server, error, rows) in lines {
+        let _ = writeln!(out, "- {server}, {}: {error}", rows.join(", "));
+    }
+    out.push('\n');
+}

@@ -1,0 +1,55 @@
+//! MyWebsocket: `Upgrader::accept`, then `read_msg` / `write_message`. Broadcast goes through
+//! the clones of each connection's `Writer`.
+
+use std::io;
+use std::sync::Arc;
+
+use mywebsocket::{Config, DeflateConfig, Message, Upgrader, WebSocket, Writer};
+use tokio::net::TcpListener;
+
+use super::hub::{trigger_count, Hub};
+use super::{accept_loop, Mode};
+
+pub(super) async fn serve(listener: TcpListener, mode: Mode, deflate: bool) -> io::Result<()> {
+    let config = Config::default()
+        .no_heartbeat()
+        .deflate(deflate.then(DeflateConfig::default));
+    let upgrader = Upgrader::new(config);
+    let hub = Arc::new(Hub::new());
+    accept_loop(listener, move |tcp| {
+        let upgrader = upgrader.clone();
+        let hub = Arc::clone(&hub);
+        async move {
+            let Ok(ws) = upgrader.accept(tcp).await else {
+                return;
+            };
+            match mode {
+                Mode::Echo => echo(ws).await,
+                Mode::Broadcast => broadcast(ws, &hub).await,
+            }
+        }
+    })
+    .await
+}
+
+async fn echo(mut ws: WebSocket) {
+    while let Ok(msg) = ws.read_msg().await {
+        if ws.write_message(msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn broadcast(ws: WebSocket, hub: &Hub<Writer>) {
+    let (mut reader, writer) = ws.split();
+    hub.join(writer);
+    while let Ok(msg) = reader.read_msg().await {
+        let Message::Binary(payload) = msg else {
+            continue;
+        };
+        for writer in hub.members_when(trigger_count(&payload)).await {
+            // A connection that went away does not stop the others.
+            let _ = writer.write_binary(payload.clone()).await;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! tokio-websockets: `ServerBuilder::accept`, then the `Stream` / `Sink` of messages. Broadcast:
+//! a writer task per connection fed through an unbounded channel, as for tungstenite.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_websockets::{Message, ServerBuilder, WebSocketStream};
+
+use super::hub::{trigger_count, Hub};
+use super::{accept_loop, Mode};
+
+pub(super) async fn serve(listener: TcpListener, mode: Mode) -> io::Result<()> {
+    let hub = Arc::new(Hub::new());
+    accept_loop(listener, move |tcp| {
+        let hub = Arc::clone(&hub);
+        async move {
+            let Ok((_request, ws)) = ServerBuilder::new().accept(tcp).await else {
+                return;
+            };
+            match mode {
+                Mode::Echo => echo(ws).await,
+                Mode::Broadcast => broadcast(ws, &hub).await,
+            }
+        }
+    })
+    .await
+}
+
+async fn echo(mut ws: WebSocketStream<TcpStream>) {
+    while let Some(Ok(msg)) = ws.next().await {
+        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn broadcast(ws: WebSocketStream<TcpStream>, hub: &Hub<mpsc::UnboundedSender<Bytes>>) {
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    hub.join(tx);
+    tokio::spawn(async move {
+        while let Some(payload) = rx.recv().await {
+            if sink.send(Message::binary(payload)).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(msg)) = stream.next().await {
+        if msg.is_binary() {
+            let payload = Bytes::from(msg.into_payload());
+            for member in hub.members_when(trigger_count(&payload)).await {
+                let _ = member.send(payload.clone());
+            }
+        }
+    }
+}
