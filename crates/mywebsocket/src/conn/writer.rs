@@ -144,8 +144,7 @@ impl Writer {
         opts: &WriteOptions,
     ) -> Result<()> {
         let json = serde_json::to_vec(value)?;
-        // serde_json produces valid UTF-8.
-        let text = Utf8Bytes::try_from(Bytes::from(json)).map_err(|_| Error::AlreadyClosed)?;
+        let text = Utf8Bytes::try_from(Bytes::from(json)).expect("serde_json writes UTF-8");
         self.write_message_with(Message::Text(text), opts).await
     }
 
