@@ -33,12 +33,15 @@ pub struct Args {
     pub groups: Option<Vec<Group>>,
     /// Only these servers.
     pub servers: Option<Vec<Impl>>,
+    /// Only echo cells with these payload sizes (bytes); for profiling one row.
+    pub payloads: Option<Vec<usize>>,
 }
 
 /// The usage text.
 pub const USAGE: &str = "\
 usage: bench [run|report|instructions] [--smoke] [--reps N] [--out DIR] [--criterion DIR]
              [--only echo,latency,memory,broadcast,setup,compression] [--servers NAME,...]
+             [--payloads BYTES,...]
   run           measure every workload against every server (default)
   report        re-render DIR/report.md and report.svg from DIR/results.json
   instructions  count instructions of fixed workloads under callgrind";
@@ -68,6 +71,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         criterion: PathBuf::from("target/criterion"),
         groups: None,
         servers: None,
+        payloads: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -93,6 +97,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     .map(|s| Impl::from_name(s).ok_or(format!("unknown server {s}")))
                     .collect::<Result<_, _>>()?;
                 parsed.servers = Some(servers);
+            }
+            "--payloads" => {
+                let sizes = value()?
+                    .split(',')
+                    .map(|s| s.parse().map_err(|e| format!("--payloads: {e}")))
+                    .collect::<Result<_, _>>()?;
+                parsed.payloads = Some(sizes);
             }
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),

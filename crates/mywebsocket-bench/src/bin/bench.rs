@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mywebsocket_bench::cli::{self, Command};
-use mywebsocket_bench::driver::{self, Plan, Settings};
+use mywebsocket_bench::driver::{self, Cell, Plan, Settings};
 use mywebsocket_bench::instructions::{self, Count};
 use mywebsocket_bench::results::Results;
 use mywebsocket_bench::{micro, report};
@@ -46,6 +46,12 @@ fn run() -> Result<(), String> {
             };
             if let Some(reps) = args.reps {
                 plan.reps = reps;
+            }
+            if let Some(sizes) = &args.payloads {
+                plan.cells.retain(|cell| match cell {
+                    Cell::Echo { payload, .. } => sizes.contains(payload),
+                    _ => true,
+                });
             }
             let settings = Settings {
                 plan,
