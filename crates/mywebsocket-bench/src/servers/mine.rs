@@ -13,7 +13,8 @@ use super::{accept_loop, Mode};
 pub(super) async fn serve(listener: TcpListener, mode: Mode, deflate: bool) -> io::Result<()> {
     let config = Config::default()
         .no_heartbeat()
-        .deflate(deflate.then(DeflateConfig::default));
+        // Level 1 compares like with like: yawc's preset is level 1.
+        .deflate(deflate.then(|| DeflateConfig::default().level(1)));
     let upgrader = Upgrader::new(config);
     let hub = Arc::new(Hub::new());
     accept_loop(listener, move |tcp| {

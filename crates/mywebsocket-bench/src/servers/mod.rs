@@ -29,7 +29,7 @@ pub use hub::{trigger_count, trigger_payload, TRIGGER_LEN};
 pub enum Impl {
     /// MyWebsocket, permessage-deflate off.
     Mine,
-    /// MyWebsocket with permessage-deflate (its default settings: level 1).
+    /// MyWebsocket with permessage-deflate at zlib level 1, yawc's level (its default is 2).
     MineDeflate,
     /// tokio-tungstenite 0.28.
     Tungstenite,
