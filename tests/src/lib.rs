@@ -17,6 +17,8 @@
 //! [`deflate_message`] / [`inflate_message`] compress with flate2 directly, independently of
 //! our codec.
 
+pub mod server;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
