@@ -124,6 +124,10 @@ impl Shared {
     }
 
     /// A fresh masking key for a client frame, `None` for a server frame.
+    ///
+    /// RFC 6455 §5.3 requires keys a page's script cannot predict (a predictable key lets it
+    /// shape the bytes on the wire to poison proxies). `rand::random` draws from `ThreadRng`, a
+    /// ChaCha12 CSPRNG seeded, and periodically reseeded, from the operating system.
     pub(crate) fn mask(&self) -> Option<[u8; 4]> {
         self.role.masks_outgoing().then(rand::random::<[u8; 4]>)
     }
