@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use mywebsocket::{CloseCode, Config, Message, Upgrader};
 use mywebsocket_tests::server::spawn_echo_server_many;
-use mywebsocket_tests::{bounded, connect_client, raw_http, upgrade_request, SAMPLE_KEY};
+use mywebsocket_tests::{
+    bounded, connect_client, raw_http, spawn_hyper_server, upgrade_request, SAMPLE_KEY,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: usize = 50;
 const FLOOD: usize = 200;
@@ -90,4 +93,40 @@ async fn a_dropped_connection_without_close_frees_its_slot() {
         assert_eq!(ws.read_msg().await.unwrap(), Message::text("ok"));
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_hyper_path_shares_the_limit_and_answers_503() {
+    bounded(async {
+        // Clones share one count: a connection held through `accept` fills the hyper path too.
+        let upgrader = Upgrader::new(Config::default().max_connections(1));
+        let (addr, _server) = spawn_echo_server_many(upgrader.clone()).await;
+        let _held = connect_client(addr, Config::default()).await;
+        wait_for_live(&upgrader, 1).await;
+
+        let (hyper_addr, hyper_server) = spawn_hyper_server(upgrader.clone()).await;
+        let request = upgrade_request(Some(SAMPLE_KEY), "13", "");
+        assert_eq!(status_only(hyper_addr, &request).await, 503);
+        drop(hyper_server);
+    })
+    .await;
+}
+
+/// Sends `request` and returns the response's status without waiting for the end of the
+/// connection (hyper keeps it open after refusing an upgrade).
+async fn status_only(addr: std::net::SocketAddr, request: &str) -> u16 {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("request");
+    let mut raw = Vec::new();
+    loop {
+        let mut chunk = [0u8; 1024];
+        let n = tcp.read(&mut chunk).await.expect("response");
+        assert!(n > 0, "connection closed before a response head");
+        raw.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if response.parse(&raw).expect("HTTP response").is_complete() {
+            return response.code.expect("status");
+        }
+    }
 }
