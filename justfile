@@ -12,6 +12,18 @@ ci: fmt-check clippy test wasm conformance browser bench-smoke
 test:
     cargo test --workspace
 
+# Floods, slowloris, endless heads, idle peers, oversize frames, non-reading clients (also in `test`).
+# Only the attack and graceful-shutdown tests.
+attack:
+    cargo test -p mywebsocket-tests --test 'attack_*' --test shutdown
+
+# Prints a Markdown table; about a minute; each process needs about 11,000 descriptors.
+# The README's Reliability figures: idle connections held, slowloris closed, non-reading memory.
+reliability idle="10000" slowloris="5000" non_reading="100":
+    nice cargo build --release -p mywebsocket --example echo_server
+    nice cargo build --release -p mywebsocket-tests --bin reliability
+    target/release/reliability target/release/examples/echo_server {{idle}} {{slowloris}} {{non_reading}}
+
 # Formatting, as CI checks it.
 fmt-check:
     cargo fmt --all -- --check

@@ -17,6 +17,8 @@
 //! [`deflate_message`] / [`inflate_message`] compress with flate2 directly, independently of
 //! our codec.
 
+pub mod server;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -486,8 +488,17 @@ impl RawPeer {
     /// # Panics
     /// If the socket fails.
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.expect("write");
-        self.stream.flush().await.expect("flush");
+        self.try_send_bytes(bytes).await.expect("write");
+    }
+
+    /// [`RawPeer::send_bytes`], returning the socket's error: for a peer that may be
+    /// disconnected mid-write.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub async fn try_send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 
     /// Reads the next frame; `Ok(None)` at the end of the stream.

@@ -149,6 +149,13 @@ pub enum HandshakeError {
     UnsupportedVersion,
     /// The origin check refused the request's `Origin`.
     OriginRejected,
+    /// The server already holds its maximum number of connections (server side).
+    TooManyConnections {
+        /// The configured maximum.
+        limit: usize,
+    },
+    /// The server is shutting down and takes no new connections (server side).
+    ShuttingDown,
     /// The server answered with a status other than 101 (client side).
     UnexpectedStatus(u16),
     /// The server's `Sec-WebSocket-Accept` does not match our key (client side).
@@ -162,12 +169,14 @@ pub enum HandshakeError {
 
 impl HandshakeError {
     /// The HTTP status a server answers this error with: 426 for a wrong version, 403 for a
-    /// refused origin, 405 for a method other than GET, 431 for an oversized head, 400 for the
-    /// rest. Errors found by a client in a response map to 502.
+    /// refused origin, 405 for a method other than GET, 431 for an oversized head, 503 when the
+    /// server is full or shutting down, 400 for the rest. Errors found by a client in a
+    /// response map to 502.
     pub const fn status(&self) -> StatusCode {
         match self {
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::OriginRejected => StatusCode::FORBIDDEN,
+            Self::TooManyConnections { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotGet => StatusCode::METHOD_NOT_ALLOWED,
             Self::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnexpectedStatus(_)
@@ -199,6 +208,10 @@ impl fmt::Display for HandshakeError {
             Self::InvalidKey => f.write_str("Sec-WebSocket-Key is not 16 bytes in base64"),
             Self::UnsupportedVersion => f.write_str("Sec-WebSocket-Version is not 13"),
             Self::OriginRejected => f.write_str("origin not allowed"),
+            Self::TooManyConnections { limit } => {
+                write!(f, "server is at its limit of {limit} connections")
+            }
+            Self::ShuttingDown => f.write_str("server is shutting down"),
             Self::UnexpectedStatus(code) => write!(f, "server answered {code}, not 101"),
             Self::InvalidAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
             Self::UnexpectedProtocol => f.write_str("server chose a subprotocol we did not offer"),
@@ -249,6 +262,11 @@ mod tests {
     fn handshake_errors_map_to_statuses() {
         assert_eq!(HandshakeError::UnsupportedVersion.status(), 426);
         assert_eq!(HandshakeError::OriginRejected.status(), 403);
+        assert_eq!(
+            HandshakeError::TooManyConnections { limit: 1 }.status(),
+            503
+        );
+        assert_eq!(HandshakeError::ShuttingDown.status(), 503);
         assert_eq!(HandshakeError::InvalidKey.status(), 400);
         assert_eq!(HandshakeError::MissingKey.status(), 400);
         assert_eq!(HandshakeError::HeadTooLarge { limit: 1 }.status(), 431);

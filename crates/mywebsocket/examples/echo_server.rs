@@ -1,9 +1,17 @@
 //! An echo server: every text and binary message comes back as it was sent.
 //!
 //! `cargo run --release -p mywebsocket --example echo_server -- 127.0.0.1:9001`
+//!
+//! Ctrl-C shuts it down gracefully: no new connections, 1001 Going Away to every client after
+//! what was already queued for it, and up to 10 s for the closing handshakes.
+
+use std::time::Duration;
 
 use mywebsocket::{Error, Upgrader};
 use tokio::net::TcpListener;
+
+/// How long Ctrl-C waits for clients to finish their closing handshakes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -14,7 +22,13 @@ async fn main() -> std::io::Result<()> {
     println!("echo server listening on ws://{}", listener.local_addr()?);
     let upgrader = Upgrader::default();
     loop {
-        let (tcp, peer) = listener.accept().await?;
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            signal = tokio::signal::ctrl_c() => {
+                signal?;
+                break;
+            }
+        };
         tcp.set_nodelay(true)?;
         let upgrader = upgrader.clone();
         tokio::spawn(async move {
@@ -35,4 +49,15 @@ async fn main() -> std::io::Result<()> {
             }
         });
     }
+    drop(listener);
+    println!(
+        "shutting down: {} connections open",
+        upgrader.live_connections()
+    );
+    let report = upgrader.shutdown(SHUTDOWN_GRACE).await;
+    println!(
+        "closed {} connections ({} did not finish in time)",
+        report.connections, report.forced
+    );
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The server side: [`Upgrader`] turns an incoming connection into a [`WebSocket`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{ORIGIN, SEC_WEBSOCKET_EXTENSIONS};
@@ -13,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use crate::config::Config;
 use crate::error::{Error, Result, TimeoutKind};
 use crate::head_io::read_head;
+use crate::tracker::{ConnectionGuard, ShutdownReport, Tracker};
 use crate::WebSocket;
 
 /// Accepts WebSocket connections with one [`Config`], set once and shared by every
@@ -39,17 +41,90 @@ use crate::WebSocket;
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+///
+/// The upgrader and its clones count their connections: past
+/// [`Config::max_connections`] a request is refused with `503`, and
+/// [`Upgrader::shutdown`] closes them all gracefully.
+#[derive(Debug, Clone)]
 pub struct Upgrader {
     config: Arc<Config>,
+    tracker: Arc<Tracker>,
+}
+
+impl Default for Upgrader {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
 }
 
 impl Upgrader {
     /// An upgrader with `config`.
     pub fn new(config: Config) -> Self {
         Self {
+            tracker: Arc::new(Tracker::new(config.max_connections)),
             config: Arc::new(config),
         }
+    }
+
+    /// Connections accepted by this upgrader (and its clones) that are still open.
+    pub fn live_connections(&self) -> usize {
+        self.tracker.live()
+    }
+
+    /// Whether [`Upgrader::shutdown`] has been called: new requests get `503`, so an accept
+    /// loop may stop.
+    pub fn is_shutting_down(&self) -> bool {
+        self.tracker.is_shutting_down()
+    }
+
+    /// Shuts down gracefully: refuses new requests with `503`, sends 1001 Going Away to every
+    /// open connection behind the messages already queued on it (so they are all delivered),
+    /// and waits up to `grace` for each connection's closing handshake to finish and its
+    /// socket to close. Connections still open then are shut down without waiting further.
+    ///
+    /// Stop accepting first (drop the listener), and keep each connection's reader running:
+    /// the reader is what sees the peer's answer and ends the connection.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// use mywebsocket::Upgrader;
+    ///
+    /// let upgrader = Upgrader::default();
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+    /// loop {
+    ///     tokio::select! {
+    ///         accepted = listener.accept() => {
+    ///             let (tcp, _) = accepted?;
+    ///             let upgrader = upgrader.clone();
+    ///             tokio::spawn(async move {
+    ///                 let Ok(mut ws) = upgrader.accept(tcp).await else { return };
+    ///                 while let Ok(msg) = ws.read_msg().await {
+    ///                     let _ = ws.write_message(msg).await;
+    ///                 }
+    ///             });
+    ///         }
+    ///         _ = tokio::signal::ctrl_c() => break,
+    ///     }
+    /// }
+    /// drop(listener);
+    /// let report = upgrader.shutdown(Duration::from_secs(10)).await;
+    /// println!("closed {} connections, {} forced", report.connections, report.forced);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.tracker.shutdown(grace).await
+    }
+
+    /// Takes a slot for a connection about to be answered `101`.
+    pub(crate) fn admit(&self) -> Result<ConnectionGuard, HandshakeError> {
+        self.tracker.admit()
+    }
+
+    /// Counts `ws` against the limit and includes it in a shutdown until it is dropped.
+    pub(crate) fn register(&self, guard: ConnectionGuard, ws: &WebSocket) {
+        self.tracker.register(guard, ws.shared());
     }
 
     /// The configuration.
@@ -59,7 +134,8 @@ impl Upgrader {
 
     /// Reads the HTTP upgrade request from `stream`, validates it, answers `101 Switching
     /// Protocols` and returns the connection. A bad request is answered with its HTTP status
-    /// (400, 403, 405, 426 or 431) and a text body saying why.
+    /// (400, 403, 405, 426 or 431; 503 past the connection limit or during a shutdown) and a
+    /// text body saying why.
     ///
     /// # Errors
     /// [`Error::Handshake`] for a rejected request, [`Error::Timeout`] with
@@ -94,19 +170,23 @@ impl Upgrader {
                 Err(Error::Handshake(e)) => return Err(reject(&mut stream, e).await),
                 Err(e) => return Err(e),
             };
-            let accept = match self.check_request(&request) {
-                Ok(accept) => accept,
+            let checked = self
+                .check_request(&request)
+                .and_then(|accept| Ok((accept, self.admit()?)));
+            let (accept, guard) = match checked {
+                Ok(checked) => checked,
                 Err(e) => return Err(reject(&mut stream, e).await),
             };
             let mut out = Vec::with_capacity(256);
             handshake::write_response(&handshake::accept_response(&accept), b"", &mut out);
             stream.write_all(&out).await?;
             stream.flush().await?;
-            Ok((request, buf, accept))
+            Ok((request, buf, accept, guard))
         };
-        let (request, buf, accept) = tokio::time::timeout(self.config.handshake_timeout, handshake)
-            .await
-            .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+        let (request, buf, accept, guard) =
+            tokio::time::timeout(self.config.handshake_timeout, handshake)
+                .await
+                .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
         let ws = WebSocket::from_parts(
             stream,
             Role::Server,
@@ -115,6 +195,7 @@ impl Upgrader {
             accept.protocol,
             accept.deflate.map(|(params, _)| params),
         );
+        self.register(guard, &ws);
         Ok((request, ws))
     }
 

@@ -62,7 +62,12 @@ pub struct Config {
     /// Default: none.
     pub read_timeout: Option<Duration>,
     /// The longest writing one batch of frames to the socket may take before the connection is
-    /// ended. Default: none.
+    /// dropped (TCP closed without a close frame: a peer that reads nothing could not read one
+    /// either) and writes fail with [`Error::Timeout`](crate::Error::Timeout). This is what
+    /// ends a peer that stops reading while we write: the write queue is full, writers wait,
+    /// and after this long the connection goes. A batch is at most the write queue's worth of
+    /// frames plus one message, so the default allows a reading peer at least 35 KB/s with the
+    /// default queue. Default: 30 s. `None` disables it.
     pub write_timeout: Option<Duration>,
     /// The longest the opening handshake may take, both roles. Default: 10 s.
     pub handshake_timeout: Duration,
@@ -73,8 +78,19 @@ pub struct Config {
     /// Server: the subprotocols supported, in order of preference. Client: the subprotocols
     /// offered. Default: none.
     pub protocols: Vec<String>,
-    /// Server only: decides whether a request's `Origin` is allowed. Default: all allowed.
+    /// Server only: decides whether a request's `Origin` is allowed; a refused request gets
+    /// 403. Browsers send the page's origin with every WebSocket request and apply no
+    /// same-origin policy to WebSockets, so a server that relies on cookies must check it
+    /// against cross-site WebSocket hijacking; [`Config::allowed_origins`] is the usual check.
+    /// Default: none (all origins allowed), since servers without cookie authentication or
+    /// behind a proxy that checks need none.
     pub origin_check: Option<OriginCheck>,
+    /// Server only: the most connections one [`Upgrader`](crate::Upgrader) (and its clones)
+    /// holds at once; a request past it is refused with `503 Service Unavailable` before the
+    /// upgrade. A connection counts from its `101` answer until its last reader and writer
+    /// handle is dropped. It bounds sockets and, with [`Config::write_buffer_size`], memory.
+    /// Default: 16,384.
+    pub max_connections: usize,
     /// permessage-deflate (RFC 7692): `Some` to offer it (client) or accept it (server) with
     /// these settings, `None` to never compress. Default: enabled with
     /// [`DeflateConfig::default`] (zlib level 2, messages under 64 bytes sent as they are). It costs
@@ -94,12 +110,13 @@ impl Default for Config {
             fragment_size: 1 << 20,
             limits: Limits::default(),
             read_timeout: None,
-            write_timeout: None,
+            write_timeout: Some(Duration::from_secs(30)),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             max_head_size: 16 << 10,
             protocols: Vec::new(),
             origin_check: None,
+            max_connections: 16_384,
             deflate: Some(DeflateConfig::default()),
         }
     }
@@ -233,6 +250,38 @@ impl Config {
         self.origin_check = Some(Arc::new(check));
         self
     }
+
+    /// Allows only requests whose `Origin` is one of `origins` (compared without regard to
+    /// ASCII case, as `scheme://host[:port]` with no trailing slash), or that carry no `Origin`
+    /// at all: browsers always send one, so a request without it is not a cross-site page.
+    ///
+    /// ```
+    /// use mywebsocket::Config;
+    ///
+    /// let config = Config::default().allowed_origins(["https://chat.example.com"]);
+    /// let check = config.origin_check.as_ref().unwrap();
+    /// assert!(check(Some("https://chat.example.com")));
+    /// assert!(!check(Some("https://evil.example")));
+    /// assert!(check(None));
+    /// ```
+    #[must_use]
+    pub fn allowed_origins<I, S>(self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let allowed: Vec<String> = origins.into_iter().map(Into::into).collect();
+        self.origin_check(move |origin| {
+            origin.is_none_or(|origin| allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)))
+        })
+    }
+
+    /// Sets [`Config::max_connections`] (at least 1).
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
 }
 
 impl fmt::Debug for Config {
@@ -253,6 +302,7 @@ impl fmt::Debug for Config {
             .field("max_head_size", &self.max_head_size)
             .field("protocols", &self.protocols)
             .field("origin_check", &self.origin_check.is_some())
+            .field("max_connections", &self.max_connections)
             .field("deflate", &self.deflate)
             .finish()
     }

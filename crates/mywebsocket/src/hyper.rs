@@ -40,6 +40,7 @@ use mywebsocket_proto::{HandshakeError, Role};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::tracker::ConnectionGuard;
 use crate::{Upgrader, WebSocket};
 
 impl Upgrader {
@@ -49,13 +50,16 @@ impl Upgrader {
     /// and handed over the socket.
     ///
     /// # Errors
-    /// The [`HandshakeError`] to answer with: use [`HandshakeError::status`] for the response
+    /// The [`HandshakeError`] to answer with (503 past
+    /// [`Config::max_connections`](crate::Config::max_connections) or during a shutdown): use
+    /// [`HandshakeError::status`] for the response
     /// status, or [`mywebsocket_proto::handshake::reject_response`] for a full response.
     pub fn upgrade<B, R: Default>(
         &self,
         request: &mut Request<B>,
     ) -> Result<(Response<R>, UpgradeFuture), HandshakeError> {
         let accept = self.check_request(request)?;
+        let guard = self.admit()?;
         let on_upgrade = hyper::upgrade::on(request);
         let response = handshake::accept_response(&accept).map(|()| R::default());
         Ok((
@@ -65,6 +69,7 @@ impl Upgrader {
                 config: Arc::new(self.config().clone()),
                 protocol: accept.protocol,
                 deflate: accept.deflate.map(|(params, _)| params),
+                admitted: Some((self.clone(), guard)),
             },
         ))
     }
@@ -79,6 +84,8 @@ pub struct UpgradeFuture {
     config: Arc<Config>,
     protocol: Option<String>,
     deflate: Option<DeflateParams>,
+    /// The connection's slot, held from the `101` answer on and handed to the connection.
+    admitted: Option<(Upgrader, ConnectionGuard)>,
 }
 
 impl Future for UpgradeFuture {
@@ -95,6 +102,9 @@ impl Future for UpgradeFuture {
             self.protocol.take(),
             self.deflate,
         );
+        if let Some((upgrader, guard)) = self.admitted.take() {
+            upgrader.register(guard, &ws);
+        }
         Poll::Ready(Ok(ws))
     }
 }

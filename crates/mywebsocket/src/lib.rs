@@ -53,6 +53,7 @@ mod error;
 mod head_io;
 #[cfg(feature = "hyper")]
 mod hyper;
+mod tracker;
 
 pub use accept::Upgrader;
 pub use config::{Config, ControlHandler, OriginCheck};
@@ -61,6 +62,7 @@ pub use connect::{connect, connect_config, connect_with};
 pub use error::{Error, Initiator, Result, TimeoutKind};
 #[cfg(feature = "hyper")]
 pub use hyper::UpgradeFuture;
+pub use tracker::ShutdownReport;
 
 pub use bytes::Bytes;
 pub use http;

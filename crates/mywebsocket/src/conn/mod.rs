@@ -10,6 +10,7 @@ mod write_task;
 mod writer;
 
 pub use options::WriteOptions;
+pub(crate) use queue::Shared;
 pub use reader::Reader;
 pub use websocket::WebSocket;
 pub use writer::Writer;

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use mywebsocket_proto::deflate::Deflater;
@@ -16,6 +16,7 @@ use super::options::WriteOptions;
 use tokio::sync::Notify;
 
 use crate::error::{Error, TimeoutKind};
+use crate::tracker::ConnectionGuard;
 
 /// Why the write task stopped early.
 #[derive(Debug, Clone)]
@@ -87,6 +88,9 @@ pub(crate) struct Shared {
     pub(crate) work: Notify,
     /// Wakes writers waiting for queue space or for a flush.
     pub(crate) progress: Notify,
+    /// A server connection's place in its upgrader's registry and connection limit, released
+    /// with the last handle.
+    guard: OnceLock<ConnectionGuard>,
 }
 
 impl Shared {
@@ -107,6 +111,7 @@ impl Shared {
             }),
             work: Notify::new(),
             progress: Notify::new(),
+            guard: OnceLock::new(),
         }
     }
 
@@ -119,6 +124,10 @@ impl Shared {
     }
 
     /// A fresh masking key for a client frame, `None` for a server frame.
+    ///
+    /// RFC 6455 §5.3 requires keys a page's script cannot predict (a predictable key lets it
+    /// shape the bytes on the wire to poison proxies). `rand::random` draws from `ThreadRng`, a
+    /// ChaCha12 CSPRNG seeded, and periodically reseeded, from the operating system.
     pub(crate) fn mask(&self) -> Option<[u8; 4]> {
         self.role.masks_outgoing().then(rand::random::<[u8; 4]>)
     }
@@ -259,6 +268,37 @@ impl Shared {
         }
         drop(q);
         self.work.notify_one();
+    }
+
+    /// Keeps `guard` for as long as the connection exists.
+    pub(crate) fn hold(&self, guard: ConnectionGuard) {
+        // Set once, right after the connection is made; a second guard would be a bug, and
+        // dropping it just releases its slot.
+        let _ = self.guard.set(guard);
+    }
+
+    /// Whether the write task has stopped (the socket is shut down or failed).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// Waits until the write task has stopped.
+    pub(crate) async fn finished(&self) {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_finished() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Ends the connection without waiting for the peer: the socket is shut down once what is
+    /// queued is written (or the write timeout passes).
+    pub(crate) fn abort(&self) {
+        self.push_close(None, true);
     }
 
     /// Waits until the queue has room for more data.

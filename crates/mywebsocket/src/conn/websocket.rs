@@ -82,6 +82,10 @@ impl WebSocket {
         }
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        self.writer.shared()
+    }
+
     /// Whether permessage-deflate was negotiated.
     pub fn is_compressed(&self) -> bool {
         self.compressed
