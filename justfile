@@ -6,11 +6,15 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test wasm conformance browser bench-smoke
+ci: fmt-check clippy test fuzz wasm conformance browser bench-smoke
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
     cargo test --workspace
+
+# Every fuzz target for SECS seconds each (libFuzzer; installs nightly and cargo-fuzz).
+fuzz secs="30":
+    bash scripts/fuzz.sh {{secs}}
 
 # Formatting, as CI checks it.
 fmt-check:
