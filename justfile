@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test wasm conformance browser bench-smoke
+ci: fmt-check clippy test fuzz wasm conformance browser bench-smoke
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -23,6 +23,10 @@ reliability idle="10000" slowloris="5000" non_reading="100":
     nice cargo build --release -p mywebsocket --example echo_server
     nice cargo build --release -p mywebsocket-tests --bin reliability
     target/release/reliability target/release/examples/echo_server {{idle}} {{slowloris}} {{non_reading}}
+
+# Every fuzz target for SECS seconds each (libFuzzer; installs nightly and cargo-fuzz).
+fuzz secs="30":
+    bash scripts/fuzz.sh {{secs}}
 
 # Formatting, as CI checks it.
 fmt-check:

@@ -17,12 +17,15 @@ use crate::error::{Error, Result, TimeoutKind};
 use crate::head_io::read_head;
 use crate::WebSocket;
 
-/// Connects to a `ws://` URL with the default [`Config`] and performs the opening handshake.
-/// Returns the connection and the server's response head.
+/// Connects to a `ws://` or `wss://` URL with the default [`Config`] and performs the opening
+/// handshake. Returns the connection and the server's response head.
+///
+/// `wss://` needs the `tls` feature and trusts Mozilla's root certificates; use
+/// [`connect_tls`](crate::tls::connect_tls) for other roots or TLS settings.
 ///
 /// # Errors
-/// [`Error::InvalidUrl`] for a URL that is not `ws://host[:port][/path]`, then as
-/// [`connect_with`].
+/// [`Error::InvalidUrl`] for a URL that is not `ws[s]://host[:port][/path]` (and for `wss://`
+/// without the `tls` feature), [`Error::Io`] when TCP or TLS fails, then as [`connect_with`].
 pub async fn connect(url: &str) -> Result<(WebSocket, Response<()>)> {
     connect_config(url, Config::default()).await
 }
@@ -32,31 +35,70 @@ pub async fn connect(url: &str) -> Result<(WebSocket, Response<()>)> {
 /// # Errors
 /// As [`connect`].
 pub async fn connect_config(url: &str, config: Config) -> Result<(WebSocket, Response<()>)> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| Error::InvalidUrl(format!("cannot parse {url:?}")))?;
-    let port = match uri.scheme_str() {
-        Some("ws") => uri.port_u16().unwrap_or(80),
-        Some("wss") => {
-            return Err(Error::InvalidUrl(
-                "wss:// (TLS) is not supported yet".into(),
-            ))
-        }
-        _ => return Err(Error::InvalidUrl(format!("{url:?} is not a ws:// URL"))),
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no host")))?;
-    // Brackets belong to the URL syntax of an IPv6 literal, not to the address.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = tokio::time::timeout(config.handshake_timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
-    tcp.set_nodelay(true)?;
-    let request = Request::get(uri)
+    let target = Target::parse(url)?;
+    if target.tls {
+        #[cfg(feature = "tls")]
+        return crate::tls::connect_tls(url, config, crate::tls::default_client_config()).await;
+        #[cfg(not(feature = "tls"))]
+        return Err(Error::InvalidUrl(
+            "wss:// needs mywebsocket's `tls` feature".into(),
+        ));
+    }
+    let tcp = open_tcp(&target, &config).await?;
+    let request = Request::get(target.uri)
         .body(())
         .map_err(|e| Error::InvalidUrl(e.to_string()))?;
     connect_with(tcp, request, config).await
+}
+
+/// Where a `ws://` or `wss://` URL points.
+pub(crate) struct Target {
+    pub(crate) uri: Uri,
+    /// The host without the brackets of an IPv6 literal.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: bool,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Self> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| Error::InvalidUrl(format!("cannot parse {url:?}")))?;
+        let (tls, default_port) = match uri.scheme_str() {
+            Some("ws") => (false, 80),
+            Some("wss") => (true, 443),
+            _ => {
+                return Err(Error::InvalidUrl(format!(
+                    "{url:?} is not a ws:// or wss:// URL"
+                )))
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no host")))?;
+        // Brackets belong to the URL syntax of an IPv6 literal, not to the address.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Self {
+            port: uri.port_u16().unwrap_or(default_port),
+            uri,
+            host,
+            tls,
+        })
+    }
+}
+
+/// The TCP connection to `target`, within the handshake timeout.
+pub(crate) async fn open_tcp(target: &Target, config: &Config) -> Result<TcpStream> {
+    let connecting = TcpStream::connect((target.host.as_str(), target.port));
+    let tcp = tokio::time::timeout(config.handshake_timeout, connecting)
+        .await
+        .map_err(|_| Error::Timeout(TimeoutKind::Handshake))??;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 /// Performs the opening handshake over `stream` with `request` (whose URI gives the path and

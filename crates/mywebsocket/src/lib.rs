@@ -53,6 +53,8 @@ mod error;
 mod head_io;
 #[cfg(feature = "hyper")]
 mod hyper;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod tracker;
 
 pub use accept::Upgrader;

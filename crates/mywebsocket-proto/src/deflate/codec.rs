@@ -11,6 +11,12 @@ use crate::role::Role;
 /// put back before decompressing it (RFC 7692 §7.2.1, §7.2.2).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 
+/// A whole empty, non-final stored block: header bits and padding, then LEN 0 and NLEN.
+const EMPTY_STORED_BLOCK: [u8; 5] = [0x00, 0x00, 0x00, 0xFF, 0xFF];
+
+/// The same block with BFINAL set: it ends the stream.
+const FINAL_EMPTY_STORED_BLOCK: [u8; 5] = [0x01, 0x00, 0x00, 0xFF, 0xFF];
+
 /// zlib cannot compress with a 256-byte window: 8 bits becomes 9. That stays compatible with a
 /// peer that agreed on 8, because zlib never emits a distance beyond `window - 262` bytes (250
 /// with 9 bits), which fits in 256.
@@ -195,18 +201,51 @@ impl Inflater {
         }
     }
 
-    /// Ends a compressed message: feeds the stripped sync-flush tail, then resets the context
-    /// if the parameters say so.
+    /// Ends a compressed message: feeds the stripped sync-flush tail, checks that the message
+    /// ended on a block boundary, then resets the context if the parameters say so.
     ///
     /// # Errors
-    /// As [`Inflater::inflate`].
+    /// As [`Inflater::inflate`]; [`ProtocolError::InvalidCompressedData`] also for a message
+    /// cut short inside a block, which would otherwise inflate to wrong bytes. Without context
+    /// takeover every cut is caught. With it, a cut inside a dynamic block's header can
+    /// rarely pass unnoticed (zlib does not tell where in the stream it is, and ending the
+    /// stream to find out would lose the window); the next message then fails instead.
     pub fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
-        let result = self.inflate(&TAIL, out, limit);
+        let result = self.finish_stream(out, limit);
         if self.reset_after_message && !self.stream_ended {
             self.inner.reset(false);
         }
         self.stream_ended = false;
         result
+    }
+
+    fn finish_stream(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
+        let before = out.len();
+        // A whole message leaves the stream waiting for the LEN/NLEN of the empty stored block
+        // the sender's flush began (RFC 7692 §7.2.1); the tail completes that block and so
+        // yields nothing. A message cut short inside a block instead decodes the tail as data.
+        self.inflate(&TAIL, out, limit)?;
+        if !self.stream_ended && out.len() == before {
+            // The tail can also vanish into a cut block's unfinished code or block header.
+            // Only at a block boundary is a following empty stored block a no-op.
+            if self.reset_after_message {
+                // The context is dropped anyway, so end the stream: reaching its end proves
+                // the boundary.
+                self.inflate(&FINAL_EMPTY_STORED_BLOCK, out, limit)?;
+                if !self.stream_ended {
+                    return Err(ProtocolError::InvalidCompressedData);
+                }
+            } else {
+                // The window must survive, so the stream cannot end; anywhere but at a
+                // boundary this block is almost always decoded as data or fails.
+                self.inflate(&EMPTY_STORED_BLOCK, out, limit)?;
+            }
+        }
+        if out.len() == before {
+            Ok(())
+        } else {
+            Err(ProtocolError::InvalidCompressedData)
+        }
     }
 }
 
@@ -343,5 +382,55 @@ mod tests {
             .inflate(&[0xff, 0xff, 0xff, 0xff, 0xff], &mut out, 1000)
             .unwrap_err();
         assert_eq!(err, ProtocolError::InvalidCompressedData);
+    }
+
+    /// Every proper prefix of a compressed message must fail: found by the `deflate` fuzz
+    /// target's first seeds, where many cuts used to inflate to wrong bytes without an error.
+    #[test]
+    fn a_message_cut_short_is_an_error_not_wrong_bytes() {
+        let noise: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+        let messages = [
+            b"Hello hello hello world, hello!".to_vec(),
+            noise,
+            vec![b'a'; 1000],
+            br#"{"user":"ada","msg":"hi"}"#.repeat(40),
+        ];
+        for offer in [
+            "permessage-deflate; server_no_context_takeover",
+            "permessage-deflate",
+        ] {
+            let p = params(offer);
+            for message in &messages {
+                let mut tx = Deflater::new(&p, Role::Server);
+                // With context takeover, cut the second message, which refers back to the first.
+                tx.compress(message);
+                let whole = tx.compress(message);
+                for cut in 0..whole.len() {
+                    let mut rx = Inflater::new(&p, Role::Client);
+                    let mut out = Vec::new();
+                    if !p.server_no_context_takeover {
+                        rx.inflate(
+                            &Deflater::new(&p, Role::Server).compress(message),
+                            &mut out,
+                            usize::MAX - 1,
+                        )
+                        .unwrap();
+                        rx.finish_message(&mut out, usize::MAX - 1).unwrap();
+                        out.clear();
+                    }
+                    let result = rx
+                        .inflate(&whole[..cut], &mut out, usize::MAX - 1)
+                        .and_then(|()| rx.finish_message(&mut out, usize::MAX - 1));
+                    assert_eq!(
+                        result,
+                        Err(ProtocolError::InvalidCompressedData),
+                        "{offer}: {} bytes cut at {cut} of {} inflated to {} bytes",
+                        message.len(),
+                        whole.len(),
+                        out.len()
+                    );
+                }
+            }
+        }
     }
 }
