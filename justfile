@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test fuzz wasm conformance browser bench-smoke
+ci: fmt-check clippy test fuzz wasm conformance browser bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -27,6 +27,11 @@ reliability idle="10000" slowloris="5000" non_reading="100":
 # Every fuzz target for SECS seconds each (libFuzzer; installs nightly and cargo-fuzz).
 fuzz secs="30":
     bash scripts/fuzz.sh {{secs}}
+
+# 2,000 connections churning for SECS seconds; fails on memory growth or leaked descriptors.
+# Writes target/soak/report.md and report.svg.
+soak secs="60":
+    bash scripts/soak.sh {{secs}}
 
 # Formatting, as CI checks it.
 fmt-check:

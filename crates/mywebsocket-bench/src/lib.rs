@@ -36,6 +36,7 @@ pub mod process;
 pub mod report;
 pub mod results;
 pub mod servers;
+pub mod soak;
 pub mod stats;
 
 /// The runtime every server and the load generator run on: multi-threaded with two workers (the
