@@ -201,7 +201,7 @@ impl SendTask {
             let acked = {
                 let signal = self.signal.borrow();
                 if let Some(end) = &signal.end {
-                    return self.ended(end, accepted.offset, started);
+                    return self.ended(end, next, accepted.offset, started);
                 }
                 signal.acked.max(accepted.offset)
             };
@@ -246,20 +246,8 @@ impl SendTask {
             }
             {
                 let signal = self.signal.borrow();
-                match &signal.end {
-                    Some(SendEnd::Done) => {
-                        return Err(TransferError::Cancelled {
-                            by: Side::Remote,
-                            reason: Reason::Protocol,
-                            message: "done before accept".into(),
-                        })
-                    }
-                    Some(end) => {
-                        return self
-                            .ended(end, 0, std::time::Instant::now())
-                            .map(|_| unreachable!("only Done is Ok"))
-                    }
-                    None => {}
+                if let Some(end) = &signal.end {
+                    return Err(end_error(end));
                 }
                 if let Some(accepted) = signal.accepted {
                     return Ok(accepted);
@@ -279,11 +267,12 @@ impl SendTask {
     fn ended(
         &self,
         end: &SendEnd,
+        sent: u64,
         resumed_from: u64,
         started: std::time::Instant,
     ) -> Result<Sent, TransferError> {
         match end {
-            SendEnd::Done => {
+            SendEnd::Done if sent == self.meta.size => {
                 self.progress.set(self.meta.size);
                 Ok(Sent {
                     id: self.meta.id,
@@ -292,15 +281,7 @@ impl SendTask {
                     elapsed: started.elapsed(),
                 })
             }
-            SendEnd::Rejected(reason, message) => Err(TransferError::Rejected {
-                reason: *reason,
-                message: message.clone(),
-            }),
-            SendEnd::Cancelled(reason, message) => Err(TransferError::Cancelled {
-                by: Side::Remote,
-                reason: *reason,
-                message: message.clone(),
-            }),
+            end => Err(end_error(end)),
         }
     }
 
@@ -324,6 +305,27 @@ impl SendTask {
             .write_string(control.to_text())
             .await
             .map_err(|_| TransferError::ConnectionLost { confirmed: 0 })
+    }
+}
+
+/// The error for a peer's end of the transfer; `done` before the transfer could be done is
+/// the peer breaking the protocol.
+fn end_error(end: &SendEnd) -> TransferError {
+    match end {
+        SendEnd::Done => TransferError::Cancelled {
+            by: Side::Remote,
+            reason: Reason::Protocol,
+            message: "done before all bytes were sent".into(),
+        },
+        SendEnd::Rejected(reason, message) => TransferError::Rejected {
+            reason: *reason,
+            message: message.clone(),
+        },
+        SendEnd::Cancelled(reason, message) => TransferError::Cancelled {
+            by: Side::Remote,
+            reason: *reason,
+            message: message.clone(),
+        },
     }
 }
 

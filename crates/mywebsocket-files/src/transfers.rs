@@ -93,11 +93,12 @@ impl Transfers {
             return Some(message);
         }
         match message {
-            Message::Text(text) => match serde_json::from_str::<Control>(text.as_str()) {
-                Ok(control) => self.handle_control(control).await,
+            Message::Text(text) => {
                 // §7: a malformed control message is ignored; the connection stays up.
-                Err(_) => {}
-            },
+                if let Ok(control) = serde_json::from_str::<Control>(text.as_str()) {
+                    self.handle_control(control).await;
+                }
+            }
             Message::Binary(data) => {
                 if let Some(chunk) = Chunk::parse(data) {
                     self.handle_chunk(chunk).await;
