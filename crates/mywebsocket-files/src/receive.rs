@@ -144,7 +144,10 @@ impl RecvTask {
                 return Err(self.io_failed(file, &part, e).await);
             }
             written += data.len() as u64;
-            if written - last_ack >= ack_every || written == self.size {
+            // Also ack whenever nothing more is waiting: a sender short of window (or of its
+            // connection-wide budget) may be waiting for exactly these bytes to be confirmed.
+            let idle = self.rx.is_empty();
+            if written - last_ack >= ack_every || written == self.size || idle {
                 // Flushing first makes an ack a promise that the bytes are in the file.
                 if let Err(e) = file.flush().await {
                     return Err(self.io_failed(file, &part, e).await);

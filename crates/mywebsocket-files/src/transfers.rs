@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use mywebsocket::{Message, Writer};
 use tokio::io::AsyncRead;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::chunk::{is_chunk, Chunk};
 use crate::control::{is_control, Control};
 use crate::progress::ProgressCounter;
 use crate::receive::{Incoming, RecvEntry, RecvInput, RecvTask};
 use crate::send::{
-    hash_file, Accepted, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source,
+    hash_file, Accepted, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source, SEND_BUDGET,
 };
 use crate::{
     sanitize_name, Decision, FileMeta, Offer, Progress, Reason, ReceiveOptions, Side,
@@ -46,6 +46,7 @@ struct Inner {
     recvs: Mutex<HashMap<TransferId, RecvEntry>>,
     incoming_tx: mpsc::Sender<Incoming>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
+    send_budget: Arc<Semaphore>,
 }
 
 struct SendEntry {
@@ -73,6 +74,7 @@ impl Transfers {
                 recvs: Mutex::default(),
                 incoming_tx,
                 incoming_rx: tokio::sync::Mutex::new(incoming_rx),
+                send_budget: Arc::new(Semaphore::new(SEND_BUDGET)),
             }),
         }
     }
@@ -183,6 +185,7 @@ impl Transfers {
             signal: signal_rx,
             progress: progress.clone(),
             cancel: cancel.clone(),
+            budget: self.inner.send_budget.clone(),
         };
         let weak = Arc::downgrade(&self.inner);
         let join = tokio::spawn(async move {

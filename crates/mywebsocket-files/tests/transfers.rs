@@ -67,10 +67,7 @@ async fn resumes_after_the_connection_is_cut_at_half() {
         other => panic!("expected a lost connection, got {other:?}"),
     };
     drop(client);
-    assert!(
-        (SIZE / 2..SIZE).contains(&confirmed),
-        "cut at {confirmed}"
-    );
+    assert!((SIZE / 2..SIZE).contains(&confirmed), "cut at {confirmed}");
     // The receiver's task sees the loss and keeps its partial file.
     let Some(Incoming::Failed {
         error: TransferError::ConnectionLost { confirmed: kept },
