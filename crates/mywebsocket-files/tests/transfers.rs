@@ -239,7 +239,7 @@ async fn chat_stays_responsive_during_eight_transfers() {
     let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(&dst).unwrap();
-    const SIZE: u64 = 32 << 20;
+    const SIZE: u64 = 96 << 20;
     let mut paths = Vec::new();
     for i in 0..8 {
         let path = src.join(format!("f{i}.bin"));
@@ -276,7 +276,7 @@ async fn chat_stays_responsive_during_eight_transfers() {
         assert_eq!(echoed.as_text(), Some(format!("chat {n}").as_str()));
         rtts.push(sent_at.elapsed());
         n += 1;
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed();
     for handle in handles {
