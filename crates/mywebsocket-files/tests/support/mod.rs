@@ -77,7 +77,7 @@ pub async fn listen() -> (TcpListener, String) {
     (listener, url)
 }
 
-/// Client and server ends over TCP on 127.0.0.1 (through `proxy` when given).
+/// Client and server ends over TCP on 127.0.0.1.
 pub async fn pair(client_options: ReceiveOptions, server_options: ReceiveOptions) -> (End, End) {
     let (listener, url) = listen().await;
     let server = tokio::spawn(async move {
