@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test fuzz wasm conformance browser bench-smoke soak
+ci: fmt-check clippy test fuzz wasm files conformance browser bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -71,12 +71,14 @@ browser *args:
     bash scripts/browser.sh {{args}}
 
 # Writes target/bench/report.md, report.svg and results.json; run it on a quiet machine.
-# Benchmarks against tokio-tungstenite, fastwebsockets, tokio-websockets, yawc and a TCP echo (~12 min).
+# Benchmarks against tokio-tungstenite, fastwebsockets, tokio-websockets, yawc and a TCP echo (~12 min),
+# and file-transfer throughput beside a raw-TCP file copy (bench-files, ~1 min).
 bench:
     nice cargo build --release -p mywebsocket-bench --bins --benches
     nice cargo bench -p mywebsocket-bench --bench micro
     if command -v valgrind >/dev/null; then target/release/bench instructions; else echo "valgrind missing: no instruction counts (just bench-instructions installs it)"; fi
     ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench
+    target/release/bench-files
 
 # Writes target/bench-smoke/report.md; asserts nothing about speed.
 # Every benchmark workload for a moment, to prove the harness works.
@@ -84,6 +86,7 @@ bench-smoke:
     nice cargo build --release -p mywebsocket-bench --bins --benches
     ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench --smoke --out target/bench-smoke
     target/release/bench-instructions all
+    target/release/bench-files --smoke
     nice cargo bench -p mywebsocket-bench --bench micro -- --test
 
 # Instruction counts of fixed workloads under callgrind: stable between runs, for comparing commits.
@@ -91,3 +94,9 @@ bench-instructions:
     command -v valgrind >/dev/null || (apt-get update && apt-get install -y valgrind)
     nice cargo build --release -p mywebsocket-bench --bins --benches
     target/release/bench instructions
+
+# File transfer: every test in release, incl. 1 GiB each way in two processes and the chat
+# latency bound (~2 minutes with the build).
+files:
+    nice cargo build --release -p mywebsocket-files --example ft_peer
+    FT_PEER_BIN="$PWD/target/release/examples/ft_peer" nice cargo test --release -p mywebsocket-files -- --include-ignored --nocapture

@@ -1,0 +1,79 @@
+//! Chunks: binary messages of file data behind a 28-byte header (docs/file-transfer.md §3).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::TransferId;
+
+/// The first four bytes of every chunk: `0xF7`, `F`, `T`, version 1.
+pub const CHUNK_MAGIC: [u8; 4] = [0xF7, b'F', b'T', 1];
+
+/// Magic, 16-byte id and 8-byte big-endian offset.
+pub const CHUNK_HEADER_LEN: usize = 4 + 16 + 8;
+
+/// One chunk split into its header fields and data (a slice of the message, not a copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The transfer it belongs to.
+    pub id: TransferId,
+    /// Where `data` starts in the file.
+    pub offset: u64,
+    /// The file bytes.
+    pub data: Bytes,
+}
+
+/// Whether a binary message is a chunk (starts with [`CHUNK_MAGIC`]).
+pub fn is_chunk(message: &[u8]) -> bool {
+    message.starts_with(&CHUNK_MAGIC)
+}
+
+impl Chunk {
+    /// Splits a binary message into a chunk; `None` when it is not one or has no data.
+    pub fn parse(message: Bytes) -> Option<Self> {
+        if !is_chunk(&message) || message.len() <= CHUNK_HEADER_LEN {
+            return None;
+        }
+        let id = TransferId(message[4..20].try_into().ok()?);
+        let offset = u64::from_be_bytes(message[20..28].try_into().ok()?);
+        Some(Self {
+            id,
+            offset,
+            data: message.slice(CHUNK_HEADER_LEN..),
+        })
+    }
+}
+
+/// A buffer holding the header of a chunk with room for `data_len` bytes of data after it, so
+/// the file is read straight behind the header and the message is built with no extra copy.
+pub fn chunk_buffer(id: TransferId, offset: u64, data_len: usize) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(CHUNK_HEADER_LEN + data_len);
+    buf.put_slice(&CHUNK_MAGIC);
+    buf.put_slice(&id.0);
+    buf.put_u64(offset);
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_round_trip() {
+        let id = TransferId([7; 16]);
+        let mut buf = chunk_buffer(id, 1 << 40, 3);
+        buf.put_slice(b"abc");
+        let chunk = Chunk::parse(buf.freeze()).unwrap();
+        assert_eq!(chunk.id, id);
+        assert_eq!(chunk.offset, 1 << 40);
+        assert_eq!(&chunk.data[..], b"abc");
+    }
+
+    #[test]
+    fn rejects_short_and_foreign_messages() {
+        assert!(Chunk::parse(chunk_buffer(TransferId([0; 16]), 0, 0).freeze()).is_none());
+        assert!(Chunk::parse(Bytes::from_static(
+            b"\xF7FT\x02 not version 1......................"
+        ))
+        .is_none());
+        assert!(!is_chunk(b"hello"));
+    }
+}

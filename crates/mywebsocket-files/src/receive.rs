@@ -1,0 +1,291 @@
+//! The receiving side of one transfer: a task that owns the temp file, hashes and writes the
+//! chunks `route` hands it, acknowledges, verifies and renames.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mywebsocket::Writer;
+use sha2::{Digest, Sha256};
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::control::Control;
+use crate::progress::ProgressCounter;
+use crate::{Reason, Side, TransferError, TransferId};
+
+/// What `route` hands the task.
+#[derive(Debug)]
+pub(crate) enum RecvInput {
+    /// The next bytes, already checked to be in order and within the window.
+    Data(Bytes),
+    /// The transfer stops: delete the partial file.
+    Stop(TransferError),
+}
+
+/// Per-transfer state `route` checks chunks against, without waiting for the task.
+#[derive(Debug)]
+pub(crate) struct RecvEntry {
+    pub(crate) tx: mpsc::Sender<RecvInput>,
+    /// Next offset expected; `None` until the task has sent `accept`.
+    pub(crate) expected: Option<u64>,
+    pub(crate) confirmed: Arc<AtomicU64>,
+    pub(crate) size: u64,
+    pub(crate) window: u64,
+    pub(crate) max_chunk: u64,
+    pub(crate) progress: Arc<ProgressCounter>,
+}
+
+/// A file that arrived and passed its SHA-256 check, or a transfer that failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Incoming {
+    /// The file is in place.
+    Received(Received),
+    /// The transfer ended without a file (checksum mismatch, cancel, I/O error).
+    Failed {
+        /// The transfer.
+        id: TransferId,
+        /// The sanitized name it would have had.
+        name: String,
+        /// Why.
+        error: TransferError,
+    },
+}
+
+/// A received, verified file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The transfer.
+    pub id: TransferId,
+    /// Where it was written (the sanitized name, made unique in its directory).
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// The sender's media type.
+    pub media_type: String,
+    /// The verified SHA-256.
+    pub sha256: [u8; 32],
+    /// Bytes already on disk from an earlier connection.
+    pub resumed_from: u64,
+    /// Time from offer to verified file.
+    pub elapsed: Duration,
+}
+
+/// Everything the receiving task needs.
+pub(crate) struct RecvTask {
+    pub(crate) id: TransferId,
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) media_type: String,
+    pub(crate) sha256: [u8; 32],
+    pub(crate) dir: PathBuf,
+    pub(crate) window: u64,
+    pub(crate) max_chunk: u64,
+    pub(crate) writer: Writer,
+    pub(crate) rx: mpsc::Receiver<RecvInput>,
+    pub(crate) confirmed: Arc<AtomicU64>,
+    pub(crate) progress: Arc<ProgressCounter>,
+}
+
+/// Where the partial file of a transfer lives: unique per id and content (§6).
+pub(crate) fn part_path(dir: &Path, id: TransferId, sha256: &[u8; 32]) -> PathBuf {
+    dir.join(format!(".{id}.{}.part", hex::encode(sha256)))
+}
+
+impl RecvTask {
+    /// Runs the transfer; `set_expected` tells `route` the resume offset before `accept` goes out.
+    pub(crate) async fn run(
+        mut self,
+        set_expected: impl FnOnce(u64),
+    ) -> Result<Received, TransferError> {
+        let started = Instant::now();
+        let part = part_path(&self.dir, self.id, &self.sha256);
+        let (mut file, mut hasher, offset) = match self.open_part(&part).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.cancel(Reason::Io, "the receiver could not open its file")
+                    .await;
+                return Err(e.into());
+            }
+        };
+        self.confirmed.store(offset, Ordering::Relaxed);
+        self.progress.start_at(offset);
+        set_expected(offset);
+        let accept = Control::Accept {
+            id: self.id,
+            offset,
+            window: self.window,
+            max_chunk: self.max_chunk,
+        };
+        self.send(&accept).await;
+        let ack_every = (self.window / 4).max(1);
+        let mut written = offset;
+        let mut last_ack = offset;
+        while written < self.size {
+            let data = match self.rx.recv().await {
+                Some(RecvInput::Data(data)) => data,
+                Some(RecvInput::Stop(error)) => {
+                    drop(file);
+                    let _ = tokio::fs::remove_file(&part).await;
+                    return Err(error);
+                }
+                None => {
+                    // The connection is gone: keep what reached disk for a resume.
+                    let _ = file.flush().await;
+                    return Err(TransferError::ConnectionLost { confirmed: written });
+                }
+            };
+            hasher.update(&data);
+            if let Err(e) = file.write_all(&data).await {
+                return Err(self.io_failed(file, &part, e).await);
+            }
+            written += data.len() as u64;
+            // Also ack whenever nothing more is waiting: a sender short of window (or of its
+            // connection-wide budget) may be waiting for exactly these bytes to be confirmed.
+            let idle = self.rx.is_empty();
+            if written - last_ack >= ack_every || written == self.size || idle {
+                // Flushing first makes an ack a promise that the bytes are in the file.
+                if let Err(e) = file.flush().await {
+                    return Err(self.io_failed(file, &part, e).await);
+                }
+                last_ack = written;
+                self.confirmed.store(written, Ordering::Relaxed);
+                self.progress.set(written);
+                self.send(&Control::Ack {
+                    id: self.id,
+                    offset: written,
+                })
+                .await;
+            }
+        }
+        drop(file);
+        let digest: [u8; 32] = hasher.finalize().into();
+        if digest != self.sha256 {
+            let _ = tokio::fs::remove_file(&part).await;
+            let message = format!(
+                "SHA-256 of the received bytes is {}, the offer said {}",
+                hex::encode(digest),
+                hex::encode(self.sha256)
+            );
+            self.cancel(Reason::ChecksumMismatch, &message).await;
+            return Err(TransferError::Cancelled {
+                by: Side::Local,
+                reason: Reason::ChecksumMismatch,
+                message,
+            });
+        }
+        let path = match place(&part, &self.dir, &self.name).await {
+            Ok(path) => path,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                self.cancel(Reason::Io, "the receiver could not rename its file")
+                    .await;
+                return Err(e.into());
+            }
+        };
+        self.send(&Control::Done {
+            id: self.id,
+            sha256: hex::encode(digest),
+        })
+        .await;
+        Ok(Received {
+            id: self.id,
+            path,
+            size: self.size,
+            media_type: self.media_type.clone(),
+            sha256: digest,
+            resumed_from: offset,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Opens (or creates) the partial file and hashes what it already holds.
+    async fn open_part(&self, part: &Path) -> std::io::Result<(File, Sha256, u64)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(part)
+            .await?;
+        let mut len = file.metadata().await?.len();
+        if len > self.size {
+            file.set_len(0).await?;
+            len = 0;
+        }
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0; 256 << 10];
+        let mut hashed = 0;
+        while hashed < len {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            hashed += n as u64;
+        }
+        file.seek(std::io::SeekFrom::Start(hashed)).await?;
+        Ok((file, hasher, hashed))
+    }
+
+    async fn io_failed(&self, file: File, part: &Path, e: std::io::Error) -> TransferError {
+        drop(file);
+        let _ = tokio::fs::remove_file(part).await;
+        self.cancel(Reason::Io, "the receiver could not write its file")
+            .await;
+        e.into()
+    }
+
+    async fn cancel(&self, reason: Reason, message: &str) {
+        self.send(&Control::Cancel {
+            id: self.id,
+            reason,
+            message: message.into(),
+        })
+        .await;
+    }
+
+    /// Failures here mean the connection is gone; the sender learns of it on its own.
+    async fn send(&self, control: &Control) {
+        let _ = self.writer.write_string(control.to_text()).await;
+    }
+}
+
+/// Renames the verified part file to `name` in `dir`, as `name (1).ext` etc. when taken.
+///
+/// The final name is reserved with `create_new` first, so two transfers of the same name never
+/// overwrite each other or an existing file; the rename then replaces the empty placeholder.
+async fn place(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    };
+    for n in 0..10_000u32 {
+        let candidate = if n == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem} ({n}){ext}"))
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+            .await
+        {
+            Ok(_) => {
+                tokio::fs::rename(part, &candidate).await?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "10000 files of that name already exist",
+    ))
+}

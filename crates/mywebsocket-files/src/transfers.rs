@@ -1,0 +1,447 @@
+//! The per-connection engine: routes messages, starts sending and receiving tasks.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use mywebsocket::{Message, Writer};
+use tokio::io::AsyncRead;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::chunk::{is_chunk, Chunk};
+use crate::control::{is_control, Control};
+use crate::progress::ProgressCounter;
+use crate::receive::{Incoming, RecvEntry, RecvInput, RecvTask};
+use crate::send::{
+    hash_file, Accepted, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source, SEND_BUDGET,
+};
+use crate::{
+    sanitize_name, Decision, FileMeta, Offer, Progress, Reason, ReceiveOptions, Side,
+    TransferError, TransferId,
+};
+
+/// How many finished incoming transfers wait for [`Transfers::next_incoming`] before later
+/// ones are dropped (bounded, so an application that never asks leaks nothing).
+const INCOMING_QUEUE: usize = 64;
+
+/// Room for this many chunks between `route` and a receiving task; the window bounds the bytes.
+const RECV_QUEUE: usize = 64;
+
+/// File transfers on one connection, both directions.
+///
+/// Cheap to clone. Feed every message the connection reads to [`Transfers::route`]; it keeps
+/// file-transfer messages and gives back the application's. Drop every clone (or call
+/// [`Transfers::connection_lost`]) when the connection ends, so running transfers end with
+/// [`TransferError::ConnectionLost`] and partial files stay for a resume.
+#[derive(Clone)]
+pub struct Transfers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    options: ReceiveOptions,
+    sends: Mutex<HashMap<TransferId, SendEntry>>,
+    recvs: Mutex<HashMap<TransferId, RecvEntry>>,
+    incoming_tx: mpsc::Sender<Incoming>,
+    incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
+    send_budget: Arc<Semaphore>,
+}
+
+struct SendEntry {
+    signal: watch::Sender<SendSignal>,
+    progress: Arc<ProgressCounter>,
+}
+
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transfers {
+    /// File transfers over the connection `writer` writes to, receiving under `options`.
+    pub fn new(writer: Writer, options: ReceiveOptions) -> Self {
+        let (incoming_tx, incoming_rx) = mpsc::channel(INCOMING_QUEUE);
+        Self {
+            inner: Arc::new(Inner {
+                writer,
+                options,
+                sends: Mutex::default(),
+                recvs: Mutex::default(),
+                incoming_tx,
+                incoming_rx: tokio::sync::Mutex::new(incoming_rx),
+                send_budget: Arc::new(Semaphore::new(SEND_BUDGET)),
+            }),
+        }
+    }
+
+    /// Whether a message belongs to file transfer (docs/file-transfer.md §2).
+    pub fn is_file_message(message: &Message) -> bool {
+        match message {
+            Message::Text(text) => is_control(text.as_str()),
+            Message::Binary(data) => is_chunk(data),
+        }
+    }
+
+    /// Handles a file-transfer message, or gives an application message back untouched.
+    ///
+    /// Waits only when a receiving task is behind on disk writes (bounded backpressure).
+    pub async fn route(&self, message: Message) -> Option<Message> {
+        if !Self::is_file_message(&message) {
+            return Some(message);
+        }
+        match message {
+            Message::Text(text) => {
+                // §7: a malformed control message is ignored; the connection stays up.
+                if let Ok(control) = serde_json::from_str::<Control>(text.as_str()) {
+                    self.handle_control(control).await;
+                }
+            }
+            Message::Binary(data) => {
+                if let Some(chunk) = Chunk::parse(data) {
+                    self.handle_chunk(chunk).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends the file at `path`: hashes it first (one read), then offers it under its file
+    /// name. `meta_id` resumes an earlier transfer of the same file when given.
+    ///
+    /// # Errors
+    /// The file cannot be opened or read.
+    pub async fn send_path(
+        &self,
+        path: impl AsRef<Path>,
+        media_type: &str,
+        id: Option<TransferId>,
+    ) -> std::io::Result<SendHandle> {
+        let path = path.as_ref();
+        let (sha256, size) = hash_file(path).await?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut meta = FileMeta::new(name, size, sha256).media_type(media_type);
+        if let Some(id) = id {
+            meta = meta.id(id);
+        }
+        let file = tokio::fs::File::open(path).await?;
+        Ok(self.start_send(meta, Source::File(file)))
+    }
+
+    /// Sends `meta.size` bytes read from `reader`. On a resume the reader must start at byte 0
+    /// again; the bytes before the receiver's offset are read and skipped.
+    pub fn send_reader(
+        &self,
+        reader: impl AsyncRead + Unpin + Send + 'static,
+        meta: FileMeta,
+    ) -> SendHandle {
+        self.start_send(meta, Source::Reader(Box::new(reader)))
+    }
+
+    /// The next incoming transfer that finished, received or failed.
+    pub async fn next_incoming(&self) -> Option<Incoming> {
+        self.inner.incoming_rx.lock().await.recv().await
+    }
+
+    /// Progress of a transfer running on this connection, either direction.
+    pub fn progress(&self, id: TransferId) -> Option<Progress> {
+        if let Some(entry) = lock(&self.inner.sends).get(&id) {
+            return Some(entry.progress.snapshot());
+        }
+        lock(&self.inner.recvs)
+            .get(&id)
+            .map(|e| e.progress.snapshot())
+    }
+
+    /// Ends every running transfer as [`TransferError::ConnectionLost`], keeping partial files.
+    pub fn connection_lost(&self) {
+        lock(&self.inner.sends).clear();
+        lock(&self.inner.recvs).clear();
+    }
+
+    fn start_send(&self, meta: FileMeta, source: Source) -> SendHandle {
+        let id = meta.id;
+        let progress = Arc::new(ProgressCounter::new(meta.size));
+        let (signal_tx, signal_rx) = watch::channel(SendSignal::default());
+        lock(&self.inner.sends).insert(
+            id,
+            SendEntry {
+                signal: signal_tx,
+                progress: progress.clone(),
+            },
+        );
+        let cancel = Arc::new(CancelFlag::default());
+        let task = SendTask {
+            meta,
+            source,
+            writer: self.inner.writer.clone(),
+            signal: signal_rx,
+            progress: progress.clone(),
+            cancel: cancel.clone(),
+            budget: self.inner.send_budget.clone(),
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let join = tokio::spawn(async move {
+            let result = task.run().await;
+            if let Some(inner) = weak.upgrade() {
+                lock(&inner.sends).remove(&id);
+            }
+            result
+        });
+        SendHandle::new(id, progress, cancel, join)
+    }
+
+    async fn handle_control(&self, control: Control) {
+        let id = control.id();
+        match control {
+            Control::Offer {
+                id,
+                name,
+                size,
+                media_type,
+                sha256,
+            } => self.handle_offer(id, name, size, media_type, &sha256).await,
+            Control::Accept {
+                offset,
+                window,
+                max_chunk,
+                ..
+            } => self.signal(id, |s| {
+                s.accepted = Some(Accepted {
+                    offset,
+                    window: window.max(1),
+                    max_chunk: max_chunk.max(1),
+                });
+                s.acked = offset;
+            }),
+            Control::Ack { offset, .. } => self.signal(id, |s| s.acked = s.acked.max(offset)),
+            Control::Done { .. } => self.signal(id, |s| s.end = Some(SendEnd::Done)),
+            Control::Reject {
+                reason, message, ..
+            } => {
+                self.signal(id, |s| s.end = Some(SendEnd::Rejected(reason, message)));
+            }
+            Control::Cancel {
+                reason, message, ..
+            } => {
+                let entry = lock(&self.inner.recvs).remove(&id);
+                if let Some(entry) = entry {
+                    let error = TransferError::Cancelled {
+                        by: Side::Remote,
+                        reason,
+                        message,
+                    };
+                    let _ = entry.tx.send(RecvInput::Stop(error)).await;
+                } else {
+                    self.signal(id, |s| s.end = Some(SendEnd::Cancelled(reason, message)));
+                }
+            }
+        }
+    }
+
+    fn signal(&self, id: TransferId, update: impl FnOnce(&mut SendSignal)) {
+        if let Some(entry) = lock(&self.inner.sends).get(&id) {
+            entry.signal.send_modify(update);
+        }
+    }
+
+    async fn handle_offer(
+        &self,
+        id: TransferId,
+        offered_name: String,
+        size: u64,
+        media_type: String,
+        sha256: &str,
+    ) {
+        let options = &self.inner.options;
+        let mut digest = [0; 32];
+        let checked = if hex::decode_to_slice(sha256, &mut digest).is_err() {
+            Err((Reason::BadOffer, "sha256 is not 64 hex digits".to_owned()))
+        } else if size > options.max_file_size {
+            Err((
+                Reason::TooLarge,
+                format!(
+                    "{size} bytes is over the limit of {} bytes",
+                    options.max_file_size
+                ),
+            ))
+        } else {
+            sanitize_name(&offered_name).map_err(|why| (Reason::BadName, why.to_owned()))
+        };
+        let name = match checked {
+            Ok(name) => name,
+            Err((reason, message)) => return self.reject(id, reason, message).await,
+        };
+        let offer = Offer {
+            id,
+            offered_name,
+            name,
+            size,
+            media_type,
+        };
+        let dir = match (options.policy)(&offer) {
+            Decision::Accept => options.dest_dir.clone(),
+            Decision::AcceptInto(dir) => dir,
+            Decision::Reject(message) => return self.reject(id, Reason::Policy, message).await,
+        };
+        let (tx, rx) = mpsc::channel(RECV_QUEUE);
+        let confirmed = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(ProgressCounter::new(size));
+        let refused = {
+            let mut recvs = lock(&self.inner.recvs);
+            let in_use = recvs.contains_key(&id) || lock(&self.inner.sends).contains_key(&id);
+            if in_use {
+                Some((
+                    Reason::DuplicateId,
+                    "the id is in use on this connection".to_owned(),
+                ))
+            } else if recvs.len() >= options.max_concurrent {
+                Some((
+                    Reason::Busy,
+                    format!("{} transfers are running already", recvs.len()),
+                ))
+            } else {
+                recvs.insert(
+                    id,
+                    RecvEntry {
+                        tx,
+                        expected: None,
+                        confirmed: confirmed.clone(),
+                        size,
+                        window: options.window,
+                        max_chunk: options.max_chunk,
+                        progress: progress.clone(),
+                    },
+                );
+                None
+            }
+        };
+        if let Some((reason, message)) = refused {
+            return self.reject(id, reason, message).await;
+        }
+        let task = RecvTask {
+            id,
+            name: offer.name.clone(),
+            size,
+            media_type: offer.media_type,
+            sha256: digest,
+            dir,
+            window: options.window,
+            max_chunk: options.max_chunk,
+            writer: self.inner.writer.clone(),
+            rx,
+            confirmed,
+            progress,
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let name = offer.name;
+        tokio::spawn(async move {
+            let set_weak = weak.clone();
+            let set_expected = move |offset| {
+                if let Some(inner) = set_weak.upgrade() {
+                    if let Some(entry) = lock(&inner.recvs).get_mut(&id) {
+                        entry.expected = Some(offset);
+                    }
+                }
+            };
+            let result = task.run(set_expected).await;
+            let Some(inner) = weak.upgrade() else { return };
+            lock(&inner.recvs).remove(&id);
+            let event = match result {
+                Ok(received) => Incoming::Received(received),
+                Err(error) => Incoming::Failed { id, name, error },
+            };
+            let _ = inner.incoming_tx.try_send(event);
+        });
+    }
+
+    async fn handle_chunk(&self, chunk: Chunk) {
+        let len = chunk.data.len() as u64;
+        let verdict = {
+            let mut recvs = lock(&self.inner.recvs);
+            // Chunks of a transfer that just ended may still be in flight: ignore them.
+            let Some(entry) = recvs.get_mut(&chunk.id) else {
+                return;
+            };
+            let confirmed = entry.confirmed.load(std::sync::atomic::Ordering::Relaxed);
+            match check_chunk(entry, chunk.offset, len, confirmed) {
+                Ok(()) => {
+                    entry.expected = Some(chunk.offset + len);
+                    Ok(entry.tx.clone())
+                }
+                Err(message) => Err((recvs.remove(&chunk.id), message)),
+            }
+        };
+        match verdict {
+            Ok(tx) => {
+                let _ = tx.send(RecvInput::Data(chunk.data)).await;
+            }
+            Err((entry, message)) => {
+                let cancel = Control::Cancel {
+                    id: chunk.id,
+                    reason: Reason::BadChunk,
+                    message: message.clone(),
+                };
+                let _ = self.inner.writer.write_string(cancel.to_text()).await;
+                if let Some(entry) = entry {
+                    let error = TransferError::Cancelled {
+                        by: Side::Local,
+                        reason: Reason::BadChunk,
+                        message,
+                    };
+                    let _ = entry.tx.send(RecvInput::Stop(error)).await;
+                }
+            }
+        }
+    }
+
+    async fn reject(&self, id: TransferId, reason: Reason, message: String) {
+        let reject = Control::Reject {
+            id,
+            reason,
+            message,
+        };
+        let _ = self.inner.writer.write_string(reject.to_text()).await;
+    }
+}
+
+/// The §3 rules for a chunk of a known transfer.
+fn check_chunk(entry: &RecvEntry, offset: u64, len: u64, confirmed: u64) -> Result<(), String> {
+    let Some(expected) = entry.expected else {
+        return Err("chunk before accept".into());
+    };
+    if offset != expected {
+        return Err(format!("chunk at offset {offset}, expected {expected}"));
+    }
+    if len > entry.max_chunk {
+        return Err(format!(
+            "chunk of {len} bytes, max_chunk is {}",
+            entry.max_chunk
+        ));
+    }
+    let end = offset.saturating_add(len);
+    if end > entry.size {
+        return Err(format!("chunk ends at {end}, past the size {}", entry.size));
+    }
+    if end.saturating_sub(confirmed) > entry.window {
+        return Err(format!(
+            "chunk ends at {end}, past the window of {} beyond {confirmed}",
+            entry.window
+        ));
+    }
+    Ok(())
+}
+
+/// Locks a map no code panics while holding, so poisoning cannot happen.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
