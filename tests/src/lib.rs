@@ -19,6 +19,12 @@
 
 pub mod server;
 
+/// The README's examples, compiled and run as doctests so they cannot go stale. They live in
+/// this crate because it depends on every crate the README shows.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;

@@ -75,8 +75,3 @@ pub use mywebsocket_proto::handshake::Accept;
 pub use mywebsocket_proto::{
     CloseCode, CloseFrame, HandshakeError, Limits, Message, ProtocolError, Role, Utf8Bytes,
 };
-
-/// The README's examples, compiled and run as doctests so they cannot go stale.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
