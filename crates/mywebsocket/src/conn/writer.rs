@@ -69,7 +69,7 @@ impl Writer {
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(super) fn shared(&self) -> &Arc<Shared> {
         &self.handle.0
     }
 
