@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N]
+//!                  [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX]
+//!                  [--slow-consumer close-1008|close-1013|drop-oldest]
 //! ```
 //! Without `--redis` it is a single node with everything in memory; with it, one node of
-//! many sharing the Redis (see `mywebsocket_hub`). It logs with `tracing`; set `RUST_LOG`.
+//! many sharing the Redis (see `mywebsocket_hub`). It logs to stderr with `tracing`; set
+//! `RUST_LOG`. Its first line on stdout is `listening on http://ADDR node ID`.
 
 #![forbid(unsafe_code)]
 
@@ -19,9 +22,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use mywebsocket::Upgrader;
+use mywebsocket::{CloseCode, Upgrader};
 use mywebsocket_hub::protocol::ProtocolEncoder;
-use mywebsocket_hub::{Hub, HubConfig, RedisBroker};
+use mywebsocket_hub::{Hub, HubConfig, RedisBroker, SlowConsumerPolicy};
 use tokio::net::TcpListener;
 
 /// Command-line options.
@@ -54,6 +57,18 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--presence-ttl-ms: {e}"))?;
                 options.config = options.config.presence_ttl(Duration::from_millis(ms));
             }
+            "--slow-consumer" => {
+                let policy = match value("--slow-consumer")?.as_str() {
+                    "close-1008" => SlowConsumerPolicy::Close(CloseCode::POLICY_VIOLATION),
+                    "close-1013" => SlowConsumerPolicy::Close(CloseCode::TRY_AGAIN_LATER),
+                    "drop-oldest" => SlowConsumerPolicy::DropOldest,
+                    other => return Err(format!("--slow-consumer: unknown policy {other}")),
+                };
+                options.config = options.config.slow_consumer(policy);
+            }
+            "--prefix" => {
+                options.config = options.config.redis_prefix(value("--prefix")?);
+            }
             "--history" => {
                 let n: usize = value("--history")?
                     .parse()
@@ -69,7 +84,7 @@ fn parse_args() -> Result<Options, String> {
                 );
             }
             "-h" | "--help" => {
-                println!("usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N] [--queue MESSAGES,BYTES]");
+                println!("usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] [--slow-consumer close-1008|close-1013|drop-oldest]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -84,6 +99,7 @@ async fn main() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let options = match parse_args() {
         Ok(o) => o,

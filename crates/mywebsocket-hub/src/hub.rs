@@ -15,6 +15,9 @@ use crate::id::{ConnId, NodeId, StreamId};
 use crate::outbox::Outbox;
 use crate::presence::{Member, PresenceEvent};
 
+/// Tries to fetch a room's history after an outage before reporting a gap instead.
+const RESYNC_ATTEMPTS: u32 = 8;
+
 /// Where a connection stands in one room's message sequence.
 #[derive(Debug)]
 enum Cursor {
@@ -671,24 +674,42 @@ impl Inner {
             .collect();
         for (room, last) in rooms {
             let since = (last != StreamId::ZERO).then_some(last);
-            match self
-                .broker
-                .history(room.clone(), since, self.config.history_len)
-                .await
-            {
-                Ok(history) => {
-                    if history.gap {
-                        tracing::warn!(%room, %last, "history no longer reaches the last delivered message: members are told of a gap");
-                        self.report_gap(&room, last);
+            // The first command after an outage can fail on a connection that has not noticed
+            // yet; retry a few times before giving up on this room.
+            let mut backoff = std::time::Duration::from_millis(50);
+            let mut attempt = 0;
+            let history = loop {
+                attempt += 1;
+                match self
+                    .broker
+                    .history(room.clone(), since, self.config.history_len)
+                    .await
+                {
+                    Ok(history) => break Some(history),
+                    Err(e) if attempt < RESYNC_ATTEMPTS => {
+                        tracing::debug!(%room, error = %e, "resynchronisation failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
                     }
-                    let recovered = history.messages.len();
-                    for message in &history.messages {
-                        self.deliver_room(&room, message);
+                    Err(e) => {
+                        tracing::error!(%room, error = %e, "could not resynchronise room: members are told of a gap");
+                        break None;
                     }
-                    tracing::info!(%room, recovered, "resynchronised room from history");
                 }
-                Err(e) => tracing::warn!(%room, error = %e, "could not resynchronise room"),
+            };
+            let Some(history) = history else {
+                self.report_gap(&room, last);
+                continue;
+            };
+            if history.gap {
+                tracing::warn!(%room, %last, "history no longer reaches the last delivered message: members are told of a gap");
+                self.report_gap(&room, last);
             }
+            let recovered = history.messages.len();
+            for message in &history.messages {
+                self.deliver_room(&room, message);
+            }
+            tracing::info!(%room, recovered, "resynchronised room from history");
         }
     }
 

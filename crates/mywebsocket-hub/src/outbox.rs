@@ -163,9 +163,19 @@ impl Outbox {
             };
             match next {
                 Some(msg) => {
-                    if writer.write_prepared(&msg).await.is_err() {
-                        self.close(CloseCode::ABNORMAL);
-                        return;
+                    // A write waiting for room in a full socket buffer must not hold up the
+                    // close: the policy's close frame goes out as soon as it is decided.
+                    tokio::select! {
+                        written = writer.write_prepared(&msg) => {
+                            if written.is_err() {
+                                self.close(CloseCode::ABNORMAL);
+                                return;
+                            }
+                        }
+                        code = self.wait_closed() => {
+                            let _ = writer.close(code, "slow consumer").await;
+                            return;
+                        }
                     }
                 }
                 None => notified.await,

@@ -8,6 +8,10 @@ use crate::protocol::{
     ChatPayload, ClientMessage, ServerMessage, MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TEXT_LEN,
 };
 
+/// How long a connection closed by the hub (a slow consumer) keeps its socket so the peer can
+/// read up to the close frame.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts WebSocket connections on `listener` (any path) and serves the protocol on each
 /// until the listener fails.
 ///
@@ -45,6 +49,10 @@ pub async fn handle(ws: WebSocket, hub: Hub) {
             msg = reader.read_msg() => msg,
             code = registration.closed() => {
                 tracing::debug!(conn = %registration.id(), code = u16::from(code), "closed by the hub");
+                // The close frame waits behind what the peer has not read yet: give a slow
+                // peer a bounded time to get to it before the socket is dropped.
+                let drain = async { while reader.read_msg().await.is_ok() {} };
+                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
                 break;
             }
         };

@@ -314,7 +314,7 @@ impl Broker for RedisBroker {
         latest: usize,
     ) -> BoxFuture<'_, Result<History>> {
         Box::pin(async move {
-            let mut conn = self.running()?.conn.clone();
+            let conn = self.running()?.conn.clone();
             let keys = self.keys();
             let count = if since.is_some() {
                 self.history_len
@@ -324,14 +324,18 @@ impl Broker for RedisBroker {
             if count == 0 {
                 return Ok(History::default());
             }
-            let (exists, trimmed, entries): (i64, String, Vec<Entry>) =
-                redis::Script::new(HISTORY_LUA)
-                    .key(keys.stream(&room))
+            let script = redis::Script::new(HISTORY_LUA);
+            let since_arg = since.map(|s| s.to_string()).unwrap_or_default();
+            let (exists, trimmed, entries): (i64, String, Vec<Entry>) = retry(|| {
+                let mut conn = conn.clone();
+                let mut invocation = script.key(keys.stream(&room));
+                invocation
                     .key(keys.trimmed(&room))
-                    .arg(since.map(|s| s.to_string()).unwrap_or_default())
-                    .arg(count)
-                    .invoke_async(&mut conn)
-                    .await?;
+                    .arg(&since_arg)
+                    .arg(count);
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
             let mut messages: Vec<RoomMessage> =
                 entries.into_iter().filter_map(parse_entry).collect();
             if since.is_none() {
@@ -342,7 +346,12 @@ impl Broker for RedisBroker {
                 Some(since) => {
                     let trimmed: Option<StreamId> = trimmed.parse().ok();
                     // A stream that is gone (Redis lost its data) cannot vouch for anything.
-                    (exists == 0 && since > StreamId::ZERO) || trimmed.is_some_and(|t| t > since)
+                    let gap = (exists == 0 && since > StreamId::ZERO)
+                        || trimmed.is_some_and(|t| t > since);
+                    if gap {
+                        tracing::debug!(%room, %since, exists, ?trimmed, "history gap");
+                    }
+                    gap
                 }
             };
             Ok(History { messages, gap })
@@ -352,18 +361,22 @@ impl Broker for RedisBroker {
     fn presence_add(&self, room: String, member: Member) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let running = self.running()?;
-            let mut conn = running.conn.clone();
+            let conn = running.conn.clone();
             let keys = self.keys();
             let json = serde_json::to_string(&member).expect("members serialize");
-            redis::pipe()
-                .hset(keys.presence(&room), &member.conn, &json)
+            let mut pipe = redis::pipe();
+            pipe.hset(keys.presence(&room), &member.conn, &json)
                 .ignore()
                 .sadd(keys.node_rooms(running.node.as_str()), &room)
                 .ignore()
                 .publish(keys.channel(&room), format!("J{json}"))
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await?;
+                .ignore();
+            retry(|| {
+                let mut conn = conn.clone();
+                let pipe = pipe.clone();
+                async move { pipe.query_async::<()>(&mut conn).await }
+            })
+            .await?;
             Ok(())
         })
     }
@@ -387,7 +400,13 @@ impl Broker for RedisBroker {
         Box::pin(async move {
             let mut conn = self.running()?.conn.clone();
             let keys = self.keys();
-            let all: HashMap<String, String> = conn.hgetall(keys.presence(&room)).await?;
+            let key = keys.presence(&room);
+            let all: HashMap<String, String> = retry(|| {
+                let mut conn = conn.clone();
+                let key = key.clone();
+                async move { conn.hgetall(key).await }
+            })
+            .await?;
             let mut members: Vec<Member> = all
                 .values()
                 .filter_map(|json| serde_json::from_str(json).ok())
@@ -410,6 +429,30 @@ impl Broker for RedisBroker {
             members.sort_by(|a, b| a.conn.cmp(&b.conn));
             Ok(members)
         })
+    }
+}
+
+/// Runs an idempotent request, retrying twice when the connection turns out to be broken (the
+/// first request after a Redis restart fails while the connection manager reconnects).
+async fn retry<T, F, Fut>(mut request: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut attempt: u64 = 0;
+    loop {
+        attempt += 1;
+        match request().await {
+            Err(e)
+                if attempt < 3
+                    && (e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.is_connection_refusal()) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            result => return result,
+        }
     }
 }
 
