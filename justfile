@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test fuzz wasm files conformance browser bench-smoke soak
+ci: fmt-check clippy test fuzz wasm files cluster conformance browser bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -65,6 +65,10 @@ conformance mode="quick":
 # All 517 Autobahn cases in both roles (about 40 minutes on 2 cores).
 conformance-full:
     bash scripts/conformance.sh full
+
+# Hub cluster tests: chat nodes sharing a private redis-server (installed when missing).
+cluster *args:
+    bash scripts/cluster.sh {{args}}
 
 # Browser client tests in headless Chromium against the real server; installs what is missing.
 browser *args:

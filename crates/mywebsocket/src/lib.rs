@@ -59,7 +59,7 @@ mod tracker;
 
 pub use accept::Upgrader;
 pub use config::{Config, ControlHandler, OriginCheck};
-pub use conn::{Reader, WebSocket, WriteOptions, Writer};
+pub use conn::{PreparedMessage, Reader, WebSocket, WriteOptions, Writer};
 pub use connect::{connect, connect_config, connect_with};
 pub use error::{Error, Initiator, Result, TimeoutKind};
 #[cfg(feature = "hyper")]

@@ -2,6 +2,7 @@
 //! behind them.
 
 mod options;
+mod prepared;
 mod queue;
 mod reader;
 mod split;
@@ -10,6 +11,7 @@ mod write_task;
 mod writer;
 
 pub use options::WriteOptions;
+pub use prepared::PreparedMessage;
 pub(crate) use queue::Shared;
 pub use reader::Reader;
 pub use websocket::WebSocket;

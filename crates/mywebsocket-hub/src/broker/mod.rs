@@ -1,0 +1,167 @@
+//! Brokers: how hubs on several nodes reach each other and keep room history.
+//!
+//! A [`Broker`] stores every room broadcast in a bounded history (assigning its
+//! [`StreamId`]), fans it out to every node's [`BrokerSink`] in that order, carries direct
+//! messages and presence, and tells the hub when it must resynchronise after an outage.
+//! [`MemoryBroker`] serves one process; [`RedisBroker`] many nodes.
+
+mod memory;
+mod redis;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Weak;
+
+use mywebsocket::Message;
+
+use crate::error::Result;
+use crate::hub::Inner;
+use crate::id::{ConnId, NodeId, StreamId};
+use crate::presence::{Member, PresenceEvent};
+
+pub use self::memory::MemoryBroker;
+pub use self::redis::RedisBroker;
+
+/// A boxed future, so that [`Broker`] can be used as `dyn Broker`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A room broadcast as stored in history.
+#[derive(Debug, Clone)]
+pub struct RoomMessage {
+    /// Its position in the room's history.
+    pub id: StreamId,
+    /// A connection that must not receive it ([`Hub::broadcast_except`](crate::Hub::broadcast_except)).
+    pub except: Option<ConnId>,
+    /// The message as broadcast.
+    pub msg: Message,
+}
+
+/// Where a direct message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One connection, on whichever node holds it.
+    Connection(ConnId),
+    /// Every connection registered with this user id, on every node.
+    User(String),
+}
+
+/// What a broker hands to the hub of its node.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BrokerEvent {
+    /// A room broadcast, in history order.
+    Room {
+        /// The room.
+        room: String,
+        /// The message.
+        message: RoomMessage,
+    },
+    /// A direct message.
+    Direct {
+        /// Its destination.
+        target: Target,
+        /// The message.
+        msg: Message,
+    },
+    /// A presence change.
+    Presence(PresenceEvent),
+}
+
+/// A slice of a room's history.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Messages after the requested id (or the latest ones), oldest first.
+    pub messages: Vec<RoomMessage>,
+    /// History no longer reaches back to the requested id: messages after it were dropped
+    /// (trimmed by the length cap, or lost with the broker's data).
+    pub gap: bool,
+}
+
+/// The hub's side of a broker: where it delivers events.
+#[derive(Debug, Clone)]
+pub struct BrokerSink {
+    pub(crate) hub: Weak<Inner>,
+}
+
+impl BrokerSink {
+    /// Delivers an event to the node's connections. Events of one room must come in history
+    /// order.
+    pub fn deliver(&self, event: BrokerEvent) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.handle_event(event);
+        }
+    }
+
+    /// After the broker was unreachable: fetches what each room with members here missed
+    /// from history and delivers it, reporting gaps to the members. The broker must deliver
+    /// no newer live event of a room before this returns.
+    pub async fn resync(&self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.resync().await;
+        }
+    }
+
+    /// The members this node holds, by room, so a broker can restore presence it lost.
+    pub fn local_presence(&self) -> Vec<(String, Member)> {
+        self.hub
+            .upgrade()
+            .map(|hub| hub.local_presence())
+            .unwrap_or_default()
+    }
+}
+
+/// A message broker for hubs. See the [module docs](self).
+pub trait Broker: Send + Sync + 'static {
+    /// Starts delivering events for node `node` to `sink`.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn start(&self, node: NodeId, sink: BrokerSink) -> BoxFuture<'_, Result<()>>;
+
+    /// Appends `msg` to `room`'s history and delivers it to every node.
+    ///
+    /// # Errors
+    /// The broker cannot take it now (see [`HubError::BrokerUnavailable`](crate::HubError)).
+    fn publish(
+        &self,
+        room: String,
+        except: Option<ConnId>,
+        msg: Message,
+    ) -> BoxFuture<'_, Result<()>>;
+
+    /// Delivers a direct message to the node(s) holding its target. At most once: not kept in
+    /// history.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn send_direct(&self, target: Target, msg: Message) -> BoxFuture<'_, Result<()>>;
+
+    /// `room`'s messages after `since`, or its latest `latest` messages without `since`.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn history(
+        &self,
+        room: String,
+        since: Option<StreamId>,
+        latest: usize,
+    ) -> BoxFuture<'_, Result<History>>;
+
+    /// Records `member` in `room` and announces the join to every node.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn presence_add(&self, room: String, member: Member) -> BoxFuture<'_, Result<()>>;
+
+    /// Removes `member` from `room` and announces the leave to every node.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn presence_remove(&self, room: String, member: Member) -> BoxFuture<'_, Result<()>>;
+
+    /// Everyone in `room`, on every live node.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn presence(&self, room: String) -> BoxFuture<'_, Result<Vec<Member>>>;
+}

@@ -1,0 +1,79 @@
+//! Rooms, presence and broadcast for MyWebsocket connections, on one node or on many.
+//!
+//! A [`Hub`] knows the connections of its node. Connections are registered with an optional
+//! user id, join and leave rooms, and receive [`Hub::broadcast`]s, direct messages
+//! ([`Hub::send_to_connection`], [`Hub::send_to_user`]) and presence changes. A broadcast is
+//! framed once per node ([`mywebsocket::PreparedMessage`]) and the same bytes are queued for
+//! every local member. Each connection has a bounded outbound queue with a
+//! [`SlowConsumerPolicy`], so a peer that stops reading costs at most
+//! [`HubConfig::queue_bytes`] (plus its socket's write buffer).
+//!
+//! The [`broker`] links hubs: [`MemoryBroker`] (the default) for one process, [`RedisBroker`]
+//! for several nodes sharing a Redis.
+//!
+//! ```
+//! use mywebsocket::{connect_with, Message, Upgrader};
+//! use mywebsocket_hub::{Hub, HubConfig, JoinOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let hub = Hub::new(HubConfig::default());
+//! let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+//! let server = tokio::spawn(async move { Upgrader::default().accept(server_io).await });
+//! let request = http::Request::get("ws://example.com/").body(()).unwrap();
+//! let (mut client, _) = connect_with(client_io, request, Default::default()).await?;
+//! let (_reader, writer) = server.await??.split();
+//!
+//! let conn = hub.register(writer, Some("ann".into()));
+//! hub.join(conn.id(), "lobby", JoinOptions::default()).await?;
+//! hub.broadcast("lobby", Message::text("hello, lobby")).await?;
+//! hub.send_to_user("ann", Message::text("hello, ann")).await?;
+//! assert_eq!(client.read_msg().await?, Message::text("hello, lobby"));
+//! assert_eq!(client.read_msg().await?, Message::text("hello, ann"));
+//! assert_eq!(hub.presence("lobby").await?.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Delivery guarantees
+//! - **Room messages** get an id ([`StreamId`]) from the broker and are kept in a bounded
+//!   history ([`HubConfig::history_len`] per room). Every node delivers a room's messages in
+//!   id order, which is the order the broker accepted them: one total order per room, so
+//!   also in order per sender. Each connection receives each message at most once (ids at or
+//!   below its last one are dropped) and, while connected and reading, exactly once.
+//! - **Recovery**: a connection that joins with the last id it saw ([`JoinOptions::since`])
+//!   receives everything after it, then live messages, without duplicates; if history was
+//!   trimmed past it, it first gets the encoder's gap notice. With Redis, a node that lost
+//!   its connection to Redis resubscribes and fetches what its rooms missed from the streams
+//!   the same way. What cannot be recovered is reported, never silently dropped.
+//! - **During a Redis outage** a node keeps its connections; broadcasts are buffered in order
+//!   (up to [`HubConfig::outage_buffer`], then refused with an error) and published when
+//!   Redis is back; deliveries resume then.
+//! - **Direct messages** are at most once and not kept in history.
+//! - **Presence** is kept by the broker. With Redis, each node refreshes a liveness key; the
+//!   members of a node that stops refreshing are removed (with leave events) within
+//!   [`HubConfig::presence_ttl`] plus a third of it.
+//! - **Slow consumers**: see [`SlowConsumerPolicy`].
+//!
+//! The [`protocol`] module defines a JSON protocol for browsers and [`server`] serves it.
+
+#![forbid(unsafe_code)]
+
+pub mod broker;
+mod config;
+mod encoder;
+mod error;
+mod hub;
+mod id;
+mod outbox;
+mod presence;
+pub mod protocol;
+pub mod server;
+
+pub use broker::{Broker, MemoryBroker, RedisBroker};
+pub use config::{HubConfig, SlowConsumerPolicy};
+pub use encoder::{Encoder, RawEncoder};
+pub use error::{HubError, Result};
+pub use hub::{Hub, HubBuilder, JoinOptions, Joined, Registration};
+pub use id::{ConnId, InvalidStreamId, NodeId, StreamId};
+pub use presence::{Member, PresenceEvent};

@@ -1,0 +1,210 @@
+//! The hub on one node (in-memory broker): delivery rules, recovery, presence, slow consumers.
+
+use std::time::Duration;
+
+use mywebsocket::{connect_with, CloseCode, Error, Message, Upgrader, WebSocket};
+use mywebsocket_hub::{
+    Hub, HubConfig, JoinOptions, PresenceEvent, Registration, SlowConsumerPolicy, StreamId,
+};
+use tokio::time::timeout;
+
+/// A registered server connection and the client end of it.
+async fn client(hub: &Hub, user: Option<&str>) -> (Registration, WebSocket) {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(async move { Upgrader::default().accept(server_io).await });
+    let request = http::Request::get("ws://hub.test/").body(()).unwrap();
+    let (ws, _) = connect_with(client_io, request, Default::default())
+        .await
+        .unwrap();
+    let (reader, writer) = server.await.unwrap().unwrap().split();
+    // The server's reader must outlive the test's use of the connection.
+    tokio::spawn(async move {
+        let mut reader = reader;
+        while reader.read_msg().await.is_ok() {}
+    });
+    (hub.register(writer, user.map(str::to_owned)), ws)
+}
+
+async fn next_text(ws: &mut WebSocket) -> String {
+    let msg = timeout(Duration::from_secs(10), ws.read_msg())
+        .await
+        .expect("a message arrives")
+        .expect("the connection is up");
+    msg.as_text().expect("text").to_owned()
+}
+
+#[tokio::test]
+async fn broadcast_except_skips_the_sender_only() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, mut a_ws) = client(&hub, None).await;
+    let (b, mut b_ws) = client(&hub, None).await;
+    for r in [&a, &b] {
+        hub.join(r.id(), "room", JoinOptions::default())
+            .await
+            .unwrap();
+    }
+    hub.broadcast_except("room", a.id(), Message::text("not to a"))
+        .await
+        .unwrap();
+    hub.broadcast("room", Message::text("to all"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut b_ws).await, "not to a");
+    assert_eq!(next_text(&mut b_ws).await, "to all");
+    assert_eq!(next_text(&mut a_ws).await, "to all");
+}
+
+#[tokio::test]
+async fn direct_messages_reach_the_connection_or_every_connection_of_a_user() {
+    let hub = Hub::new(HubConfig::default());
+    let (a1, mut a1_ws) = client(&hub, Some("ann")).await;
+    let (_a2, mut a2_ws) = client(&hub, Some("ann")).await;
+    let (_b, mut b_ws) = client(&hub, Some("bob")).await;
+    hub.send_to_user("ann", Message::text("for ann"))
+        .await
+        .unwrap();
+    hub.send_to_connection(a1.id(), Message::text("for a1"))
+        .await
+        .unwrap();
+    hub.send_to_user("bob", Message::text("for bob"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut a1_ws).await, "for ann");
+    assert_eq!(next_text(&mut a1_ws).await, "for a1");
+    assert_eq!(next_text(&mut a2_ws).await, "for ann");
+    assert_eq!(next_text(&mut b_ws).await, "for bob");
+}
+
+#[tokio::test]
+async fn rejoining_with_the_last_id_replays_exactly_what_was_missed() {
+    let hub = Hub::new(HubConfig::default().history_on_join(0));
+    let (a, mut a_ws) = client(&hub, None).await;
+    hub.join(a.id(), "r", JoinOptions::default()).await.unwrap();
+    for n in 0..3 {
+        hub.broadcast("r", Message::text(n.to_string()))
+            .await
+            .unwrap();
+    }
+    for n in 0..3 {
+        assert_eq!(next_text(&mut a_ws).await, n.to_string());
+    }
+    a.unregister().await;
+    for n in 3..6 {
+        hub.broadcast("r", Message::text(n.to_string()))
+            .await
+            .unwrap();
+    }
+    let (b, mut b_ws) = client(&hub, None).await;
+    // With the raw encoder, ids are not in the messages; the memory engine numbers 1, 2, ...
+    let since = StreamId { ms: 0, seq: 3 };
+    let joined = hub
+        .join(b.id(), "r", JoinOptions::default().since(Some(since)))
+        .await
+        .unwrap();
+    assert_eq!((joined.replayed, joined.gap), (3, false));
+    hub.broadcast("r", Message::text("6")).await.unwrap();
+    for n in 3..7 {
+        assert_eq!(next_text(&mut b_ws).await, n.to_string());
+    }
+}
+
+#[tokio::test]
+async fn history_that_no_longer_reaches_back_is_reported_as_a_gap() {
+    let hub = Hub::new(HubConfig::default().history_len(2));
+    for n in 0..5 {
+        hub.broadcast("r", Message::text(n.to_string()))
+            .await
+            .unwrap();
+    }
+    let (a, mut a_ws) = client(&hub, None).await;
+    let joined = hub
+        .join(
+            a.id(),
+            "r",
+            JoinOptions::default().since(Some(StreamId { ms: 0, seq: 1 })),
+        )
+        .await
+        .unwrap();
+    assert!(joined.gap);
+    assert_eq!(joined.replayed, 2);
+    assert_eq!(next_text(&mut a_ws).await, "3");
+    assert_eq!(next_text(&mut a_ws).await, "4");
+}
+
+#[tokio::test]
+async fn presence_lists_members_and_announces_joins_and_leaves() {
+    let hub = Hub::new(HubConfig::default());
+    let mut events = hub.presence_events();
+    let (a, _a_ws) = client(&hub, Some("ann")).await;
+    let (b, _b_ws) = client(&hub, None).await;
+    let meta = serde_json::json!({"nick": "ann"});
+    hub.join(a.id(), "r", JoinOptions::default().meta(meta.clone()))
+        .await
+        .unwrap();
+    let joined = hub.join(b.id(), "r", JoinOptions::default()).await.unwrap();
+    assert_eq!(joined.members.len(), 2);
+    let ann = joined
+        .members
+        .iter()
+        .find(|m| m.conn == a.id().as_str())
+        .unwrap();
+    assert_eq!((ann.user.as_deref(), &ann.meta), (Some("ann"), &meta));
+    hub.leave(a.id(), "r").await.unwrap();
+    assert_eq!(hub.presence("r").await.unwrap().len(), 1);
+    let kinds: Vec<(bool, String)> = (0..3)
+        .map(|_| match events.try_recv().unwrap() {
+            PresenceEvent::Join { member, .. } => (true, member.conn),
+            PresenceEvent::Leave { member, .. } => (false, member.conn),
+            _ => unreachable!("only joins and leaves exist"),
+        })
+        .collect();
+    let (a_id, b_id) = (a.id().to_string(), b.id().to_string());
+    assert_eq!(kinds, [(true, a_id.clone()), (true, b_id), (false, a_id)]);
+    drop(b);
+    // Dropping a registration leaves its rooms (asynchronously).
+    timeout(Duration::from_secs(5), async {
+        while !hub.presence("r").await.unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the dropped connection leaves presence");
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_closed_with_the_policy_code() {
+    let config = HubConfig::default()
+        .queue_limits(8, 64 * 1024)
+        .slow_consumer(SlowConsumerPolicy::Close(CloseCode::TRY_AGAIN_LATER));
+    let hub = Hub::new(config);
+    let (slow, mut slow_ws) = client(&hub, None).await;
+    hub.join(slow.id(), "r", JoinOptions::default())
+        .await
+        .unwrap();
+    let chunk = Message::binary(vec![0u8; 16 * 1024]);
+    // Far more than the duplex pipe, the write buffer and the queue hold together.
+    let mut sent = 0;
+    while sent < 1000 && hub.queued_bytes() <= 64 * 1024 {
+        hub.broadcast("r", chunk.clone()).await.unwrap();
+        sent += 1;
+        if sent % 16 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let code = timeout(Duration::from_secs(10), slow.closed())
+        .await
+        .unwrap();
+    assert_eq!(code, CloseCode::TRY_AGAIN_LATER);
+    assert!(hub.queued_bytes() <= 64 * 1024);
+    let closing = loop {
+        match timeout(Duration::from_secs(10), slow_ws.read_msg())
+            .await
+            .unwrap()
+        {
+            Ok(_) => continue,
+            Err(Error::Closed { frame, .. }) => break frame.map(|f| f.code),
+            Err(e) => panic!("expected the policy's close frame, got {e}"),
+        }
+    };
+    assert_eq!(closing, Some(CloseCode::TRY_AGAIN_LATER));
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Cluster tests of the hub: chat nodes as child processes sharing a private redis-server.
+# Installs redis-server when missing, starts it on a free loopback port in its own temporary
+# directory (restarted by a supervisor loop when a test shuts it down), and stops it on exit
+# whatever the outcome.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null; then
+    echo "cluster: installing redis-server"
+    apt-get update -qq
+    # A mirror can briefly miss an archive: one retry.
+    apt-get install -y -qq redis-server || apt-get install -y -qq redis-server
+fi
+
+dir=$(mktemp -d /tmp/mywebsocket-cluster.XXXXXX)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+supervisor=""
+
+cleanup() {
+    touch "$dir/stop"
+    if [ -n "$supervisor" ]; then kill "$supervisor" 2>/dev/null || true; fi
+    if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; fi
+    if [ -n "$supervisor" ]; then wait "$supervisor" 2>/dev/null || true; fi
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# The tests shut redis down (SHUTDOWN) to simulate an outage; this loop brings it back a
+# second later with its data (append-only file, fsync on every write).
+(
+    while [ ! -f "$dir/stop" ]; do
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$dir/redis.pid" \
+            --appendonly yes --appendfsync always --save '' --daemonize no \
+            >>"$dir/redis.log" 2>&1 || true
+        [ -f "$dir/stop" ] || sleep 1
+    done
+) &
+supervisor=$!
+
+for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.1
+done
+
+export REDIS_URL="redis://127.0.0.1:$port/"
+echo "cluster: redis-server on $REDIS_URL"
+nice -n 19 cargo build -p mywebsocket-chat --bins
+status=0
+nice -n 19 cargo test -p mywebsocket-chat --test cluster -- --test-threads=1 "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "cluster: tests failed; redis log:"
+    tail -n 30 "$dir/redis.log" || true
+fi
+exit "$status"
