@@ -70,3 +70,7 @@ bench-instructions:
     command -v valgrind >/dev/null || (apt-get update && apt-get install -y valgrind)
     nice cargo build --release -p mywebsocket-bench --bins --benches
     target/release/bench instructions
+
+# The chat page in two headless Chromiums on two nodes through Redis; installs what is missing.
+chat-browser:
+    bash scripts/chat-browser.sh
