@@ -165,6 +165,7 @@ async fn scenario(a: Arc<ChatPage>, b: Arc<ChatPage>, node1: Node, node2: Node) 
         .filter_map(|n| n.strip_prefix("Reconnected: "))
         .filter_map(|n| n.split(' ').next()?.parse().ok())
         .collect();
+    eprintln!("B's notices after the reconnection: {notices:?}");
     assert_eq!(recovered.len(), 1, "one reconnection notice: {notices:?}");
     assert!(
         (1..TICKS).contains(&recovered[0]),
