@@ -103,6 +103,30 @@ async fn scenario(a: Arc<ChatPage>, b: Arc<ChatPage>, node1: Node, node2: Node) 
     a.screenshot(&shots, "1-ann-node1.png").await;
     b.screenshot(&shots, "1-bob-node2.png").await;
 
+    // Several rooms at once: A joins a second one, talks there alone, and leaves it again;
+    // B, who is not in it, sees nothing of it.
+    a.join_room("side room").await;
+    a.wait_for("the side room, joined, with ann alone", || async {
+        a.rooms().await == [ROOM, "side room"] && a.present().await == ["ann"]
+    })
+    .await;
+    a.say("only ann here").await;
+    a.wait_for("ann's side-room message", || async {
+        a.messages().await == ["ann: only ann here"]
+    })
+    .await;
+    a.click(&format!("#room-list li[data-room='{ROOM}'] .open"))
+        .await;
+    a.wait_for("the first room again", || async {
+        a.messages().await == chat && a.present().await == ["ann", "bob"]
+    })
+    .await;
+    a.click("#room-list li[data-room='side room'] .leave").await;
+    a.wait_for("the side room left", || async { a.rooms().await == [ROOM] })
+        .await;
+    assert_eq!(b.rooms().await, [ROOM]);
+    assert_eq!(b.messages().await, chat);
+
     // A keeps sending, from its page, one message every 100 ms.
     a.eval(
         "const total = arguments[0];

@@ -87,6 +87,32 @@ impl ChatPage {
         .await;
     }
 
+    /// Joins another room through the room list's form; the page switches to it.
+    pub(crate) async fn join_room(&self, room: &str) {
+        self.type_into("#join-room", room).await;
+        self.click("#join").await;
+    }
+
+    /// Clicks the element matching `css`.
+    pub(crate) async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: click {css}: {e}", self.name));
+    }
+
+    /// The rooms in the room list, in order.
+    pub(crate) async fn rooms(&self) -> Vec<String> {
+        let value = self
+            .eval(
+                "return [...document.querySelectorAll('#room-list li')].map(li => li.dataset.room)",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(value).expect("a list of strings")
+    }
+
     /// The text of every element matching `selector`, in document order.
     pub(crate) async fn texts(&self, selector: &str) -> Vec<String> {
         let value = self
