@@ -66,6 +66,14 @@ async fn two_browsers_on_two_nodes_chat_and_recover_from_a_dead_node() {
 
 async fn scenario(a: Arc<ChatPage>, b: Arc<ChatPage>, node1: Node, node2: Node) {
     let shots = screenshot_dir();
+    b.wait_for("the welcome form", || async {
+        b.eval("return !document.getElementById('welcome').hidden", vec![])
+            .await
+            .as_bool()
+            == Some(true)
+    })
+    .await;
+    b.screenshot(&shots, "0-bob-welcome.png").await;
     a.enter("ann", ROOM).await;
     b.enter("bob", ROOM).await;
 
