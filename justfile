@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test fuzz wasm files cluster conformance browser bench-smoke soak
+ci: fmt-check clippy test fuzz wasm files cluster chat-browser conformance browser bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -104,3 +104,7 @@ bench-instructions:
 files:
     nice cargo build --release -p mywebsocket-files --example ft_peer
     FT_PEER_BIN="$PWD/target/release/examples/ft_peer" nice cargo test --release -p mywebsocket-files -- --include-ignored --nocapture
+
+# The chat page in two headless Chromiums on two nodes through Redis; installs what is missing.
+chat-browser:
+    bash scripts/chat-browser.sh

@@ -177,11 +177,13 @@ async fn route(
             }
             Err(e) => text(e.status(), e.to_string()),
         },
-        "/" => Response::builder()
-            .header("content-type", "text/html; charset=utf-8")
-            .body(Full::new(Bytes::from_static(page::INDEX.as_bytes())))
-            .expect("static response"),
-        _ => text(StatusCode::NOT_FOUND, "not found".into()),
+        path => match page::asset(path) {
+            Some(asset) => Response::builder()
+                .header("content-type", asset.content_type)
+                .body(Full::new(Bytes::from_static(asset.body.as_bytes())))
+                .expect("static response"),
+            None => text(StatusCode::NOT_FOUND, "not found".into()),
+        },
     };
     Ok(response)
 }

@@ -1,0 +1,222 @@
+//! Two people chat through the page, each in headless Chromium on a different node of a
+//! two-node cluster sharing a private redis-server; then one node is killed and its user's
+//! page reconnects to the other node and shows what it missed, exactly once.
+//!
+//! Needs redis-server, chromium and chromedriver: `scripts/chat-browser.sh` (or
+//! `just chat-browser`) installs what is missing and runs it. Screenshots go to
+//! `target/chat-browser/` (or `$CHAT_BROWSER_OUT`).
+
+mod page;
+mod procs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use page::ChatPage;
+use procs::{free_port, ChromeDriver, Node, Redis};
+use serde_json::json;
+
+/// A dead node leaves presence within this (plus a reap interval) on the live ones.
+const PRESENCE_TTL_MS: u64 = 2000;
+/// Messages A sends while B's node dies and B's page reconnects.
+const TICKS: u64 = 20;
+const ROOM: &str = "browser-test";
+
+fn screenshot_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CHAT_BROWSER_OUT") {
+        return dir.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("chat-browser")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server, chromium and chromedriver: run scripts/chat-browser.sh"]
+async fn two_browsers_on_two_nodes_chat_and_recover_from_a_dead_node() {
+    let redis = Redis::start();
+    let node1 = Node::start(&redis.url, PRESENCE_TTL_MS);
+    let node2 = Node::start(&redis.url, PRESENCE_TTL_MS);
+    assert_ne!(node1.id, node2.id);
+    let driver = ChromeDriver::start();
+    // B's list has a port nobody listens on between its node and the other one: when its
+    // node dies, the page must move past a refused connection too.
+    let dead = format!("ws://127.0.0.1:{}/ws", free_port());
+    let a_url = node1.page_url(&[node1.ws_url(), node2.ws_url()]);
+    let b_url = node2.page_url(&[node2.ws_url(), dead, node1.ws_url()]);
+    // A on a desktop-sized window, B on a phone-sized one.
+    let a = Arc::new(ChatPage::open(&driver.url, "A", &a_url, 1100, 700).await);
+    let b = Arc::new(ChatPage::open(&driver.url, "B", &b_url, 390, 760).await);
+
+    let scenario = tokio::spawn(scenario(Arc::clone(&a), Arc::clone(&b), node1, node2));
+    let outcome = scenario.await;
+    // Close the browsers whatever happened: chromedriver's kill would orphan them.
+    for page in [a, b] {
+        if let Ok(page) = Arc::try_unwrap(page) {
+            page.close().await;
+        }
+    }
+    drop(driver);
+    drop(redis);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn scenario(a: Arc<ChatPage>, b: Arc<ChatPage>, node1: Node, node2: Node) {
+    let shots = screenshot_dir();
+    b.wait_for("the welcome form", || async {
+        b.eval("return !document.getElementById('welcome').hidden", vec![])
+            .await
+            .as_bool()
+            == Some(true)
+    })
+    .await;
+    b.screenshot(&shots, "0-bob-welcome.png").await;
+    a.enter("ann", ROOM).await;
+    b.enter("bob", ROOM).await;
+
+    // Each page shows its own node and, live, both people.
+    for (page, node) in [(&a, &node1), (&b, &node2)] {
+        page.wait_for(&format!("node id {}", node.id), || async {
+            page.status().await == "connected" && page.node().await == node.id
+        })
+        .await;
+    }
+    for page in [&a, &b] {
+        page.wait_for("ann and bob in presence", || async {
+            page.present().await == ["ann", "bob"]
+        })
+        .await;
+    }
+
+    // Both ways, across the nodes.
+    a.say("hello from ann").await;
+    b.wait_for("ann's hello", || async {
+        b.messages().await == ["ann: hello from ann"]
+    })
+    .await;
+    b.say("hi ann, bob <b>here</b> & \"there\"").await;
+    let chat = [
+        "ann: hello from ann".to_owned(),
+        "bob: hi ann, bob <b>here</b> & \"there\"".to_owned(),
+    ];
+    for page in [&a, &b] {
+        page.wait_for("both messages", || async { page.messages().await == chat })
+            .await;
+    }
+    // Markup in a message is shown as text, never parsed.
+    assert!(b.texts(".msg .text b").await.is_empty());
+    a.screenshot(&shots, "1-ann-node1.png").await;
+    b.screenshot(&shots, "1-bob-node2.png").await;
+
+    // Several rooms at once: A joins a second one, talks there alone, and leaves it again;
+    // B, who is not in it, sees nothing of it.
+    a.join_room("side room").await;
+    a.wait_for("the side room, joined, with ann alone", || async {
+        a.rooms().await == [ROOM, "side room"] && a.present().await == ["ann"]
+    })
+    .await;
+    a.say("only ann here").await;
+    a.wait_for("ann's side-room message", || async {
+        a.messages().await == ["ann: only ann here"]
+    })
+    .await;
+    a.click(&format!("#room-list li[data-room='{ROOM}'] .open"))
+        .await;
+    a.wait_for("the first room again", || async {
+        a.messages().await == chat && a.present().await == ["ann", "bob"]
+    })
+    .await;
+    a.click("#room-list li[data-room='side room'] .leave").await;
+    a.wait_for("the side room left", || async { a.rooms().await == [ROOM] })
+        .await;
+    assert_eq!(b.rooms().await, [ROOM]);
+    assert_eq!(b.messages().await, chat);
+
+    // A keeps sending, from its page, one message every 100 ms.
+    a.eval(
+        "const total = arguments[0];
+         window.ticksSent = 0;
+         const timer = setInterval(() => {
+           const input = document.getElementById('text');
+           input.value = 'tick ' + (window.ticksSent + 1);
+           document.getElementById('send-form').requestSubmit();
+           if (input.value === '') window.ticksSent += 1;
+           if (window.ticksSent >= total) clearInterval(timer);
+         }, 100);",
+        vec![json!(TICKS)],
+    )
+    .await;
+    b.wait_for("the first ticks, live", || async {
+        b.messages().await.iter().any(|m| m == "ann: tick 3")
+    })
+    .await;
+    node2.kill();
+
+    let mut expected = chat.to_vec();
+    expected.extend((1..=TICKS).map(|i| format!("ann: tick {i}")));
+    a.wait_for("every tick sent", || async {
+        a.eval("return window.ticksSent", vec![]).await == json!(TICKS)
+    })
+    .await;
+    b.wait_for("bob reconnected to node 1", || async {
+        b.status().await == "connected" && b.node().await == node1.id
+    })
+    .await;
+    b.wait_for("every tick, once each", || async {
+        b.messages().await.len() >= expected.len()
+    })
+    .await;
+    assert_eq!(
+        b.messages().await,
+        expected,
+        "B sees each message exactly once, in order"
+    );
+    assert_eq!(a.messages().await, expected);
+    for page in [&a, &b] {
+        let duplicates = page
+            .eval(
+                "return document.documentElement.dataset.duplicates || '0'",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            duplicates,
+            json!("0"),
+            "{}: no message delivered twice",
+            page.name
+        );
+    }
+
+    // Some ticks were sent while B was away; the page says how many it recovered.
+    let notices = b.texts(".notice").await;
+    let recovered: Vec<u64> = notices
+        .iter()
+        .filter_map(|n| n.strip_prefix("Reconnected: "))
+        .filter_map(|n| n.split(' ').next()?.parse().ok())
+        .collect();
+    eprintln!("B's notices after the reconnection: {notices:?}");
+    assert_eq!(recovered.len(), 1, "one reconnection notice: {notices:?}");
+    assert!(
+        (1..TICKS).contains(&recovered[0]),
+        "B missed some ticks and recovered them: {notices:?}"
+    );
+
+    // B's old connection leaves presence when node 2's entries expire.
+    for page in [&a, &b] {
+        page.wait_for("one ann and one bob in presence", || async {
+            page.present().await == ["ann", "bob"]
+        })
+        .await;
+    }
+    b.say("back, through node 1").await;
+    a.wait_for("bob's message after the reconnection", || async {
+        a.messages().await.last().map(String::as_str) == Some("bob: back, through node 1")
+    })
+    .await;
+    a.screenshot(&shots, "2-ann-after.png").await;
+    b.screenshot(&shots, "2-bob-recovered-on-node1.png").await;
+    drop(node1);
+}
