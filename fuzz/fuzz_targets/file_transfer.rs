@@ -1,0 +1,41 @@
+//! The file-transfer wire messages (`mywebsocket-files`): binary chunks and JSON control
+//! messages from an untrusted peer, and the name sanitizer every offer goes through.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use mywebsocket_files::{chunk_buffer, is_chunk, is_control, sanitize_name, Chunk, Control};
+use mywebsocket_files::{CHUNK_HEADER_LEN, MAX_NAME_LEN};
+
+fuzz_target!(|data: &[u8]| {
+    // A binary message: a chunk parses only if it says it is one, and re-encodes to itself.
+    if let Some(chunk) = Chunk::parse(Bytes::copy_from_slice(data)) {
+        assert!(is_chunk(data));
+        let mut again = chunk_buffer(chunk.id, chunk.offset, chunk.data.len());
+        again.extend_from_slice(&chunk.data);
+        assert_eq!(&again[..], data);
+        assert_eq!(data.len(), CHUNK_HEADER_LEN + chunk.data.len());
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // A text message: a control message that parses survives its own encoding.
+    if let Ok(control) = serde_json::from_str::<Control>(text) {
+        let encoded = control.to_text();
+        assert!(is_control(&encoded));
+        assert_eq!(serde_json::from_str::<Control>(&encoded).ok(), Some(control));
+    }
+    // An offered name: what is accepted cannot leave the destination directory.
+    if let Ok(name) = sanitize_name(text) {
+        assert!(!name.is_empty() && name.len() <= MAX_NAME_LEN);
+        assert!(!name.contains(['/', '\\', '\0']));
+        assert!(name != "." && name != "..");
+        assert!(!name.chars().any(char::is_control));
+        let path = std::path::Path::new(&name);
+        assert_eq!(path.components().count(), 1);
+        assert!(matches!(
+            path.components().next(),
+            Some(std::path::Component::Normal(_))
+        ));
+    }
+});
