@@ -554,9 +554,10 @@ async fn redis_restart_during_traffic_loses_nothing_and_reports_gaps() {
         joined["gap"], true,
         "{joined} after {got} messages, since {late_since}"
     );
-    assert_eq!(
-        before.first().map(|v| v["type"].clone()),
-        Some(json!("gap"))
+    // Earlier attempts left it in the room, so live messages may precede the notice.
+    assert!(
+        before.iter().any(|v| v["type"] == "gap"),
+        "the client is told of the gap"
     );
     assert_eq!(
         joined["replayed"],
