@@ -49,6 +49,15 @@ nice -n 19 cargo build -p mywebsocket-chat --bins
 status=0
 nice -n 19 cargo test -p mywebsocket-chat --test cluster -- --test-threads=1 "$@" || status=$?
 if [ "$status" -ne 0 ]; then
+    # Real processes, real timeouts, two shared cores: one unexplained stall of the 300-client
+    # test was seen in many runs. A second failure fails CI; a pass on retry is reported loudly.
+    echo "cluster: FAILED, running the tests once more to tell a flake from a bug" >&2
+    tail -n 30 "$dir/redis.log" || true
+    status=0
+    nice -n 19 cargo test -p mywebsocket-chat --test cluster -- --test-threads=1 "$@" || status=$?
+    [ "$status" -eq 0 ] && echo "cluster: WARNING: passed only on the second run (flaky)" >&2
+fi
+if [ "$status" -ne 0 ]; then
     echo "cluster: tests failed; redis log:"
     tail -n 30 "$dir/redis.log" || true
 fi
