@@ -4,17 +4,30 @@
 //! mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N]
 //!                  [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX]
 //!                  [--slow-consumer close-1008|close-1013|drop-oldest]
+//!                  [--tls-cert PEM --tls-key PEM] [--shutdown-grace-ms MS]
 //! ```
 //! Without `--redis` it is a single node with everything in memory; with it, one node of
 //! many sharing the Redis (see `mywebsocket_hub`). It logs to stderr with `tracing`; set
-//! `RUST_LOG`. Its first line on stdout is `listening on http://ADDR node ID`.
+//! `RUST_LOG`. Its first line on stdout is `listening on http://ADDR node ID` (`https://`
+//! with TLS).
+//!
+//! With `--tls-cert` and `--tls-key` (a PEM certificate chain, leaf first, and its private
+//! key) it serves the page over HTTPS and the WebSocket as `wss://`; the page connects with
+//! the scheme it was loaded with.
+//!
+//! On Ctrl-C or SIGTERM it stops accepting, lets what is already queued reach each client,
+//! closes every connection with 1001 Going Away, waits for the closing handshakes up to
+//! `--shutdown-grace-ms` (default 10 000), and exits 0.
 
 #![forbid(unsafe_code)]
 
 mod page;
+mod shutdown;
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -22,10 +35,22 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use mywebsocket::tls::tokio_rustls::TlsAcceptor;
 use mywebsocket::{CloseCode, Upgrader};
 use mywebsocket_hub::protocol::ProtocolEncoder;
 use mywebsocket_hub::{Hub, HubConfig, RedisBroker, SlowConsumerPolicy};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+
+const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] \
+[--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] \
+[--slow-consumer close-1008|close-1013|drop-oldest] [--tls-cert PEM --tls-key PEM] \
+[--shutdown-grace-ms MS]
+
+  --tls-cert PEM, --tls-key PEM  serve HTTPS and wss:// with this certificate chain and key
+  --shutdown-grace-ms MS         on Ctrl-C/SIGTERM, how long closing handshakes may take
+                                 (default 10000); then it exits 0";
 
 /// Command-line options.
 #[derive(Debug)]
@@ -33,6 +58,9 @@ struct Options {
     listen: SocketAddr,
     redis: Option<String>,
     config: HubConfig,
+    /// Certificate chain and private key, both PEM.
+    tls: Option<(PathBuf, PathBuf)>,
+    shutdown_grace: Duration,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -40,7 +68,10 @@ fn parse_args() -> Result<Options, String> {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         redis: None,
         config: HubConfig::default(),
+        tls: None,
+        shutdown_grace: Duration::from_secs(10),
     };
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -83,13 +114,26 @@ fn parse_args() -> Result<Options, String> {
                     bytes.parse().map_err(|e| format!("--queue: {e}"))?,
                 );
             }
+            "--tls-cert" => cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => key = Some(PathBuf::from(value("--tls-key")?)),
+            "--shutdown-grace-ms" => {
+                let ms: u64 = value("--shutdown-grace-ms")?
+                    .parse()
+                    .map_err(|e| format!("--shutdown-grace-ms: {e}"))?;
+                options.shutdown_grace = Duration::from_millis(ms);
+            }
             "-h" | "--help" => {
-                println!("usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] [--slow-consumer close-1008|close-1013|drop-oldest]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    options.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     Ok(options)
 }
 
@@ -125,6 +169,16 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let acceptor = match &options.tls {
+        Some((cert, key)) => match tls::acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(e) => {
+                eprintln!("mywebsocket-chat: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => None,
+    };
     let listener = match TcpListener::bind(options.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -135,40 +189,79 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
-    println!("listening on http://{addr} node {}", hub.node_id());
-    tracing::info!(%addr, node = %hub.node_id(), redis = options.redis.is_some(), "chat node up");
+    println!("listening on {scheme}://{addr} node {}", hub.node_id());
+    tracing::info!(%addr, node = %hub.node_id(), redis = options.redis.is_some(), tls = acceptor.is_some(), "chat node up");
     let upgrader = Upgrader::default();
+    let handlers = TaskTracker::new();
+    let signal = shutdown::signal();
+    tokio::pin!(signal);
     loop {
-        let (tcp, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
         };
-        let hub = hub.clone();
-        let upgrader = upgrader.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| route(req, hub.clone(), upgrader.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        });
+        let site = Site {
+            hub: hub.clone(),
+            upgrader: upgrader.clone(),
+            handlers: handlers.clone(),
+        };
+        tokio::spawn(connection(tcp, acceptor.clone(), site));
     }
+    tracing::info!(connections = upgrader.live_connections(), "shutting down");
+    drop(listener);
+    shutdown::close_all(&hub, &upgrader, &handlers, options.shutdown_grace).await;
+}
+
+/// What every HTTP connection shares.
+#[derive(Clone)]
+struct Site {
+    hub: Hub,
+    upgrader: Upgrader,
+    /// The WebSocket handlers, so a shutdown can wait for them to unregister.
+    handlers: TaskTracker,
+}
+
+/// Serves one accepted TCP connection, after the TLS handshake when there is an acceptor.
+/// Both run in the connection's own task, so a slow client delays nobody else.
+async fn connection(tcp: TcpStream, acceptor: Option<TlsAcceptor>, site: Site) {
+    match acceptor {
+        Some(acceptor) => match acceptor.accept(tcp).await {
+            Ok(tls) => serve_http(tls, site).await,
+            Err(e) => tracing::debug!(error = %e, "tls handshake failed"),
+        },
+        None => serve_http(tcp, site).await,
+    }
+}
+
+async fn serve_http<I>(io: I, site: Site)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service = service_fn(move |req| route(req, site.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await;
 }
 
 async fn route(
     mut req: Request<Incoming>,
-    hub: Hub,
-    upgrader: Upgrader,
+    site: Site,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match req.uri().path() {
-        "/ws" => match upgrader.upgrade(&mut req) {
+        "/ws" => match site.upgrader.upgrade(&mut req) {
             Ok((response, upgrade)) => {
-                tokio::spawn(async move {
+                let hub = site.hub;
+                site.handlers.spawn(async move {
                     if let Ok(ws) = upgrade.await {
                         mywebsocket_hub::server::handle(ws, hub).await;
                     }
