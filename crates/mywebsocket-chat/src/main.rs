@@ -189,14 +189,15 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
+    // Before the line below, which tells scripts they may now send signals.
+    let signal = shutdown::signal();
+    tokio::pin!(signal);
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
     println!("listening on {scheme}://{addr} node {}", hub.node_id());
     tracing::info!(%addr, node = %hub.node_id(), redis = options.redis.is_some(), tls = acceptor.is_some(), "chat node up");
     let upgrader = Upgrader::default();
     let handlers = TaskTracker::new();
-    let signal = shutdown::signal();
-    tokio::pin!(signal);
     loop {
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -5,6 +5,7 @@
 //! each connection already holds and waits for the closing handshakes; last, the connection
 //! handlers finish, so each unregisters from the hub and its rooms hear it leave.
 
+use std::future::Future;
 use std::time::Duration;
 
 use mywebsocket::Upgrader;
@@ -15,27 +16,35 @@ use tokio_util::task::TaskTracker;
 /// How often the hub's queues are checked while they drain.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
-/// Resolves on the first Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).
-pub(crate) async fn signal() {
+/// Resolves on the first Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and container
+/// runtimes send). The handlers are installed by this call, not on the first poll, so a signal
+/// that comes right after is not missed.
+pub(crate) fn signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for signals; Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
