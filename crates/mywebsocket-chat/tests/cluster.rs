@@ -640,3 +640,67 @@ async fn a_client_that_stops_reading_is_closed_and_memory_stays_bounded() {
     );
     drop(sender_writer);
 }
+
+/// SIGTERM, unlike `kill -9`, lets the node say goodbye: its members are announced as leaving
+/// at once, long before their presence would expire, and it exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_node_announces_its_members_leaving_and_exits_0() {
+    let url = require_redis!();
+    let prefix = prefix("term");
+    // Far beyond the wait below: only an explicit leave can explain the events.
+    let ttl_arg = "120000";
+    let stays = Node::redis(&url, &prefix, &["--presence-ttl-ms", ttl_arg]).await;
+    let mut leaving = Node::redis(&url, &prefix, &["--presence-ttl-ms", ttl_arg]).await;
+    let room = "t";
+    let mut watcher = Client::connect(&stays).await;
+    watcher.join(room, "watcher", None).await;
+    let mut members = Vec::new();
+    for m in 0..2 {
+        let mut c = Client::connect(&leaving).await;
+        c.join(room, &format!("m{m}"), None).await;
+        members.push(c);
+    }
+    assert_eq!(watcher.presence(room).await.len(), 3);
+    let leaving_conns: BTreeSet<String> = members.iter().map(|c| c.conn.clone()).collect();
+
+    let pid = leaving.child.id().expect("the node is running");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    for c in &mut members {
+        let end = loop {
+            match timeout(PATIENCE, c.ws.read_msg())
+                .await
+                .expect("closed in time")
+            {
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        match end {
+            Error::Closed { frame: Some(f), .. } => {
+                assert_eq!(f.code, mywebsocket::CloseCode::GOING_AWAY)
+            }
+            other => panic!("expected 1001, got {other:?}"),
+        }
+    }
+    let mut left = BTreeSet::new();
+    timeout(Duration::from_secs(10), async {
+        while left != leaving_conns {
+            let v = watcher.recv().await;
+            if v["type"] == "presence_leave" {
+                left.insert(v["member"]["conn"].as_str().unwrap().to_owned());
+            }
+        }
+    })
+    .await
+    .expect("both members are announced leaving within 10 s, not at the 120 s expiry");
+    let exit = timeout(PATIENCE, leaving.child.wait())
+        .await
+        .expect("the node exits")
+        .expect("wait for the node");
+    assert!(exit.success(), "the node exited with {exit}");
+    assert_eq!(watcher.presence(room).await.len(), 1);
+}
