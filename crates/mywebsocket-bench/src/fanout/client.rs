@@ -57,20 +57,21 @@ pub async fn join(url: &str, nick: &str) -> Result<WebSocket, String> {
 }
 
 /// Reads `ws` until `expected` benchmark messages arrived; returns each one's latency in
-/// microseconds. Ends early (with what it has) if the connection fails.
+/// microseconds, and the connection when it is still open. Ends early (with what it has) if
+/// the connection fails.
 pub async fn subscribe(
     mut ws: WebSocket,
     expected: usize,
     base: Instant,
     tally: Arc<Tally>,
-) -> Vec<u64> {
+) -> (Vec<u64>, Option<WebSocket>) {
     let mut latencies = Vec::with_capacity(expected);
     while latencies.len() < expected {
         let msg = match ws.read_msg().await {
             Ok(m) => m,
             Err(_) => {
                 tally.failed.fetch_add(1, Ordering::Relaxed);
-                break;
+                return (latencies, None);
             }
         };
         tally.frames.fetch_add(1, Ordering::Relaxed);
@@ -80,7 +81,7 @@ pub async fn subscribe(
         tally.delivered.fetch_add(1, Ordering::Relaxed);
         tally.last_delivery.fetch_max(now, Ordering::Relaxed);
     }
-    latencies
+    (latencies, Some(ws))
 }
 
 /// The send time a benchmark message carries, if `msg` is one.

@@ -154,7 +154,7 @@ pub async fn run(scenario: &Scenario, programs: &Programs) -> Result<Outcome, St
                 Err(e) => {
                     eprintln!("bench-fanout: subscriber {i}: {e}");
                     tally.failed.fetch_add(1, Ordering::Relaxed);
-                    Vec::new()
+                    (Vec::new(), None)
                 }
             }
         }));
@@ -202,17 +202,22 @@ pub async fn run(scenario: &Scenario, programs: &Programs) -> Result<Outcome, St
     let delivered = tally.delivered.load(Ordering::Relaxed);
     let failed = tally.failed.load(Ordering::Relaxed);
     let mut latencies_us = Vec::with_capacity(expected as usize);
+    // Connections stay open until the nodes are gone: thousands of leaves at once would only
+    // load the nodes and the broker with presence traffic nobody measures.
+    let mut open = Vec::with_capacity(tasks.len());
     for task in tasks {
         if !task.is_finished() {
             task.abort();
         }
-        if let Ok(l) = task.await {
+        if let Ok((l, ws)) = task.await {
             latencies_us.extend(l);
+            open.extend(ws);
         }
     }
     latencies_us.sort_unstable();
     drop(nodes);
     drop(redis);
+    drop(open);
     published?;
     Ok(Outcome {
         scenario: scenario.clone(),
@@ -252,7 +257,7 @@ async fn settle(tally: &Tally) {
     }
 }
 
-async fn abort_all(tasks: Vec<tokio::task::JoinHandle<Vec<u64>>>) {
+async fn abort_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) {
     for task in &tasks {
         task.abort();
     }
