@@ -99,6 +99,14 @@ bench-instructions:
     nice cargo build --release -p mywebsocket-bench --bins --benches
     target/release/bench instructions
 
+# Broadcast fan-out: deliveries/s and send-to-receipt latency for 1,000 and 10,000 subscribers
+# of one room, one node in memory against three nodes through a private redis-server (installed
+# when missing). Writes target/bench/fanout.md. ARGS go to bench-fanout (e.g. --smoke).
+bench-fanout *args:
+    command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+    nice cargo build --release -p mywebsocket-chat -p mywebsocket-bench --bin mywebsocket-chat --bin bench-fanout
+    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench-fanout {{args}}
+
 # File transfer: every test in release, incl. 1 GiB each way in two processes and the chat
 # latency bound (~2 minutes with the build).
 files:

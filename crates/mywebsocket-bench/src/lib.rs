@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod driver;
+pub mod fanout;
 pub mod instructions;
 pub mod json;
 pub mod loadgen;
