@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# A CI build is never rebuilt in place: incremental state and release debug info would only
+# fill the disk (several GB over the workspace's binaries).
+export CARGO_INCREMENTAL=0
+export CARGO_PROFILE_RELEASE_DEBUG=0
 if ! command -v just >/dev/null 2>&1; then
     echo "installing just with cargo"
     cargo install --locked just
