@@ -30,7 +30,7 @@
 //! hub.send_to_user("ann", Message::text("hello, ann")).await?;
 //! assert_eq!(client.read_msg().await?, Message::text("hello, lobby"));
 //! assert_eq!(client.read_msg().await?, Message::text("hello, ann"));
-//! assert_eq!(hub.presence("lobby").await?.len(), 1);
+//! assert_eq!(hub.presence("lobby").await?.count, 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -76,4 +76,4 @@ pub use encoder::{Encoder, RawEncoder};
 pub use error::{HubError, Result};
 pub use hub::{Hub, HubBuilder, JoinOptions, Joined, Registration};
 pub use id::{ConnId, InvalidStreamId, NodeId, StreamId};
-pub use presence::{Member, PresenceEvent};
+pub use presence::{Member, Presence, PresenceEvent};

@@ -8,7 +8,7 @@ use mywebsocket::Message;
 use super::{BoxFuture, Broker, BrokerEvent, BrokerSink, History, RoomMessage, Target};
 use crate::error::Result;
 use crate::id::{ConnId, NodeId, StreamId};
-use crate::presence::{Member, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent};
 
 #[derive(Debug, Default)]
 struct RoomLog {
@@ -157,15 +157,14 @@ impl Broker for MemoryBroker {
         Box::pin(async { Ok(()) })
     }
 
-    fn presence(&self, room: String) -> BoxFuture<'_, Result<Vec<Member>>> {
-        let mut members: Vec<Member> = self
+    fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>> {
+        let members: Vec<Member> = self
             .lock()
             .presence
             .get(&room)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default();
-        members.sort_by(|a, b| a.conn.cmp(&b.conn));
-        Box::pin(async { Ok(members) })
+        Box::pin(async move { Ok(Presence::from_members(members, limit)) })
     }
 }
 
