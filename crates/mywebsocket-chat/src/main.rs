@@ -52,7 +52,7 @@ const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--pr
   --shutdown-grace-ms MS         on Ctrl-C/SIGTERM, how long closing handshakes may take
                                  (default 10000); then it exits 0
   --presence-limit N             rooms larger than N on a node get no join/leave events there,
-                                 and member lists are cut to N plus the count (default 1000)";
+                                 and member lists are cut to N plus the count (default 100)";
 
 /// Command-line options.
 #[derive(Debug)]

@@ -52,7 +52,9 @@
 //! - **Direct messages** are at most once and not kept in history.
 //! - **Presence** is kept by the broker. With Redis, each node refreshes a liveness key; the
 //!   members of a node that stops refreshing are removed (with leave events) within
-//!   [`HubConfig::presence_ttl`] plus a third of it.
+//!   [`HubConfig::presence_ttl`] plus a third of it. Rooms past
+//!   [`HubConfig::presence_limit`] list a page of members with the count, and their members
+//!   get no join and leave messages (that traffic is quadratic in the room's size).
 //! - **Slow consumers**: see [`SlowConsumerPolicy`].
 //!
 //! The [`protocol`] module defines a JSON protocol for browsers and [`server`] serves it.

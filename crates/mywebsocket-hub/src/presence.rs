@@ -70,7 +70,8 @@ impl PresenceEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Presence {
-    /// Members, ordered by connection id; at most the presence limit.
+    /// Members, ordered by connection id; at most the presence limit (which ones, in a
+    /// larger room, is the broker's choice).
     pub members: Vec<Member>,
     /// Members in all. With the Redis engine it can still count, for up to the presence TTL,
     /// the members of a node that just died when the list was cut.

@@ -158,13 +158,18 @@ impl Broker for MemoryBroker {
     }
 
     fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>> {
-        let members: Vec<Member> = self
-            .lock()
-            .presence
-            .get(&room)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
-        Box::pin(async move { Ok(Presence::from_members(members, limit)) })
+        let st = self.lock();
+        let all = st.presence.get(&room);
+        let count = all.map_or(0, HashMap::len);
+        // Only the page is copied: a join into a room of N must not cost O(N).
+        let page: Vec<Member> = all
+            .into_iter()
+            .flat_map(|m| m.values().take(limit).cloned())
+            .collect();
+        drop(st);
+        let mut presence = Presence::from_members(page, limit);
+        presence.count = count;
+        Box::pin(async move { Ok(presence) })
     }
 }
 
