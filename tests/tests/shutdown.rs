@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
 use mywebsocket_tests::server::spawn_echo_server_many;
 use mywebsocket_tests::{
-    bounded, connect_client, echo, listen, raw_http, upgrade_request, RawPeer, Task, SAMPLE_KEY,
+    bounded, connect_client, echo, encode_frame, listen, raw_frame, raw_http, upgrade_request,
+    RawPeer, Task, SAMPLE_KEY,
 };
 use tokio::sync::mpsc;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 const CLIENTS: usize = 20;
 /// Queued on each connection before the signal: 500 KiB, under the write buffer, so every
@@ -151,6 +153,47 @@ async fn a_client_that_never_answers_is_cut_off_at_the_deadline() {
         // It got the Going Away all the same, then the end of the connection.
         assert_eq!(silent.read_close().await.0, 1001);
         silent.expect_eof().await;
+    })
+    .await;
+}
+
+/// A peer that sends but never reads leaves the server's echo blocked in a write with the
+/// socket buffers full; at the deadline that write is given up, not left to its own timeout
+/// (30 s by default), so the connection is gone right after `shutdown` returns.
+#[tokio::test]
+async fn a_write_blocked_on_a_non_reading_client_is_given_up_at_the_deadline() {
+    bounded(async {
+        const SHORT_GRACE: Duration = Duration::from_millis(500);
+        let upgrader = Upgrader::default();
+        let (addr, _server) = spawn_echo_server_many(upgrader.clone()).await;
+        let mut silent = RawPeer::connect(addr).await;
+        let frame = encode_frame(raw_frame(
+            true,
+            OpCode::Data(Data::Binary),
+            vec![7u8; 64 << 10],
+            Some([1, 2, 3, 4]),
+        ));
+        // Fill both directions: once the server's echo stops writing it stops reading, and our
+        // sends stall too.
+        while tokio::time::timeout(Duration::from_millis(300), silent.send_bytes(&frame))
+            .await
+            .is_ok()
+        {}
+        let start = Instant::now();
+        let report = upgrader.shutdown(SHORT_GRACE).await;
+        assert_eq!((report.connections, report.forced), (1, 1));
+        assert!(start.elapsed() < SHORT_GRACE + Duration::from_secs(1));
+        let gone = tokio::time::timeout(Duration::from_secs(3), async {
+            while upgrader.live_connections() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            gone.is_ok(),
+            "the connection is still open {:?} after the deadline",
+            start.elapsed()
+        );
     })
     .await;
 }

@@ -80,7 +80,9 @@ impl Upgrader {
     /// Shuts down gracefully: refuses new requests with `503`, sends 1001 Going Away to every
     /// open connection behind the messages already queued on it (so they are all delivered),
     /// and waits up to `grace` for each connection's closing handshake to finish and its
-    /// socket to close. Connections still open then are shut down without waiting further.
+    /// socket to close. Connections still open then are cut off at once: what is still queued
+    /// is dropped, a write blocked on a peer that does not read is given up, and the socket is
+    /// shut down.
     ///
     /// Stop accepting first (drop the listener), and keep each connection's reader running:
     /// the reader is what sees the peer's answer and ends the connection.

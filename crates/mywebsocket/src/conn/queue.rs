@@ -46,6 +46,9 @@ pub(crate) struct Queue {
     pub(crate) close_queued: bool,
     /// The write task should write what is queued, shut the socket down and stop.
     pub(crate) shutdown: bool,
+    /// The write task should stop now, dropping what is queued and any write in progress
+    /// (a graceful shutdown's deadline passed with the peer not reading).
+    pub(crate) aborted: bool,
     /// The write task stopped because the socket failed.
     pub(crate) failure: Option<Failure>,
     /// The write task has stopped.
@@ -107,6 +110,7 @@ impl Shared {
             deflater: deflater.map(Mutex::new),
             queue: Mutex::new(Queue {
                 handles: 2,
+                aborted: false,
                 ..Queue::default()
             }),
             work: Notify::new(),
@@ -295,10 +299,15 @@ impl Shared {
         }
     }
 
-    /// Ends the connection without waiting for the peer: the socket is shut down once what is
-    /// queued is written (or the write timeout passes).
+    /// Ends the connection now: what is queued is dropped, a write blocked on a peer that
+    /// does not read is given up, and the socket is shut down.
     pub(crate) fn abort(&self) {
-        self.push_close(None, true);
+        let mut q = self.lock();
+        q.aborted = true;
+        q.shutdown = true;
+        drop(q);
+        self.work.notify_waiters();
+        self.work.notify_one();
     }
 
     /// Waits until the queue has room for more data.

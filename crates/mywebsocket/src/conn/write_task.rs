@@ -27,6 +27,9 @@ const MAX_COPY: usize = 64 << 10;
 /// gain).
 const MAX_IOV: usize = 64;
 
+/// How long an aborted connection's socket shutdown may take.
+const ABORT_SHUTDOWN: Duration = Duration::from_millis(100);
+
 pub(crate) type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Writes everything queued, batch by batch, until asked to shut down or the socket fails.
@@ -45,6 +48,9 @@ pub(crate) async fn run(
             notified.as_mut().enable();
             {
                 let mut q = shared.lock();
+                if q.aborted {
+                    break true;
+                }
                 if !q.frames.is_empty() {
                     std::mem::swap(&mut q.frames, &mut batch);
                     break false;
@@ -86,6 +92,11 @@ pub(crate) async fn run(
         }
         shared.progress.notify_waiters();
         if let Err(e) = result {
+            if e.kind() == io::ErrorKind::ConnectionAborted {
+                // The peer is not reading, so only a plain TCP FIN can still go out at once; a
+                // TLS close_notify would wait behind the unread bytes.
+                let _ = Box::pin(tokio::time::timeout(ABORT_SHUTDOWN, io.shutdown())).await;
+            }
             let failure = if e.kind() == io::ErrorKind::TimedOut {
                 Failure::Timeout
             } else {
@@ -118,26 +129,42 @@ async fn write_batch(
     };
     tokio::select! {
         result = write => result,
-        () = abandoned(shared, close_timeout) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "connection dropped while the peer was not reading",
-        )),
+        e = abandoned(shared, close_timeout) => Err(e),
     }
 }
 
-/// Completes `grace` after every reader and writer handle is gone: a write blocked on a peer
-/// that never reads must not keep the task and its socket alive for ever.
-async fn abandoned(shared: &Shared, grace: Duration) {
+/// Fails a write in progress when the connection is aborted, or `grace` after every reader
+/// and writer handle is gone: a write blocked on a peer that never reads must not keep the
+/// task and its socket alive for ever.
+async fn abandoned(shared: &Shared, grace: Duration) -> io::Error {
+    let mut deadline = None;
     loop {
         let notified = shared.work.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if shared.lock().handles == 0 {
-            break;
+        {
+            let q = shared.lock();
+            if q.aborted {
+                return io::Error::new(io::ErrorKind::ConnectionAborted, "connection aborted");
+            }
+            if q.handles == 0 && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + grace);
+            }
         }
-        notified.await;
+        match deadline {
+            // An abort can still come during the grace period (a shutdown's deadline).
+            Some(deadline) => tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection dropped while the peer was not reading",
+                    );
+                }
+            },
+            None => notified.await,
+        }
     }
-    tokio::time::sleep(grace).await;
 }
 
 fn finish(shared: &Shared, failure: Option<Failure>) {
