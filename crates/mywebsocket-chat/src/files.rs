@@ -3,9 +3,9 @@
 //! directory it owns and serves it at `GET /files/ID` for the download link the page then
 //! posts in the room.
 //!
-//! Bounded: one upload at a time per connection, files up to `max_file_size` bytes, and at
-//! most `max_total` bytes kept (the oldest files go first). The directory is removed when the
-//! node exits.
+//! Bounded: one upload at a time per connection and [`MAX_UPLOADS`] connections at once, files
+//! up to `max_file_size` bytes, and at most `max_total` bytes kept (the oldest files go first).
+//! The directory is removed when the node exits.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -17,11 +17,15 @@ use futures_util::TryStreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
-use mywebsocket::WebSocket;
+use mywebsocket::{CloseCode, WebSocket};
 use mywebsocket_files::{Incoming, ReceiveOptions, Received, TransferId, Transfers};
 use tokio_util::io::ReaderStream;
 
 use crate::Body;
+
+/// Upload connections a node serves at once; more are closed with 1013 (try again later), so
+/// partial files on disk stay within `MAX_UPLOADS × max_file_size`.
+pub(crate) const MAX_UPLOADS: usize = 16;
 
 /// Where the node keeps shared files, and which ones it has.
 #[derive(Clone)]
@@ -36,6 +40,7 @@ struct Inner {
     max_total: u64,
     files: Mutex<Stored>,
     next_upload: AtomicU64,
+    uploads: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -79,6 +84,7 @@ impl FileStore {
                 max_total,
                 files: Mutex::default(),
                 next_upload: AtomicU64::new(0),
+                uploads: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -86,7 +92,16 @@ impl FileStore {
     /// Runs the file-transfer protocol on `ws` until it closes: each file received (and
     /// verified) is stored, and the page is told its download path with
     /// `{"type":"file","transfer":TRANSFER_ID,"id":ID,"path":"/files/ID"}`.
-    pub(crate) async fn serve_upload(&self, ws: WebSocket) {
+    pub(crate) async fn serve_upload(&self, mut ws: WebSocket) {
+        let _slot = match UploadSlot::take(&self.inner) {
+            Some(slot) => slot,
+            None => {
+                let _ = ws
+                    .close(CloseCode::TRY_AGAIN_LATER, "too many uploads at once")
+                    .await;
+                return;
+            }
+        };
         let n = self.inner.next_upload.fetch_add(1, Ordering::Relaxed);
         // Per connection, so partial files of a connection that ends go with it.
         let incoming = self.inner.root.join(format!("incoming-{n}"));
@@ -213,6 +228,26 @@ impl FileStore {
     }
 }
 
+/// One of the [`MAX_UPLOADS`] upload connections, given back when dropped.
+struct UploadSlot(Arc<Inner>);
+
+impl UploadSlot {
+    fn take(inner: &Arc<Inner>) -> Option<Self> {
+        let taken = inner
+            .uploads
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_UPLOADS).then_some(n + 1)
+            });
+        taken.ok().map(|_| Self(Arc::clone(inner)))
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.0.uploads.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The store's directory, for tests.
 #[cfg(test)]
 impl FileStore {
@@ -289,6 +324,17 @@ mod tests {
             header,
             "attachment; filename=\"a_b__c _.txt\"; filename*=UTF-8''a%22b%0D%0Ac%20%C3%A9.txt"
         );
+    }
+
+    #[test]
+    fn upload_slots_are_bounded_and_given_back() {
+        let store = FileStore::new(10, 100).unwrap();
+        let slots: Vec<_> = (0..MAX_UPLOADS)
+            .map(|_| UploadSlot::take(&store.inner).expect("a free slot"))
+            .collect();
+        assert!(UploadSlot::take(&store.inner).is_none());
+        drop(slots);
+        assert!(UploadSlot::take(&store.inner).is_some());
     }
 
     #[tokio::test]
