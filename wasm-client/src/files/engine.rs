@@ -33,12 +33,22 @@ pub(crate) struct Inner {
     pub(crate) options: FilesOptions,
     pub(crate) sends: HashMap<TransferId, SendState>,
     pub(crate) recvs: HashMap<TransferId, RecvState>,
-    /// Offers not yet handed to the application.
-    offers: VecDeque<IncomingOffer>,
+    /// Offers not yet handed to the application (plain data: an [`IncomingOffer`] holds a
+    /// [`Files`], which must not be kept in here).
+    offers: VecDeque<Offered>,
     /// Offers handed out and not yet accepted or rejected; `Some` once the sender cancelled.
     pub(crate) undecided: HashMap<TransferId, Option<(Reason, String)>>,
     offer_wakers: Vec<Waker>,
     lost: bool,
+}
+
+/// An offer as it waits in the queue.
+struct Offered {
+    id: TransferId,
+    name: String,
+    size: u64,
+    media_type: String,
+    sha256: [u8; 32],
 }
 
 impl fmt::Debug for Files {
@@ -107,7 +117,15 @@ impl Files {
             let mut inner = self.inner.borrow_mut();
             if let Some(offer) = inner.offers.pop_front() {
                 inner.undecided.insert(offer.id, None);
-                return Poll::Ready(Some(offer));
+                return Poll::Ready(Some(IncomingOffer {
+                    files: self.clone(),
+                    id: offer.id,
+                    name: offer.name,
+                    size: offer.size,
+                    media_type: offer.media_type,
+                    sha256: offer.sha256,
+                    decided: false,
+                }));
             }
             if inner.lost {
                 return Poll::Ready(None);
@@ -210,14 +228,12 @@ impl Files {
                 None
             };
             if refused.is_none() {
-                inner.offers.push_back(IncomingOffer {
-                    files: self.clone(),
+                inner.offers.push_back(Offered {
                     id,
                     name,
                     size,
                     media_type,
                     sha256: digest,
-                    decided: false,
                 });
                 let wakers = std::mem::take(&mut inner.offer_wakers);
                 drop(inner);
