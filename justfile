@@ -95,7 +95,7 @@ bench-smoke:
 
 # Instruction counts of fixed workloads under callgrind: stable between runs, for comparing commits.
 bench-instructions:
-    command -v valgrind >/dev/null || (apt-get update && apt-get install -y valgrind)
+    command -v valgrind >/dev/null || (log() { echo "bench: $*"; }; source scripts/lib.sh; apt_install valgrind)
     nice cargo build --release -p mywebsocket-bench --bins --benches
     target/release/bench instructions
 
@@ -103,7 +103,7 @@ bench-instructions:
 # of one room, one node in memory against three nodes through a private redis-server (installed
 # when missing). Writes target/bench/fanout.md. ARGS go to bench-fanout (e.g. --smoke).
 bench-fanout *args:
-    command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+    command -v redis-server >/dev/null || (log() { echo "bench-fanout: $*"; }; source scripts/lib.sh; apt_install redis-server)
     nice cargo build --release -p mywebsocket-chat -p mywebsocket-bench --bin mywebsocket-chat --bin bench-fanout
     ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench-fanout {{args}}
 

@@ -39,6 +39,8 @@ fi
 extra_args=("$@")
 
 log() { printf 'browser: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$repo_root/scripts/lib.sh"
 
 # --- 1. tools ------------------------------------------------------------------------------
 
@@ -57,41 +59,11 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
     step_done "wasm-pack installed"
 fi
 
-# Runs a command as root: directly when we are root, else through sudo.
-as_root() {
-    if ((EUID == 0)); then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root (or sudo) to run: $*"
-        return 1
-    fi
-}
-
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        log "chromium and chromedriver are missing and there is no apt-get: install them and"
-        log "put chromedriver on PATH (or set CHROMEDRIVER)"
+    apt_install chromium chromium-driver || {
+        log "install chromium and chromedriver, and put chromedriver on PATH (or set CHROMEDRIVER)"
         exit 1
-    fi
-    log "installing chromium and chromium-driver with apt-get"
-    as_root apt-get update
-    installed=0
-    # A mirror can be mid-update: an archive that the index names may be missing for a while.
-    for attempt in 1 2 3; do
-        if as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; then
-            installed=1
-            break
-        fi
-        log "apt-get install failed (attempt $attempt of 3), retrying"
-        sleep $((attempt * 5))
-        as_root apt-get update || true
-    done
-    if ((installed == 0)); then
-        log "could not install chromium and chromium-driver"
-        exit 1
-    fi
+    }
     step_done "chromium installed"
 fi
 export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}

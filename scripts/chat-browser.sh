@@ -5,8 +5,8 @@
 # Usage: scripts/chat-browser.sh
 #
 # 1. installs redis-server, chromium and chromium-driver with apt-get when missing
-#    (apt-get update first; an install that fails, e.g. on an archive missing mid-update, is
-#    retried once); fails when they cannot be had: nothing is skipped;
+#    (scripts/lib.sh: an install that fails, e.g. on an archive missing mid-update, is retried
+#    with a fresh index); fails when they cannot be had: nothing is skipped;
 # 2. runs the test, which starts its own redis-server (free loopback port, own temporary
 #    directory), two chat nodes and chromedriver, and stops them whatever the outcome.
 #
@@ -21,34 +21,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf 'chat-browser: %s\n' "$*" >&2; }
 
-as_root() {
-    if ((EUID == 0)); then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root (or sudo) to run: $*"
-        return 1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+source "$repo_root/scripts/lib.sh"
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v "${CHROMEDRIVER:-chromedriver}" >/dev/null 2>&1 || missing+=(chromium-driver)
 if ((${#missing[@]} > 0)); then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        log "missing ${missing[*]} and there is no apt-get to install them"
-        exit 1
-    fi
-    log "installing ${missing[*]} with apt-get"
-    as_root apt-get update
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; then
-        log "apt-get install failed; updating the index and retrying once"
-        sleep 5
-        as_root apt-get update || true
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-    fi
+    apt_install "${missing[@]}" || exit 1
 fi
 CHROMEDRIVER=$(command -v "${CHROMEDRIVER:-chromedriver}")
 export CHROMEDRIVER

@@ -6,12 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null; then
-    echo "cluster: installing redis-server"
-    apt-get update -qq
-    # A mirror can briefly miss an archive: one retry.
-    apt-get install -y -qq redis-server || apt-get install -y -qq redis-server
-fi
+log() { printf 'cluster: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+command -v redis-server >/dev/null || apt_install redis-server
 
 dir=$(mktemp -d /tmp/mywebsocket-cluster.XXXXXX)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

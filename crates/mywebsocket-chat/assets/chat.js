@@ -13,6 +13,7 @@
   const BACKOFF_FIRST_MS = 250;
   const BACKOFF_MAX_MS = 10000;
   const CONNECT_TIMEOUT_MS = 5000;
+  const LARGE_ROOM_REFRESH_MS = 15000;
   // A shared file is a chat message: this prefix, then {"name", "size", "url"} as JSON.
   const FILE_PREFIX = "\u{1F4CE} ";
 
@@ -165,8 +166,7 @@
         const room = state.rooms.get(msg.room);
         if (!room) break;
         room.joined = true;
-        room.members.clear();
-        for (const m of msg.members || []) room.members.set(m.conn, m);
+        setMembers(room, msg);
         if (room.rejoining) {
           const n = msg.replayed;
           notice(room, msg.gap ? "warn" : "info",
@@ -189,8 +189,7 @@
       case "presence": {
         const room = state.rooms.get(msg.room);
         if (!room) break;
-        room.members.clear();
-        for (const m of msg.members || []) room.members.set(m.conn, m);
+        setMembers(room, msg);
         if (room.name === state.active) renderPresence();
         break;
       }
@@ -198,8 +197,13 @@
       case "presence_leave": {
         const room = state.rooms.get(msg.room);
         if (!room || !msg.member) break;
-        if (msg.type === "presence_join") room.members.set(msg.member.conn, msg.member);
-        else room.members.delete(msg.member.conn);
+        if (msg.type === "presence_join") {
+          if (!room.members.has(msg.member.conn)) room.count += 1;
+          room.members.set(msg.member.conn, msg.member);
+        } else {
+          room.members.delete(msg.member.conn);
+          room.count = Math.max(room.members.size, room.count - 1);
+        }
         if (room.name === state.active) renderPresence();
         break;
       }
@@ -359,7 +363,7 @@
       list.setAttribute("role", "log");
       $("messages").append(list);
       const room = {
-        name, list, lastId: null, members: new Map(), joined: false, everJoined: false,
+        name, list, lastId: null, members: new Map(), count: 0, joined: false, everJoined: false,
         rejoining: false, unread: 0,
       };
       state.rooms.set(name, room);
@@ -418,6 +422,21 @@
     }
   }
 
+  // A large room's list is a page of its members and gets no join or leave events (the
+  // node's presence limit): the count is what the node said, refreshed while the room is open.
+  function setMembers(room, msg) {
+    room.members.clear();
+    for (const m of msg.members || []) room.members.set(m.conn, m);
+    room.count = typeof msg.count === "number" ? msg.count : room.members.size;
+  }
+
+  setInterval(() => {
+    const room = state.rooms.get(state.active);
+    if (room && room.joined && room.count > room.members.size) {
+      send({ type: "presence", room: room.name });
+    }
+  }, LARGE_ROOM_REFRESH_MS);
+
   function renderPresence() {
     const ul = $("presence");
     ul.replaceChildren();
@@ -432,7 +451,9 @@
       li.append(el("span", "nick", nick(m)), el("span", "on", m.node.slice(0, 8)));
       ul.append(li);
     }
-    $("presence-count").textContent = String(members.length);
+    const more = room ? room.count - members.length : 0;
+    if (more > 0) ul.append(el("li", "member more", `and ${more} more`));
+    $("presence-count").textContent = String(room ? room.count : 0);
   }
 
   // --- forms --------------------------------------------------------------------------------

@@ -54,11 +54,13 @@ use tokio_util::task::TaskTracker;
 const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] \
 [--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] \
 [--slow-consumer close-1008|close-1013|drop-oldest] [--tls-cert PEM --tls-key PEM] \
-[--shutdown-grace-ms MS] [--max-file-bytes N] [--files-total-bytes N]
+[--shutdown-grace-ms MS] [--presence-limit N] [--max-file-bytes N] [--files-total-bytes N]
 
   --tls-cert PEM, --tls-key PEM  serve HTTPS and wss:// with this certificate chain and key
   --shutdown-grace-ms MS         on Ctrl-C/SIGTERM, how long closing handshakes may take
                                  (default 10000); then it exits 0
+  --presence-limit N             rooms larger than N on a node get no join/leave events there,
+                                 and member lists are cut to N plus the count (default 100)
   --max-file-bytes N             largest file a page may share (default 67108864, 64 MiB)
   --files-total-bytes N          shared files kept in all, oldest dropped first (default
                                  1073741824, 1 GiB)";
@@ -131,6 +133,12 @@ fn parse_args() -> Result<Options, String> {
                     msgs.parse().map_err(|e| format!("--queue: {e}"))?,
                     bytes.parse().map_err(|e| format!("--queue: {e}"))?,
                 );
+            }
+            "--presence-limit" => {
+                let n: usize = value("--presence-limit")?
+                    .parse()
+                    .map_err(|e| format!("--presence-limit: {e}"))?;
+                options.config = options.config.presence_limit(n);
             }
             "--tls-cert" => cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => key = Some(PathBuf::from(value("--tls-key")?)),

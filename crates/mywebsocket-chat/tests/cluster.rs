@@ -704,3 +704,65 @@ async fn sigterm_node_announces_its_members_leaving_and_exits_0() {
     assert!(exit.success(), "the node exited with {exit}");
     assert_eq!(watcher.presence(room).await.len(), 1);
 }
+
+/// Past the presence limit a room's member list is a page plus the count, wherever the members
+/// are, and its members on a node holding more than the limit are no longer told of joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_rooms_list_a_page_of_members_and_stop_announcing_joins() {
+    let url = require_redis!();
+    let prefix = prefix("large");
+    let limit = ["--presence-limit", "3"];
+    let nodes = [
+        Node::redis(&url, &prefix, &limit).await,
+        Node::redis(&url, &prefix, &limit).await,
+    ];
+    let room = "big";
+    let mut first = Client::connect(&nodes[0]).await;
+    first.join(room, "first", None).await;
+    // m0, m2, m4, m6 join on node 0 (with `first`), m1, m3, m5 on node 1.
+    let mut others = Vec::new();
+    let mut last_joined = Value::Null;
+    for n in 0..7 {
+        let mut c = Client::connect(&nodes[n % 2]).await;
+        last_joined = c.join(room, &format!("m{n}"), None).await.1;
+        others.push(c);
+    }
+    assert_eq!(last_joined["count"], 8, "{last_joined}");
+    assert_eq!(members(&last_joined["members"]).len(), 3, "{last_joined}");
+
+    // Presence events and room messages share the room's channel, so every join event node 0
+    // passes on reaches `first` before its own message comes back.
+    first
+        .send(json!({"type":"publish","room":room,"text":"marker"}))
+        .await;
+    let mut heard = BTreeSet::new();
+    loop {
+        let v = first.recv().await;
+        match v["type"].as_str() {
+            Some("presence_join") => {
+                heard.insert(v["member"]["conn"].as_str().unwrap().to_owned());
+            }
+            Some("message") if v["text"] == "marker" => break,
+            _ => {}
+        }
+    }
+    // When m4, m5 and m6 joined, node 0 already held 4 or more members of the room.
+    for late in &others[4..] {
+        assert!(!heard.contains(&late.conn), "{} was announced", late.conn);
+    }
+    assert!(
+        heard.contains(&others[0].conn),
+        "m0 joined a room of 2 there"
+    );
+
+    let mut watcher = Client::connect(&nodes[1]).await;
+    watcher.send(json!({"type":"presence","room":room})).await;
+    let presence = loop {
+        let v = watcher.recv().await;
+        if v["type"] == "presence" {
+            break v;
+        }
+    };
+    assert_eq!(presence["count"], 8, "{presence}");
+    assert_eq!(members(&presence["members"]).len(), 3, "{presence}");
+}

@@ -49,6 +49,13 @@ pub struct HubConfig {
     /// Broadcasts buffered on a node while its broker is unreachable (Redis engine); they are
     /// published in order once it is back. Beyond this, broadcasts fail. Default: 10 000.
     pub outage_buffer: usize,
+    /// Rooms larger than this on a node get no join and leave messages for their members on
+    /// that node, and presence lists (the join reply, presence requests) are cut to this many
+    /// members plus the count. Announcing every join to every member, or listing every member
+    /// to every joiner, is quadratic: ten thousand joins into one room would be a hundred
+    /// million messages. The hub's own [`presence_events`](crate::Hub::presence_events) still
+    /// carry every change. Default: 100.
+    pub presence_limit: usize,
     /// Prefix of every Redis key and channel, so several hubs can share one Redis.
     /// Default: `"mwh"`.
     pub redis_prefix: String,
@@ -64,6 +71,7 @@ impl Default for HubConfig {
             history_on_join: 50,
             presence_ttl: Duration::from_secs(10),
             outage_buffer: 10_000,
+            presence_limit: 100,
             redis_prefix: "mwh".into(),
         }
     }
@@ -110,6 +118,13 @@ impl HubConfig {
     #[must_use]
     pub fn outage_buffer(mut self, messages: usize) -> Self {
         self.outage_buffer = messages;
+        self
+    }
+
+    /// Sets [`HubConfig::presence_limit`].
+    #[must_use]
+    pub fn presence_limit(mut self, members: usize) -> Self {
+        self.presence_limit = members;
         self
     }
 

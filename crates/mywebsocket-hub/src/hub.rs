@@ -13,7 +13,7 @@ use crate::encoder::{Encoder, RawEncoder};
 use crate::error::{HubError, Result};
 use crate::id::{ConnId, NodeId, StreamId};
 use crate::outbox::Outbox;
-use crate::presence::{Member, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent};
 
 /// Tries to fetch a room's history after an outage before reporting a gap instead.
 const RESYNC_ATTEMPTS: u32 = 8;
@@ -209,8 +209,9 @@ pub struct Joined {
     /// History did not reach back to `since`: the connection missed messages (it was sent
     /// the encoder's gap notice).
     pub gap: bool,
-    /// Who is in the room now, the joiner included.
-    pub members: Vec<Member>,
+    /// Who is in the room now, the joiner included (cut to
+    /// [`HubConfig::presence_limit`] members).
+    pub presence: Presence,
 }
 
 impl Hub {
@@ -341,11 +342,11 @@ impl Hub {
             .broker
             .presence_add(room.to_owned(), member)
             .await?;
-        let members = self.inner.broker.presence(room.to_owned()).await?;
+        let presence = self.presence(room).await?;
         Ok(Joined {
             replayed,
             gap: history.gap,
-            members,
+            presence,
         })
     }
 
@@ -413,12 +414,16 @@ impl Hub {
             .await
     }
 
-    /// Everyone in `room`, on every live node.
+    /// Who is in `room` on every live node: the count, and the members up to
+    /// [`HubConfig::presence_limit`].
     ///
     /// # Errors
     /// The broker's error.
-    pub async fn presence(&self, room: &str) -> Result<Vec<Member>> {
-        self.inner.broker.presence(room.to_owned()).await
+    pub async fn presence(&self, room: &str) -> Result<Presence> {
+        self.inner
+            .broker
+            .presence(room.to_owned(), self.inner.config.presence_limit)
+            .await
     }
 
     /// Presence changes of every room, from every node, as they reach this node.
@@ -633,9 +638,16 @@ impl Inner {
     }
 
     fn deliver_presence(&self, event: PresenceEvent) {
-        if let Some(msg) = self.encoder.presence(&event) {
-            let st = self.lock();
+        // Past the limit every join would cost a message per member: members of large rooms
+        // ask for presence instead (see `HubConfig::presence_limit`).
+        let announce = self
+            .lock()
+            .rooms
+            .get(event.room())
+            .is_some_and(|m| m.len() <= self.config.presence_limit);
+        if let Some(msg) = announce.then(|| self.encoder.presence(&event)).flatten() {
             let prepared = PreparedMessage::new(msg);
+            let st = self.lock();
             for conn in st.rooms.get(event.room()).into_iter().flatten() {
                 let Some(local) = st.conns.get(conn) else {
                     continue;

@@ -30,7 +30,7 @@
 //! hub.send_to_user("ann", Message::text("hello, ann")).await?;
 //! assert_eq!(client.read_msg().await?, Message::text("hello, lobby"));
 //! assert_eq!(client.read_msg().await?, Message::text("hello, ann"));
-//! assert_eq!(hub.presence("lobby").await?.len(), 1);
+//! assert_eq!(hub.presence("lobby").await?.count, 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -52,7 +52,9 @@
 //! - **Direct messages** are at most once and not kept in history.
 //! - **Presence** is kept by the broker. With Redis, each node refreshes a liveness key; the
 //!   members of a node that stops refreshing are removed (with leave events) within
-//!   [`HubConfig::presence_ttl`] plus a third of it.
+//!   [`HubConfig::presence_ttl`] plus a third of it. Rooms past
+//!   [`HubConfig::presence_limit`] list a page of members with the count, and their members
+//!   get no join and leave messages (that traffic is quadratic in the room's size).
 //! - **Slow consumers**: see [`SlowConsumerPolicy`].
 //!
 //! The [`protocol`] module defines a JSON protocol for browsers and [`server`] serves it.
@@ -76,4 +78,4 @@ pub use encoder::{Encoder, RawEncoder};
 pub use error::{HubError, Result};
 pub use hub::{Hub, HubBuilder, JoinOptions, Joined, Registration};
 pub use id::{ConnId, InvalidStreamId, NodeId, StreamId};
-pub use presence::{Member, PresenceEvent};
+pub use presence::{Member, Presence, PresenceEvent};

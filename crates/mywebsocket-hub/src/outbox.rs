@@ -73,12 +73,8 @@ impl Outbox {
                         "slow consumer: closing with {}",
                         u16::from(code)
                     );
-                    st.closed = Some(code);
-                    st.queue.clear();
-                    st.bytes = 0;
                     drop(st);
-                    self.work.notify_one();
-                    self.closed.notify_waiters();
+                    self.close(code);
                     return false;
                 }
                 SlowConsumerPolicy::DropOldest => {

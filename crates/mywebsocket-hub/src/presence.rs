@@ -61,3 +61,34 @@ impl PresenceEvent {
         }
     }
 }
+
+/// Who is in a room: its members, cut to the hub's
+/// [`presence_limit`](crate::HubConfig::presence_limit), and how many there are in all.
+///
+/// Listing every member of a room of ten thousand to each of its ten thousand joiners is
+/// quadratic work and traffic; past the limit a client sees a page of members and the count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Presence {
+    /// Members, ordered by connection id; at most the presence limit (which ones, in a
+    /// larger room, is the broker's choice).
+    pub members: Vec<Member>,
+    /// Members in all. With the Redis engine it can still count, for up to the presence TTL,
+    /// the members of a node that just died when the list was cut.
+    pub count: usize,
+}
+
+impl Presence {
+    /// `members` (in any order) cut to `limit`, counted before the cut.
+    pub fn from_members(mut members: Vec<Member>, limit: usize) -> Self {
+        let count = members.len();
+        members.sort_by(|a, b| a.conn.cmp(&b.conn));
+        members.truncate(limit);
+        Self { members, count }
+    }
+
+    /// Whether [`Presence::members`] lists everyone.
+    pub fn is_complete(&self) -> bool {
+        self.members.len() == self.count
+    }
+}

@@ -14,13 +14,16 @@
 //! {"type":"hello","conn":"<conn id>","node":"<node id>"}           on connect
 //! {"type":"gap","room":"lobby","since":"<id>"}       history no longer reaches <id>: messages were missed
 //! {"type":"message","room":"lobby","id":"<id>","from":"ann","conn":"<conn id>","text":"hello"}
-//! {"type":"joined","room":"lobby","replayed":3,"gap":false,"members":[{"conn":..,"node":..,"meta":{"nick":"ann"}}]}
+//! {"type":"joined","room":"lobby","replayed":3,"gap":false,"count":1,"members":[{"conn":..,"node":..,"meta":{"nick":"ann"}}]}
 //! {"type":"left","room":"lobby"}
-//! {"type":"presence","room":"lobby","members":[..]}                  answer to a presence request
+//! {"type":"presence","room":"lobby","count":1,"members":[..]}         answer to a presence request
 //! {"type":"presence_join","room":"lobby","member":{..}}
 //! {"type":"presence_leave","room":"lobby","member":{..}}
 //! {"type":"error","message":"..."}                                    e.g. a publish the broker refused
 //! ```
+//! `count` is the room's size; `members` lists at most
+//! [`HubConfig::presence_limit`](crate::HubConfig) of them, and rooms larger than that on a node
+//! get no `presence_join` / `presence_leave` there (members ask with `presence` instead).
 //! On join, replayed history (and a gap notice first if needed) arrives *before* `joined`.
 //! Without `since`, the latest [`HubConfig::history_on_join`](crate::HubConfig) messages are
 //! replayed. A client keeps the `id` of the last `message` per room and sends it as `since`
@@ -110,7 +113,9 @@ pub enum ServerMessage {
         replayed: usize,
         /// Whether messages after `since` were lost (a `gap` was sent too).
         gap: bool,
-        /// Who is in the room.
+        /// How many are in the room.
+        count: usize,
+        /// Who is in the room (at most the presence limit).
         members: Vec<Member>,
     },
     /// Answer to a leave.
@@ -129,7 +134,9 @@ pub enum ServerMessage {
     Presence {
         /// The room.
         room: String,
-        /// Who is in it.
+        /// How many are in it.
+        count: usize,
+        /// Who is in it (at most the presence limit).
         members: Vec<Member>,
     },
     /// Someone joined a room one is in.

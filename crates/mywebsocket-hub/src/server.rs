@@ -105,7 +105,8 @@ async fn handle_request(hub: &Hub, reg: &Registration, nick: &mut String, reques
                                 room,
                                 replayed: joined.replayed,
                                 gap: joined.gap,
-                                members: joined.members,
+                                count: joined.presence.count,
+                                members: joined.presence.members,
                             },
                             Err(e) => error(&format!("join failed: {e}")),
                         }
@@ -136,7 +137,11 @@ async fn handle_request(hub: &Hub, reg: &Registration, nick: &mut String, reques
             }
         }
         ClientMessage::Presence { room } => match hub.presence(&room).await {
-            Ok(members) => ServerMessage::Presence { room, members },
+            Ok(presence) => ServerMessage::Presence {
+                room,
+                count: presence.count,
+                members: presence.members,
+            },
             Err(e) => error(&format!("presence failed: {e}")),
         },
     };

@@ -142,15 +142,19 @@ async fn presence_lists_members_and_announces_joins_and_leaves() {
         .await
         .unwrap();
     let joined = hub.join(b.id(), "r", JoinOptions::default()).await.unwrap();
-    assert_eq!(joined.members.len(), 2);
+    assert_eq!(
+        (joined.presence.members.len(), joined.presence.count),
+        (2, 2)
+    );
     let ann = joined
+        .presence
         .members
         .iter()
         .find(|m| m.conn == a.id().as_str())
         .unwrap();
     assert_eq!((ann.user.as_deref(), &ann.meta), (Some("ann"), &meta));
     hub.leave(a.id(), "r").await.unwrap();
-    assert_eq!(hub.presence("r").await.unwrap().len(), 1);
+    assert_eq!(hub.presence("r").await.unwrap().count, 1);
     let kinds: Vec<(bool, String)> = (0..3)
         .map(|_| match events.try_recv().unwrap() {
             PresenceEvent::Join { member, .. } => (true, member.conn),
@@ -163,7 +167,7 @@ async fn presence_lists_members_and_announces_joins_and_leaves() {
     drop(b);
     // Dropping a registration leaves its rooms (asynchronously).
     timeout(Duration::from_secs(5), async {
-        while !hub.presence("r").await.unwrap().is_empty() {
+        while hub.presence("r").await.unwrap().count > 0 {
             tokio::task::yield_now().await;
         }
     })
@@ -207,4 +211,51 @@ async fn a_peer_that_stops_reading_is_closed_with_the_policy_code() {
         }
     };
     assert_eq!(closing, Some(CloseCode::TRY_AGAIN_LATER));
+}
+
+#[tokio::test]
+async fn rooms_past_the_presence_limit_list_a_page_and_stop_announcing_joins() {
+    let hub = Hub::builder(HubConfig::default().presence_limit(3))
+        .encoder(mywebsocket_hub::protocol::ProtocolEncoder)
+        .build()
+        .await
+        .unwrap();
+    let mut events = hub.presence_events();
+    let mut clients = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let (reg, ws) = client(&hub, None).await;
+        last = Some(
+            hub.join(reg.id(), "big", JoinOptions::default())
+                .await
+                .unwrap(),
+        );
+        clients.push((reg, ws));
+    }
+    let presence = last.unwrap().presence;
+    assert_eq!((presence.members.len(), presence.count), (3, 5));
+    assert!(!presence.is_complete());
+    assert_eq!(hub.presence("big").await.unwrap().count, 5);
+
+    // The first member hears of the second and third joins (room of 2 and 3 members), not of
+    // the fourth and fifth (4 and 5 > 3). A marker broadcast after them bounds the wait.
+    hub.broadcast("big", Message::text("marker")).await.unwrap();
+    let first = &mut clients[0].1;
+    let mut joins = Vec::new();
+    loop {
+        let text = next_text(first).await;
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        match v["type"].as_str().unwrap() {
+            "presence_join" => joins.push(v["member"]["conn"].as_str().unwrap().to_owned()),
+            "message" => break,
+            other => panic!("unexpected {other}: {text}"),
+        }
+    }
+    let expected: Vec<String> = clients[1..3]
+        .iter()
+        .map(|(reg, _)| reg.id().to_string())
+        .collect();
+    assert_eq!(joins, expected);
+    // The hub's own event stream still carries every change.
+    assert_eq!((0..5).filter(|_| events.try_recv().is_ok()).count(), 5);
 }

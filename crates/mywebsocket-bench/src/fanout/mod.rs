@@ -8,8 +8,9 @@
 //!   steady pace; every subscriber times each receipt against the stamp.
 //! ```
 //!
-//! Joins announce presence to every member already in the room, so a join storm costs the
-//! nodes O(N²) frames; the run waits until that traffic has settled before it publishes.
+//! Joins announce presence to the members already in the room while it is small (the hub's
+//! presence limit, 100 by default); the run waits until that traffic has settled before it
+//! publishes.
 
 pub mod client;
 pub mod procs;

@@ -8,7 +8,7 @@ use mywebsocket::Message;
 use super::{BoxFuture, Broker, BrokerEvent, BrokerSink, History, RoomMessage, Target};
 use crate::error::Result;
 use crate::id::{ConnId, NodeId, StreamId};
-use crate::presence::{Member, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent};
 
 #[derive(Debug, Default)]
 struct RoomLog {
@@ -157,15 +157,19 @@ impl Broker for MemoryBroker {
         Box::pin(async { Ok(()) })
     }
 
-    fn presence(&self, room: String) -> BoxFuture<'_, Result<Vec<Member>>> {
-        let mut members: Vec<Member> = self
-            .lock()
-            .presence
-            .get(&room)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
-        members.sort_by(|a, b| a.conn.cmp(&b.conn));
-        Box::pin(async { Ok(members) })
+    fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>> {
+        let st = self.lock();
+        let all = st.presence.get(&room);
+        let count = all.map_or(0, HashMap::len);
+        // Only the page is copied: a join into a room of N must not cost O(N).
+        let page: Vec<Member> = all
+            .into_iter()
+            .flat_map(|m| m.values().take(limit).cloned())
+            .collect();
+        drop(st);
+        let mut presence = Presence::from_members(page, limit);
+        presence.count = count;
+        Box::pin(async move { Ok(presence) })
     }
 }
 

@@ -17,7 +17,7 @@ use mywebsocket::Message;
 use crate::error::Result;
 use crate::hub::Inner;
 use crate::id::{ConnId, NodeId, StreamId};
-use crate::presence::{Member, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent};
 
 pub use self::memory::MemoryBroker;
 pub use self::redis::RedisBroker;
@@ -159,9 +159,10 @@ pub trait Broker: Send + Sync + 'static {
     /// The broker cannot be reached.
     fn presence_remove(&self, room: String, member: Member) -> BoxFuture<'_, Result<()>>;
 
-    /// Everyone in `room`, on every live node.
+    /// Who is in `room` on every live node: at most `limit` members (which ones, when there
+    /// are more, is the broker's choice), and the count of all.
     ///
     /// # Errors
     /// The broker cannot be reached.
-    fn presence(&self, room: String) -> BoxFuture<'_, Result<Vec<Member>>>;
+    fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>>;
 }

@@ -27,7 +27,7 @@ use super::{BoxFuture, Broker, BrokerEvent, BrokerSink, History, RoomMessage, Ta
 use crate::config::HubConfig;
 use crate::error::{HubError, Result};
 use crate::id::{ConnId, NodeId, StreamId};
-use crate::presence::{Member, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent};
 
 /// Appends to the stream (recording the newest trimmed id, for gap detection), publishes,
 /// and skips a publish this node already made (a retry after a lost reply).
@@ -396,19 +396,25 @@ impl Broker for RedisBroker {
         })
     }
 
-    fn presence(&self, room: String) -> BoxFuture<'_, Result<Vec<Member>>> {
+    fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>> {
         Box::pin(async move {
             let mut conn = self.running()?.conn.clone();
             let keys = self.keys();
             let key = keys.presence(&room);
-            let all: HashMap<String, String> = retry(|| {
+            let total: usize = retry(|| {
                 let mut conn = conn.clone();
                 let key = key.clone();
-                async move { conn.hgetall(key).await }
+                async move { conn.hlen(key).await }
             })
             .await?;
-            let mut members: Vec<Member> = all
-                .values()
+            let jsons = if total <= limit {
+                let all: HashMap<String, String> = conn.hgetall(&key).await?;
+                all.into_values().collect()
+            } else {
+                scan_some(&mut conn, &key, limit).await?
+            };
+            let mut members: Vec<Member> = jsons
+                .iter()
                 .filter_map(|json| serde_json::from_str(json).ok())
                 .collect();
             let nodes: Vec<String> = members
@@ -426,9 +432,38 @@ impl Broker for RedisBroker {
             }
             // A dead node's members are hidden at once, before a reaper removes them.
             members.retain(|m| alive.contains(&m.node));
-            members.sort_by(|a, b| a.conn.cmp(&b.conn));
-            Ok(members)
+            let mut presence = Presence::from_members(members, limit);
+            if total > limit {
+                presence.count = total;
+            }
+            Ok(presence)
         })
+    }
+}
+
+/// The values of at least `want` fields of the hash `key` (or all of them), in Redis's order:
+/// a large room's presence without reading all of it.
+async fn scan_some(
+    conn: &mut ConnectionManager,
+    key: &str,
+    want: usize,
+) -> redis::RedisResult<Vec<String>> {
+    let mut values = Vec::with_capacity(want);
+    let mut cursor = 0u64;
+    loop {
+        let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
+            .arg(key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(want.max(1))
+            .query_async(conn)
+            .await?;
+        // HSCAN answers field, value, field, value...
+        values.extend(flat.into_iter().skip(1).step_by(2));
+        cursor = next;
+        if cursor == 0 || values.len() >= want {
+            return Ok(values);
+        }
     }
 }
 
