@@ -5,7 +5,8 @@
 //!
 //! Bounded: one upload at a time per connection and [`MAX_UPLOADS`] connections at once, files
 //! up to `max_file_size` bytes, and at most `max_total` bytes kept (the oldest files go first).
-//! The directory is removed when the node exits.
+//! The directory is removed when the node exits; those of nodes that died without exiting
+//! (`kill -9`) are removed by the next node that starts on the machine.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -71,8 +72,9 @@ impl FileStore {
     /// # Errors
     /// The directory cannot be created.
     pub(crate) fn new(max_file_size: u64, max_total: u64) -> io::Result<Self> {
+        remove_stale_dirs(&std::env::temp_dir());
         let root = std::env::temp_dir().join(format!(
-            "mywebsocket-chat-files-{}-{}",
+            "{DIR_PREFIX}{}-{}",
             std::process::id(),
             TransferId::random()
         ));
@@ -228,6 +230,34 @@ impl FileStore {
     }
 }
 
+/// The name of every node's directory starts with this, then `PID-RANDOM`.
+const DIR_PREFIX: &str = "mywebsocket-chat-files-";
+
+/// Removes the directories in `tmp` of nodes whose process is gone. Only where `/proc` tells
+/// which processes live (Linux); elsewhere such directories stay until the system's cleanup.
+fn remove_stale_dirs(tmp: &std::path::Path) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// One of the [`MAX_UPLOADS`] upload connections, given back when dropped.
 struct UploadSlot(Arc<Inner>);
 
@@ -324,6 +354,25 @@ mod tests {
             header,
             "attachment; filename=\"a_b__c _.txt\"; filename*=UTF-8''a%22b%0D%0Ac%20%C3%A9.txt"
         );
+    }
+
+    #[test]
+    fn directories_of_dead_nodes_are_removed_and_live_ones_kept() {
+        if !std::path::Path::new("/proc/self").exists() {
+            return; // nothing to tell dead from live by
+        }
+        let tmp = std::env::temp_dir().join(format!("chat-stale-test-{}", std::process::id()));
+        // No process has an id this large (Linux caps them at 2^22).
+        let dead = tmp.join(format!("{DIR_PREFIX}4294967295-abc"));
+        let live = tmp.join(format!("{DIR_PREFIX}{}-abc", std::process::id()));
+        let other = tmp.join("something-else-1");
+        for dir in [&dead, &live, &other] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        remove_stale_dirs(&tmp);
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

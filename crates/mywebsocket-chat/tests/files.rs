@@ -92,6 +92,18 @@ async fn a_shared_file_uploads_and_downloads_byte_exact() {
 
     let (head, _) = http_get(&node.addr, "/files/00000000000000000000000000000000").await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    stop_gracefully(node);
+}
+
+/// Stops the node with SIGTERM, so it removes its files' directory as it exits.
+fn stop_gracefully(mut node: Node) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &node.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed: {status}");
+    let exit = node.wait_exit(Duration::from_secs(15));
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,4 +123,5 @@ async fn an_offer_over_the_limit_is_rejected_with_its_reason() {
         }) => assert!(message.contains("1000"), "{message}"),
         other => panic!("expected too_large, got {other:?}"),
     }
+    stop_gracefully(node);
 }
