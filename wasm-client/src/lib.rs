@@ -35,7 +35,9 @@
 //! - writes wait while the browser's send buffer is full ([`Options::max_buffered`]);
 //! - pages cannot send pings, so dead connections are found with an application-level
 //!   [`KeepAlive`];
-//! - lost connections can be re-established with backoff ([`Reconnect`]).
+//! - lost connections can be re-established with backoff ([`Reconnect`]);
+//! - files go both ways over the same connection, streamed from a `File` or `Blob` and
+//!   verified with SHA-256 ([`files`]).
 //!
 //! It runs on the page's thread (or a worker's), with `wasm-bindgen-futures` driving the
 //! futures. The types are not `Send`, like everything that holds a JavaScript object. On
@@ -45,6 +47,7 @@
 
 mod close;
 mod error;
+pub mod files;
 mod keep_alive;
 mod options;
 mod reconnect;

@@ -14,6 +14,8 @@
   const BACKOFF_MAX_MS = 10000;
   const CONNECT_TIMEOUT_MS = 5000;
   const LARGE_ROOM_REFRESH_MS = 15000;
+  // A shared file is a chat message: this prefix, then {"name", "size", "url"} as JSON.
+  const FILE_PREFIX = "\u{1F4CE} ";
 
   const $ = (id) => document.getElementById(id);
 
@@ -233,12 +235,98 @@
     item.dataset.id = msg.id;
     const head = el("div", "meta");
     head.append(el("span", "from", msg.from || "anonymous"), el("time", "at", timeOf(msg.id)));
-    item.append(head, el("div", "text", msg.text));
+    const shared = sharedFile(msg.text);
+    item.append(head, shared ? fileLink(shared) : el("div", "text", msg.text));
     append(room, item);
     if (room.name !== state.active) {
       room.unread += 1;
       renderRooms();
     }
+  }
+
+  // --- files -------------------------------------------------------------------------------
+
+  /** A shared file's {name, size, url} from a message's text, if it is one and its link
+   *  points at a node's download path (anything else is shown as the text it is). */
+  function sharedFile(text) {
+    if (typeof text !== "string" || !text.startsWith(FILE_PREFIX)) return null;
+    let file;
+    try {
+      file = JSON.parse(text.slice(FILE_PREFIX.length));
+    } catch (e) {
+      return null;
+    }
+    if (!file || typeof file.name !== "string" || !Number.isSafeInteger(file.size)) return null;
+    let url;
+    try {
+      url = new URL(file.url);
+    } catch (e) {
+      return null;
+    }
+    if (!/^https?:$/.test(url.protocol) || !/^\/files\/[0-9a-f]{32}$/.test(url.pathname)) return null;
+    return { name: file.name, size: file.size, url: url.href };
+  }
+
+  function formatSize(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KiB`;
+    return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  }
+
+  function fileLink(file) {
+    const box = el("div", "text file");
+    const link = el("a", "", `\u{1F4CE} ${file.name}`);
+    link.href = file.url;
+    link.download = file.name;
+    link.rel = "noopener";
+    box.append(link, el("span", "size", formatSize(file.size)));
+    return box;
+  }
+
+  /** The node's file endpoint and its HTTP origin, from the chat socket's URL. */
+  function fileEndpoints() {
+    const wsUrl = (state.ws && state.ws.url) || state.urls[state.urlIndex % state.urls.length];
+    const url = new URL(wsUrl);
+    url.pathname = "/files";
+    url.search = "";
+    const http = new URL(url.href.replace(/^ws/, "http"));
+    return { upload: url.href, origin: http.origin };
+  }
+
+  /** Uploads `file` with a progress row, then posts its download link in `room`. */
+  function shareFile(file, room) {
+    const { upload, origin } = fileEndpoints();
+    const row = el("div", "upload");
+    const bar = document.createElement("progress");
+    bar.max = Math.max(1, file.size);
+    bar.value = 0;
+    const status = el("span", "state", "checking…");
+    const stop = el("button", "dismiss", "×");
+    stop.type = "button";
+    stop.title = "Cancel";
+    row.append(el("span", "name", file.name), bar, status, stop);
+    $("uploads").append(row);
+    const job = window.chatFiles.upload(upload, file, (phase, done, total) => {
+      bar.value = done;
+      const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+      status.textContent = phase === "hash" ? `checking ${pct}%` : `${pct}%`;
+    });
+    stop.onclick = () => job.cancel();
+    job.promise.then((stored) => {
+      row.classList.add("done");
+      status.textContent = "shared";
+      const text = FILE_PREFIX + JSON.stringify({
+        name: file.name, size: file.size, url: `${origin}${stored.path}`,
+      });
+      if (!send({ type: "publish", room: room.name, text })) {
+        banner(`${file.name} was uploaded but the chat is offline: not posted.`);
+      }
+      setTimeout(() => row.remove(), 3000);
+    }, (e) => {
+      row.classList.add("failed");
+      status.textContent = `failed: ${e.message}`;
+      stop.onclick = () => row.remove();
+    });
   }
 
   function notice(room, level, text) {
@@ -406,6 +494,17 @@
       }
       // The text is cleared only once handed to an open socket, so nothing typed is lost.
       if (send({ type: "publish", room: room.name, text })) input.value = "";
+    });
+
+    $("attach").addEventListener("click", () => $("file").click());
+    $("file").addEventListener("change", () => {
+      const input = $("file");
+      const room = state.rooms.get(state.active);
+      for (const file of input.files) {
+        if (room && room.joined) shareFile(file, room);
+        else banner(`Not in a room yet: ${file.name} was not shared.`);
+      }
+      input.value = "";
     });
 
     $("status").addEventListener("click", () => {

@@ -5,6 +5,7 @@
 //!                  [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX]
 //!                  [--slow-consumer close-1008|close-1013|drop-oldest]
 //!                  [--tls-cert PEM --tls-key PEM] [--shutdown-grace-ms MS]
+//!                  [--max-file-bytes N] [--files-total-bytes N]
 //! ```
 //! Without `--redis` it is a single node with everything in memory; with it, one node of
 //! many sharing the Redis (see `mywebsocket_hub`). It logs to stderr with `tracing`; set
@@ -18,9 +19,15 @@
 //! On Ctrl-C or SIGTERM it stops accepting, lets what is already queued reach each client,
 //! closes every connection with 1001 Going Away, waits for the closing handshakes up to
 //! `--shutdown-grace-ms` (default 10 000), and exits 0.
+//!
+//! Pages share files through the node (see [`files`]): uploads over the file-transfer
+//! protocol at `/files` (at most `--max-file-bytes`, default 64 MiB, each, and
+//! `--files-total-bytes`, default 1 GiB, kept in all, oldest evicted first, in a temporary
+//! directory removed at exit), downloads at `GET /files/ID`.
 
 #![forbid(unsafe_code)]
 
+mod files;
 mod page;
 mod shutdown;
 mod tls;
@@ -30,7 +37,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -46,13 +54,16 @@ use tokio_util::task::TaskTracker;
 const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] \
 [--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] \
 [--slow-consumer close-1008|close-1013|drop-oldest] [--tls-cert PEM --tls-key PEM] \
-[--shutdown-grace-ms MS] [--presence-limit N]
+[--shutdown-grace-ms MS] [--presence-limit N] [--max-file-bytes N] [--files-total-bytes N]
 
   --tls-cert PEM, --tls-key PEM  serve HTTPS and wss:// with this certificate chain and key
   --shutdown-grace-ms MS         on Ctrl-C/SIGTERM, how long closing handshakes may take
                                  (default 10000); then it exits 0
   --presence-limit N             rooms larger than N on a node get no join/leave events there,
-                                 and member lists are cut to N plus the count (default 100)";
+                                 and member lists are cut to N plus the count (default 100)
+  --max-file-bytes N             largest file a page may share (default 67108864, 64 MiB)
+  --files-total-bytes N          shared files kept in all, oldest dropped first (default
+                                 1073741824, 1 GiB)";
 
 /// Command-line options.
 #[derive(Debug)]
@@ -63,7 +74,12 @@ struct Options {
     /// Certificate chain and private key, both PEM.
     tls: Option<(PathBuf, PathBuf)>,
     shutdown_grace: Duration,
+    max_file_bytes: u64,
+    files_total_bytes: u64,
 }
+
+/// The body of every HTTP response: a static page, a short text, or a file streamed from disk.
+pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
@@ -72,6 +88,8 @@ fn parse_args() -> Result<Options, String> {
         config: HubConfig::default(),
         tls: None,
         shutdown_grace: Duration::from_secs(10),
+        max_file_bytes: 64 << 20,
+        files_total_bytes: 1 << 30,
     };
     let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
@@ -130,6 +148,16 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--shutdown-grace-ms: {e}"))?;
                 options.shutdown_grace = Duration::from_millis(ms);
             }
+            "--max-file-bytes" => {
+                options.max_file_bytes = value("--max-file-bytes")?
+                    .parse()
+                    .map_err(|e| format!("--max-file-bytes: {e}"))?;
+            }
+            "--files-total-bytes" => {
+                options.files_total_bytes = value("--files-total-bytes")?
+                    .parse()
+                    .map_err(|e| format!("--files-total-bytes: {e}"))?;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -187,6 +215,14 @@ async fn main() {
         },
         None => None,
     };
+    let file_store = match files::FileStore::new(options.max_file_bytes, options.files_total_bytes)
+    {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("mywebsocket-chat: cannot create the shared files' directory: {e}");
+            std::process::exit(1);
+        }
+    };
     let listener = match TcpListener::bind(options.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -222,12 +258,15 @@ async fn main() {
             hub: hub.clone(),
             upgrader: upgrader.clone(),
             handlers: handlers.clone(),
+            files: file_store.clone(),
         };
         tokio::spawn(connection(tcp, acceptor.clone(), site));
     }
     tracing::info!(connections = upgrader.live_connections(), "shutting down");
     drop(listener);
     shutdown::close_all(&hub, &upgrader, &handlers, options.shutdown_grace).await;
+    // Last: the directory goes with the last handle, once no upload handler holds one.
+    drop(file_store);
 }
 
 /// What every HTTP connection shares.
@@ -237,6 +276,8 @@ struct Site {
     upgrader: Upgrader,
     /// The WebSocket handlers, so a shutdown can wait for them to unregister.
     handlers: TaskTracker,
+    /// Shared files.
+    files: files::FileStore,
 }
 
 /// Serves one accepted TCP connection, after the TLS handshake when there is an acceptor.
@@ -262,11 +303,21 @@ where
         .await;
 }
 
-async fn route(
-    mut req: Request<Incoming>,
-    site: Site,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn route(mut req: Request<Incoming>, site: Site) -> Result<Response<Body>, Infallible> {
     let response = match req.uri().path() {
+        "/files" => match site.upgrader.upgrade(&mut req) {
+            Ok((response, upgrade)) => {
+                let store = site.files;
+                site.handlers.spawn(async move {
+                    if let Ok(ws) = upgrade.await {
+                        store.serve_upload(ws).await;
+                    }
+                });
+                response.map(|()| full(Bytes::new()))
+            }
+            Err(e) => text(e.status(), e.to_string()),
+        },
+        path if path.starts_with("/files/") => site.files.download(&path["/files/".len()..]).await,
         "/ws" => match site.upgrader.upgrade(&mut req) {
             Ok((response, upgrade)) => {
                 let hub = site.hub;
@@ -275,14 +326,14 @@ async fn route(
                         mywebsocket_hub::server::handle(ws, hub).await;
                     }
                 });
-                response
+                response.map(|()| full(Bytes::new()))
             }
             Err(e) => text(e.status(), e.to_string()),
         },
         path => match page::asset(path) {
             Some(asset) => Response::builder()
                 .header("content-type", asset.content_type)
-                .body(Full::new(Bytes::from_static(asset.body.as_bytes())))
+                .body(full(Bytes::from_static(asset.body.as_bytes())))
                 .expect("static response"),
             None => text(StatusCode::NOT_FOUND, "not found".into()),
         },
@@ -290,10 +341,16 @@ async fn route(
     Ok(response)
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+/// A short plain-text answer.
+pub(crate) fn text(status: StatusCode, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(body)))
+        .body(full(Bytes::from(body)))
         .expect("static response")
+}
+
+/// A body of bytes already in memory.
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }

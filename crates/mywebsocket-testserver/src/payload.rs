@@ -202,6 +202,28 @@ pub(crate) fn random_bytes(len: usize, seed: u8) -> Vec<u8> {
     out
 }
 
+/// The size of the files of the file-transfer case, each way: 64 MiB.
+pub(crate) const FILE_LEN: u64 = 64 << 20;
+/// The size of the small files of the file-transfer case (cancelled, corrupt, rejected).
+pub(crate) const SMALL_FILE_LEN: u64 = 4 << 20;
+
+/// Fills `out` with the bytes at `offset..` of the generated file `seed`: pseudo-random and
+/// computable at any offset, so neither end ever holds a whole file to check it.
+pub(crate) fn fill_file(seed: u8, offset: u64, out: &mut [u8]) {
+    let base = seeded(seed, 3);
+    let mut pos = offset;
+    let mut done = 0;
+    while done < out.len() {
+        let mut state = base ^ (pos / 8);
+        let block = splitmix64(&mut state).to_le_bytes();
+        let from = (pos % 8) as usize;
+        let n = (8 - from).min(out.len() - done);
+        out[done..done + n].copy_from_slice(&block[from..from + n]);
+        done += n;
+        pos += n as u64;
+    }
+}
+
 /// A JSON document of exactly `len` ASCII bytes (`len` at least 64): `{"records":[...],
 /// "pad":"..."}`, records of users as an API would return them, with pseudo-random ids,
 /// scores and tags from `seed`, then dots to make up the length. Being ASCII, it can be cut
@@ -348,6 +370,20 @@ mod tests {
             assert_eq!(one[0].is_text(), kind == DeflateKind::Json);
         }
         assert_eq!(Split::from_name("many"), Some(Split::Many));
+    }
+
+    #[test]
+    fn file_bytes_are_the_same_whatever_the_slicing() {
+        let mut whole = vec![0; 1000];
+        fill_file(FROM_BROWSER, 3, &mut whole);
+        let mut pieces = vec![0; 1000];
+        for (i, piece) in pieces.chunks_mut(7).enumerate() {
+            fill_file(FROM_BROWSER, 3 + i as u64 * 7, piece);
+        }
+        assert_eq!(whole, pieces);
+        let mut other = vec![0; 1000];
+        fill_file(FROM_SERVER, 3, &mut other);
+        assert_ne!(whole, other);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod backpressure;
 mod close;
 mod data;
 mod deflate;
+mod files;
 mod fragments;
 mod heartbeat;
 mod keep_alive;

@@ -218,5 +218,60 @@ async fn scenario(a: Arc<ChatPage>, b: Arc<ChatPage>, node1: Node, node2: Node) 
     .await;
     a.screenshot(&shots, "2-ann-after.png").await;
     b.screenshot(&shots, "2-bob-recovered-on-node1.png").await;
+
+    share_a_file(&a, &b, &node1).await;
+    a.screenshot(&shots, "3-ann-shared-a-file.png").await;
+    b.screenshot(&shots, "3-bob-sees-the-file.png").await;
     drop(node1);
+}
+
+/// The size of the file A shares.
+const SHARED_LEN: usize = 3 << 20;
+
+/// Byte `i` of the file A shares (the page generates the same).
+fn shared_byte(i: usize) -> u8 {
+    (i * 7 % 251) as u8
+}
+
+/// A picks a file (as the file input would give it); the page uploads it to its node with
+/// the file-transfer protocol, showing a progress bar, and posts its link; B's page shows the
+/// link, and what the link serves is the file, byte for byte.
+async fn share_a_file(a: &ChatPage, b: &ChatPage, node: &Node) {
+    a.eval(
+        "const len = arguments[0];
+         const bytes = new Uint8Array(len);
+         for (let i = 0; i < len; i++) bytes[i] = (i * 7) % 251;
+         const picked = new DataTransfer();
+         picked.items.add(new File([bytes], 'shared.bin', { type: 'application/octet-stream' }));
+         const input = document.getElementById('file');
+         input.files = picked.files;
+         input.dispatchEvent(new Event('change'));",
+        vec![json!(SHARED_LEN)],
+    )
+    .await;
+    let link = ".list:not([hidden]) .msg .file a";
+    for page in [a, b] {
+        page.wait_for("the shared file's link", || async {
+            page.texts(link).await == ["\u{1F4CE} shared.bin"]
+        })
+        .await;
+    }
+    let failed = a.texts(".upload.failed .state").await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let href = b
+        .eval(
+            "return document.querySelector(arguments[0]).href",
+            vec![json!(link)],
+        )
+        .await;
+    let href = href.as_str().expect("a link").to_owned();
+    let path = href
+        .strip_prefix(&format!("http://{}", node.addr))
+        .unwrap_or_else(|| panic!("{href} is not on the node A uploaded to"));
+    let body = procs::http_get(&node.addr, path).await;
+    assert_eq!(body.len(), SHARED_LEN);
+    assert!(
+        body.iter().enumerate().all(|(i, &b)| b == shared_byte(i)),
+        "the shared file differs"
+    );
 }

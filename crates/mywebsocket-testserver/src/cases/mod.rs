@@ -17,12 +17,14 @@
 //! | `/reconnect` | connection 1 closed with 1012, 2 and 3 refused, 4 dropped, 5 welcomed |
 //! | `/reconnect-never` | connection 1 closed with 1012, every later one refused |
 //! | `/deflate-echo` | accepts permessage-deflate, reports the negotiation, echoes, counts wire bytes |
+//! | `/files` | file transfer (`mywebsocket-files`): receives the browser's uploads, then offers a corrupt file and a 64 MiB one |
 //! | `/deflate` | 1 MiB (`kind=json` or `random`) both ways as `split=one` message or `many`, compressed, counted on the wire |
 
 mod backpressure;
 mod close;
 mod data;
 mod deflate;
+mod files;
 mod fragments;
 mod heartbeat;
 mod keep_alive;
@@ -109,6 +111,7 @@ pub(crate) async fn serve(mut tcp: TcpStream, observations: Arc<Observations>) {
         "/reconnect-never" => reconnect::never(conn, &rec).await,
         "/deflate-echo" => deflate::echo(conn, &rec).await,
         "/deflate" => deflate::exchange(conn, &rec).await,
+        "/files" => files::run(conn, &rec).await,
         _ => {
             let mut stream = conn.stream;
             let _ = respond(
