@@ -77,26 +77,22 @@
 
 #![forbid(unsafe_code)]
 
-mod chunk;
-mod control;
 mod error;
-mod id;
 mod name;
 mod options;
 mod progress;
-mod reason;
 mod receive;
 mod send;
 mod transfers;
 
-pub use chunk::{chunk_buffer, is_chunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC};
-pub use control::{is_control, Control, CONTROL_PREFIX};
 pub use error::{Side, TransferError};
-pub use id::{InvalidTransferId, TransferId};
+pub use mywebsocket_files_proto::{
+    chunk_buffer, is_chunk, is_control, Chunk, Control, InvalidTransferId, Reason, TransferId,
+    CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
+};
 pub use name::{sanitize_name, MAX_NAME_LEN};
 pub use options::{Decision, FileMeta, Offer, Policy, ReceiveOptions};
 pub use progress::Progress;
-pub use reason::Reason;
 pub use receive::{Incoming, Received};
 pub use send::{SendHandle, Sent};
 pub use transfers::Transfers;

@@ -13,8 +13,8 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::control::Control;
 use crate::progress::ProgressCounter;
+use crate::Control;
 use crate::{Reason, Side, TransferError, TransferId};
 
 /// What `route` hands the task.

@@ -12,9 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::chunk::{chunk_buffer, CHUNK_HEADER_LEN};
-use crate::control::Control;
 use crate::progress::ProgressCounter;
+use crate::Control;
+use crate::{chunk_buffer, CHUNK_HEADER_LEN};
 use crate::{FileMeta, Progress, Reason, Side, TransferError, TransferId};
 
 /// Data length of chunks this end sends, if the receiver allows it: large enough that the

@@ -9,13 +9,13 @@ use mywebsocket::{Message, Writer};
 use tokio::io::AsyncRead;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::chunk::{is_chunk, Chunk};
-use crate::control::{is_control, Control};
 use crate::progress::ProgressCounter;
 use crate::receive::{Incoming, RecvEntry, RecvInput, RecvTask};
 use crate::send::{
     hash_file, Accepted, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source, SEND_BUDGET,
 };
+use crate::{is_chunk, Chunk};
+use crate::{is_control, Control};
 use crate::{
     sanitize_name, Decision, FileMeta, Offer, Progress, Reason, ReceiveOptions, Side,
     TransferError, TransferId,

@@ -7,7 +7,7 @@ use web_sys::Blob;
 
 use super::cancel::CancelToken;
 use super::error::{FileError, Side};
-use super::wire::Reason;
+use mywebsocket_files_proto::Reason;
 
 /// How much of a file is read at a time to hash it.
 const HASH_SLICE: u64 = 1 << 20;

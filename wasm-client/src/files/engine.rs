@@ -13,8 +13,10 @@ use super::error::{FileError, Side};
 use super::options::FilesOptions;
 use super::receive::{IncomingOffer, RecvState};
 use super::send::SendState;
-use super::wire::{is_chunk, is_control, Chunk, Control, Reason, TransferId, MAX_SAFE_SIZE};
 use crate::websocket::Writer;
+use mywebsocket_files_proto::{
+    is_chunk, is_control, Chunk, Control, Reason, TransferId, MAX_SAFE_SIZE,
+};
 
 /// File transfers on one connection, both directions (docs/file-transfer.md).
 ///
@@ -101,7 +103,7 @@ impl Files {
                 None
             }
             Message::Binary(data) if is_chunk(data) => {
-                if let Some(chunk) = Chunk::parse(data) {
+                if let Some(chunk) = Chunk::parse(data.clone()) {
                     self.handle_chunk(chunk).await;
                 }
                 None
@@ -279,7 +281,7 @@ impl Files {
         }
     }
 
-    async fn handle_chunk(&self, chunk: Chunk<'_>) {
+    async fn handle_chunk(&self, chunk: Chunk) {
         super::receive::handle_chunk(self, chunk).await;
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::wire::Reason;
+use mywebsocket_files_proto::Reason;
 
 /// Which end stopped a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

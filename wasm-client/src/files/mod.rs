@@ -68,14 +68,13 @@ mod options;
 mod random;
 mod receive;
 mod send;
-mod wire;
 
 pub use cancel::CancelToken;
 pub use engine::Files;
 pub use error::{FileError, Side};
+pub use mywebsocket_files_proto::{
+    is_chunk, is_control, Reason, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
+};
 pub use options::{FilesOptions, TransferOptions};
 pub use receive::{IncomingOffer, ReceivedFile};
 pub use send::Sent;
-pub use wire::{
-    is_chunk, is_control, Reason, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
-};

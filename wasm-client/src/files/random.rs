@@ -1,5 +1,6 @@
 //! Random bytes from the browser's cryptographic generator, for transfer ids.
 
+use mywebsocket_files_proto::TransferId;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -15,4 +16,16 @@ extern "C" {
 /// The browser's exception, or none where `crypto` is missing.
 pub(crate) fn fill(buf: &mut [u8]) -> Result<(), JsValue> {
     get_random_values(buf).map(drop)
+}
+
+/// A fresh transfer id from `crypto.getRandomValues`, falling back to `Math.random` where
+/// there is no `crypto` (an id only has to be unique on its connection).
+pub(crate) fn transfer_id() -> TransferId {
+    let mut bytes = [0u8; 16];
+    if fill(&mut bytes).is_err() {
+        for b in &mut bytes {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    TransferId(bytes)
 }

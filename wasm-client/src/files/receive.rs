@@ -14,7 +14,7 @@ use web_sys::{Blob, BlobPropertyBag};
 use super::engine::Files;
 use super::error::{FileError, Side};
 use super::options::TransferOptions;
-use super::wire::{Chunk, Control, Reason, TransferId};
+use mywebsocket_files_proto::{Chunk, Control, Reason, TransferId};
 
 /// A file the peer offers, from [`Files::next_offer`]. Look at its name, size and type, then
 /// [`accept`](IncomingOffer::accept) or [`reject`](IncomingOffer::reject) it; dropping it
@@ -314,7 +314,7 @@ enum Step {
 
 /// Checks a chunk, hashes and keeps its data, and acknowledges it; completes the download
 /// with its last chunk.
-pub(crate) async fn handle_chunk(files: &Files, chunk: Chunk<'_>) {
+pub(crate) async fn handle_chunk(files: &Files, chunk: Chunk) {
     let step = {
         let mut inner = files.inner.borrow_mut();
         // Chunks of a transfer that just ended may still be in flight: ignore them.
@@ -326,8 +326,8 @@ pub(crate) async fn handle_chunk(files: &Files, chunk: Chunk<'_>) {
             let state = inner.recvs.remove(&chunk.id).expect("just found");
             Step::Bad(state, message)
         } else {
-            state.hasher.update(chunk.data);
-            state.parts.push(&Uint8Array::from(chunk.data));
+            state.hasher.update(&chunk.data);
+            state.parts.push(&Uint8Array::from(&chunk.data[..]));
             state.expected += len;
             if state.expected == state.size {
                 Step::Complete(inner.recvs.remove(&chunk.id).expect("just found"))

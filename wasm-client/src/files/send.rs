@@ -9,7 +9,7 @@ use super::blob::{hash_blob, read_slice};
 use super::engine::Files;
 use super::error::{FileError, Side};
 use super::options::TransferOptions;
-use super::wire::{chunk_message, Control, Reason, TransferId, CHUNK_HEADER_LEN};
+use mywebsocket_files_proto::{chunk_buffer, Control, Reason, TransferId, CHUNK_HEADER_LEN};
 
 /// The receiver's `accept`.
 #[derive(Debug, Clone, Copy)]
@@ -165,7 +165,7 @@ impl Files {
         // A blob's size is an integer below 2^53: exact in f64 and in u64.
         let size = blob.size() as u64;
         let sha256 = hex::encode(hash_blob(blob, size, &options.cancel).await?);
-        let id = TransferId::random();
+        let id = super::random::transfer_id();
         self.inner.borrow_mut().sends.insert(
             id,
             SendState {
@@ -291,7 +291,9 @@ impl Files {
                         .min(size - sent)
                         .min(accepted.window - in_flight);
                     let data = read_slice(blob, sent, sent + len).await?;
-                    let mut message = chunk_message(id, sent, data.length() as usize);
+                    let data_len = data.length() as usize;
+                    let mut message = chunk_buffer(id, sent, data_len);
+                    message.resize(CHUNK_HEADER_LEN + data_len, 0);
                     data.copy_to(&mut message[CHUNK_HEADER_LEN..]);
                     self.writer
                         .write_binary(message)

@@ -1,0 +1,35 @@
+//! The messages of MyWebsocket's file-transfer protocol (`docs/file-transfer.md` in the
+//! repository), without I/O: transfer ids, reason codes, the JSON control messages that begin
+//! `{"ft":`, and binary chunks that begin `F7 46 54 01`. The tokio implementation
+//! (`mywebsocket-files`) and the browser client (`mywebsocket-wasm`) both speak through these
+//! types, so the two cannot drift apart; the crate builds for `wasm32-unknown-unknown`.
+//!
+//! ```
+//! use mywebsocket_files_proto::{chunk_buffer, is_control, Chunk, Control, TransferId};
+//!
+//! let id = TransferId([0xab; 16]);
+//! let ack = Control::Ack { id, offset: 5 };
+//! let text = ack.to_text();
+//! assert!(is_control(&text));
+//! assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), ack);
+//!
+//! let mut message = chunk_buffer(id, 1 << 20, 3);
+//! message.extend_from_slice(b"abc");
+//! let chunk = Chunk::parse(message.freeze()).unwrap();
+//! assert_eq!((chunk.id, chunk.offset, &chunk.data[..]), (id, 1 << 20, &b"abc"[..]));
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod chunk;
+mod control;
+mod id;
+mod reason;
+
+pub use chunk::{chunk_buffer, is_chunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC};
+pub use control::{is_control, Control, CONTROL_PREFIX};
+pub use id::{InvalidTransferId, TransferId};
+pub use reason::Reason;
+
+/// Offsets and sizes stay below 2^53 so that JavaScript numbers hold them exactly.
+pub const MAX_SAFE_SIZE: u64 = (1 << 53) - 1;
