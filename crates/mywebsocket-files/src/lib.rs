@@ -81,8 +81,10 @@ mod error;
 mod name;
 mod options;
 mod progress;
+mod read_ahead;
 mod receive;
 mod send;
+mod stage;
 mod transfers;
 
 pub use error::{Side, TransferError};

@@ -1,5 +1,6 @@
 //! The receiving side of one transfer: a task that owns the temp file, hashes and writes the
-//! chunks `route` hands it, acknowledges, verifies and renames.
+//! chunks `route` hands it (through the hashing and writing stages), acknowledges, verifies
+//! and renames.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,10 +11,11 @@ use bytes::Bytes;
 use mywebsocket::Writer;
 use sha2::{Digest, Sha256};
 use tokio::fs::{File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use crate::progress::ProgressCounter;
+use crate::stage::{self, Stage};
 use crate::Control;
 use crate::{Reason, Side, TransferError, TransferId};
 
@@ -104,7 +106,7 @@ impl RecvTask {
     ) -> Result<Received, TransferError> {
         let started = Instant::now();
         let part = part_path(&self.dir, self.id, &self.sha256);
-        let (mut file, mut hasher, offset) = match self.open_part(&part).await {
+        let (file, hasher, offset) = match self.open_part(&part).await {
             Ok(opened) => opened,
             Err(e) => {
                 self.cancel(Reason::Io, "the receiver could not open its file")
@@ -122,48 +124,73 @@ impl RecvTask {
             max_chunk: self.max_chunk,
         };
         self.send(&accept).await;
+        let mut hash = stage::hasher(offset, hasher);
+        let mut disk = stage::writer(offset, file.into_std().await);
         let ack_every = (self.window / 4).max(1);
-        let mut written = offset;
+        // Bytes handed to the stages, and the last offset acknowledged.
+        let mut received = offset;
         let mut last_ack = offset;
-        while written < self.size {
-            let data = match self.rx.recv().await {
-                Some(RecvInput::Data(data)) => data,
-                Some(RecvInput::Stop(error)) => {
-                    drop(file);
-                    let _ = tokio::fs::remove_file(&part).await;
-                    return Err(error);
-                }
-                None => {
-                    // The connection is gone: keep what reached disk for a resume.
-                    let _ = file.flush().await;
-                    return Err(TransferError::ConnectionLost { confirmed: written });
-                }
-            };
-            hasher.update(&data);
-            if let Err(e) = file.write_all(&data).await {
-                return Err(self.io_failed(file, &part, e).await);
-            }
-            written += data.len() as u64;
-            // Also ack whenever nothing more is waiting: a sender short of window (or of its
-            // connection-wide budget) may be waiting for exactly these bytes to be confirmed.
-            let idle = self.rx.is_empty();
-            if written - last_ack >= ack_every || written == self.size || idle {
-                // Flushing first makes an ack a promise that the bytes are in the file.
-                if let Err(e) = file.flush().await {
-                    return Err(self.io_failed(file, &part, e).await);
-                }
-                last_ack = written;
-                self.confirmed.store(written, Ordering::Relaxed);
-                self.progress.set(written);
+        loop {
+            // An ack promises that the bytes are both hashed and in the file.
+            let confirmed = hash.processed().min(disk.processed());
+            // Also ack whenever everything received is done and nothing more is waiting: a
+            // sender short of window (or of its connection-wide budget) may be waiting for
+            // exactly these bytes to be confirmed.
+            let caught_up = confirmed == received && self.rx.is_empty();
+            if confirmed > last_ack
+                && (confirmed - last_ack >= ack_every || confirmed == self.size || caught_up)
+            {
+                last_ack = confirmed;
+                self.confirmed.store(confirmed, Ordering::Relaxed);
+                self.progress.set(confirmed);
                 self.send(&Control::Ack {
                     id: self.id,
-                    offset: written,
+                    offset: confirmed,
                 })
                 .await;
             }
+            if confirmed == self.size {
+                break;
+            }
+            tokio::select! {
+                input = self.rx.recv(), if received < self.size => match input {
+                    Some(RecvInput::Data(data)) => {
+                        received += data.len() as u64;
+                        if !hash.push(data.clone()).await || !disk.push(data).await {
+                            return Err(self.stages_failed(hash, disk, &part).await);
+                        }
+                    }
+                    Some(RecvInput::Stop(error)) => {
+                        let _ = hash.finish().await;
+                        let _ = disk.finish().await;
+                        let _ = tokio::fs::remove_file(&part).await;
+                        return Err(error);
+                    }
+                    None => {
+                        // The connection is gone: keep what reached disk for a resume.
+                        let _ = hash.finish().await;
+                        let written = disk.processed();
+                        let confirmed = match disk.finish().await {
+                            Ok(()) => received,
+                            Err(_) => written,
+                        };
+                        return Err(TransferError::ConnectionLost { confirmed });
+                    }
+                },
+                running = hash.changed() => if !running {
+                    return Err(self.stages_failed(hash, disk, &part).await);
+                },
+                running = disk.changed() => if !running {
+                    return Err(self.stages_failed(hash, disk, &part).await);
+                },
+            }
         }
-        drop(file);
-        let digest: [u8; 32] = hasher.finalize().into();
+        let digest = hash.finish().await;
+        let closed = disk.finish().await;
+        let digest = match (digest, closed) {
+            (Ok(digest), Ok(())) => digest,
+            (Err(e), _) | (_, Err(e)) => return Err(self.io_failed(&part, e).await),
+        };
         if digest != self.sha256 {
             let _ = tokio::fs::remove_file(&part).await;
             let message = format!(
@@ -232,8 +259,22 @@ impl RecvTask {
         Ok((file, hasher, hashed))
     }
 
-    async fn io_failed(&self, file: File, part: &Path, e: std::io::Error) -> TransferError {
-        drop(file);
+    /// A stage stopped early: collects its error and gives up the transfer.
+    async fn stages_failed(
+        &self,
+        hash: Stage<[u8; 32]>,
+        disk: Stage<()>,
+        part: &Path,
+    ) -> TransferError {
+        let hashed = hash.finish().await.err();
+        let written = disk.finish().await.err();
+        let e = written
+            .or(hashed)
+            .unwrap_or_else(|| std::io::Error::other("a receiving stage stopped"));
+        self.io_failed(part, e).await
+    }
+
+    async fn io_failed(&self, part: &Path, e: std::io::Error) -> TransferError {
         let _ = tokio::fs::remove_file(part).await;
         self.cancel(Reason::Io, "the receiver could not write its file")
             .await;

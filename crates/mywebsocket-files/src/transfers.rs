@@ -180,7 +180,7 @@ impl Transfers {
         let cancel = Arc::new(CancelFlag::default());
         let task = SendTask {
             meta,
-            source,
+            source: Some(source),
             writer: self.inner.writer.clone(),
             signal: signal_rx,
             progress: progress.clone(),
