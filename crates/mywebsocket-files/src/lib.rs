@@ -80,6 +80,7 @@
 mod error;
 mod name;
 mod options;
+mod place;
 mod progress;
 mod read_ahead;
 mod receive;

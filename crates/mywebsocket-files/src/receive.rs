@@ -14,6 +14,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
+use crate::place::place;
 use crate::progress::ProgressCounter;
 use crate::stage::{self, Stage};
 use crate::Control;
@@ -294,39 +295,4 @@ impl RecvTask {
     async fn send(&self, control: &Control) {
         let _ = self.writer.write_string(control.to_text()).await;
     }
-}
-
-/// Renames the verified part file to `name` in `dir`, as `name (1).ext` etc. when taken.
-///
-/// The final name is reserved with `create_new` first, so two transfers of the same name never
-/// overwrite each other or an existing file; the rename then replaces the empty placeholder.
-async fn place(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
-    let (stem, ext) = match name.rfind('.') {
-        Some(dot) if dot > 0 => name.split_at(dot),
-        _ => (name, ""),
-    };
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            dir.join(name)
-        } else {
-            dir.join(format!("{stem} ({n}){ext}"))
-        };
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-            .await
-        {
-            Ok(_) => {
-                tokio::fs::rename(part, &candidate).await?;
-                return Ok(candidate);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        "10000 files of that name already exist",
-    ))
 }

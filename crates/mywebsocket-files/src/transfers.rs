@@ -132,7 +132,15 @@ impl Transfers {
             meta = meta.id(id);
         }
         let file = tokio::fs::File::open(path).await?;
-        Ok(self.start_send(meta, Source::File(file)))
+        Ok(self.send_file(file, meta))
+    }
+
+    /// Sends `meta.size` bytes of an open file from its start, for a caller that already
+    /// knows its SHA-256 (a content store, an earlier [`Transfers::send_path`]). Faster than
+    /// [`Transfers::send_reader`] with the same file: the file is read by a blocking thread
+    /// straight into the chunks, and a resume seeks instead of reading the skipped bytes.
+    pub fn send_file(&self, file: tokio::fs::File, meta: FileMeta) -> SendHandle {
+        self.start_send(meta, Source::File(file))
     }
 
     /// Sends `meta.size` bytes read from `reader`. On a resume the reader must start at byte 0

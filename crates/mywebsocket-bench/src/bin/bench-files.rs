@@ -33,53 +33,81 @@ fn main() -> Result<(), Error> {
     };
     let size = value("--size-mib", if smoke { 16 } else { 512 }) << 20;
     let rounds = value("--rounds", if smoke { 1 } else { 3 });
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?
-        .block_on(run(size, rounds))
+        .block_on(run(size, rounds, only.as_deref()))
 }
 
-async fn run(size: u64, rounds: u64) -> Result<(), Error> {
+async fn run(size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
     let dir = std::env::temp_dir().join(format!("bench-files-{}", std::process::id()));
     tokio::fs::create_dir_all(&dir).await?;
-    let result = measure(&dir, size, rounds).await;
+    let result = measure(&dir, size, rounds, only).await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     result
 }
 
-async fn measure(dir: &Path, size: u64, rounds: u64) -> Result<(), Error> {
+async fn measure(dir: &Path, size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
     let source = dir.join("source.bin");
     let sha = make_file(&source, size).await?;
-    let (mut raw, mut up, mut down) = (Vec::new(), Vec::new(), Vec::new());
+    let runs = |copy: &str| only.is_none_or(|o| o == copy);
+    let (mut raw, mut up, mut down, mut rawb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let out = dir.join(format!("round{round}"));
         tokio::fs::create_dir_all(&out).await?;
-        raw.push(raw_tcp_copy(&source, &out.join("raw.bin")).await?);
-        up.push(file_transfer(&source, size, sha, &out, true).await?);
-        down.push(file_transfer(&source, size, sha, &out, false).await?);
+        if runs("raw") {
+            raw.push(raw_tcp_copy(&source, &out.join("raw.bin")).await?);
+        }
+        if runs("rawb") {
+            let (source, dest) = (source.clone(), out.join("rawb.bin"));
+            rawb.push(
+                tokio::task::spawn_blocking(move || raw_tcp_copy_blocking(&source, &dest))
+                    .await??,
+            );
+        }
+        if runs("upload") {
+            up.push(file_transfer(&source, size, sha, &out, true).await?);
+        }
+        if runs("download") {
+            down.push(file_transfer(&source, size, sha, &out, false).await?);
+        }
         tokio::fs::remove_dir_all(&out).await?;
     }
     let mbps = |times: &mut Vec<Duration>| {
         times.sort();
-        size as f64 / times[times.len() / 2].as_secs_f64() / 1e6
+        times
+            .get(times.len() / 2)
+            .map(|t| size as f64 / t.as_secs_f64() / 1e6)
     };
-    let (raw, up, down) = (mbps(&mut raw), mbps(&mut up), mbps(&mut down));
+    let (raw, up, down, rawb) = (
+        mbps(&mut raw),
+        mbps(&mut up),
+        mbps(&mut down),
+        mbps(&mut rawb),
+    );
     println!(
         "file transfer on loopback, {} MiB file to file, median of {rounds}",
         size >> 20
     );
     println!("| copy | MB/s | of raw TCP |");
     println!("| --- | ---: | ---: |");
-    println!("| raw TCP | {raw:.0} | 100% |");
-    println!(
-        "| mywebsocket-files upload | {up:.0} | {:.0}% |",
-        100.0 * up / raw
-    );
-    println!(
-        "| mywebsocket-files download | {down:.0} | {:.0}% |",
-        100.0 * down / raw
-    );
+    let ratio = |v: f64| raw.map_or(String::from("-"), |r| format!("{:.0}%", 100.0 * v / r));
+    for (name, value) in [
+        ("raw TCP", raw),
+        ("raw TCP blocking", rawb),
+        ("mywebsocket-files upload", up),
+        ("mywebsocket-files download", down),
+    ] {
+        if let Some(v) = value {
+            println!("| {name} | {v:.0} | {} |", ratio(v));
+        }
+    }
     Ok(())
 }
 
@@ -104,6 +132,42 @@ async fn make_file(path: &Path, size: u64) -> Result<[u8; 32], Error> {
     }
     file.flush().await?;
     Ok(hasher.finalize().into())
+}
+
+/// The same copy with blocking sockets and files, one thread per end: no async runtime, no
+/// extra buffer between the file and the socket.
+fn raw_tcp_copy_blocking(source: &Path, dest: &Path) -> Result<Duration, Error> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let dest = dest.to_owned();
+    let started = Instant::now();
+    let receiver = std::thread::spawn(move || {
+        let (mut tcp, _) = listener.accept()?;
+        let mut file = std::fs::File::create(dest)?;
+        let mut buf = vec![0; PIECE];
+        loop {
+            let n = tcp.read(&mut buf)?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            file.write_all(&buf[..n])?;
+        }
+    });
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_nodelay(true)?;
+    let mut file = std::fs::File::open(source)?;
+    let mut buf = vec![0; PIECE];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        tcp.write_all(&buf[..n])?;
+    }
+    tcp.shutdown(std::net::Shutdown::Write)?;
+    receiver.join().map_err(|_| "receiver panicked")??;
+    Ok(started.elapsed())
 }
 
 async fn raw_tcp_copy(source: &Path, dest: &Path) -> Result<Duration, Error> {
@@ -167,7 +231,7 @@ async fn file_transfer(
     let started = Instant::now();
     let file = tokio::fs::File::open(source).await?;
     let name = if upload { "up.bin" } else { "down.bin" };
-    let handle = sending.send_reader(file, FileMeta::new(name, size, sha));
+    let handle = sending.send_file(file, FileMeta::new(name, size, sha));
     let received = receiving.next_incoming().await;
     let elapsed = started.elapsed();
     handle.finish().await?;
