@@ -101,21 +101,14 @@ fn read_file(
     let mut next = offset;
     while next < size {
         let len = usize::try_from(chunk_len.min(size - next)).expect("at most a chunk");
-        let mut buf = chunk_buffer(id, next, len);
-        let chunk = (|| {
-            let start = buf.len();
-            buf.resize(CHUNK_HEADER_LEN + len, 0);
-            let mut filled = start;
-            while filled < buf.len() {
-                match file.read(&mut buf[filled..]) {
-                    Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(std::mem::take(&mut buf).freeze())
-        })();
+        // `read_to_end` reads into the spare capacity without zeroing it first.
+        let mut buf = Vec::with_capacity(CHUNK_HEADER_LEN + len);
+        buf.extend_from_slice(&chunk_buffer(id, next, 0));
+        let chunk = match (&mut file).take(len as u64).read_to_end(&mut buf) {
+            Ok(n) if n == len => Ok(Bytes::from(buf)),
+            Ok(_) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => Err(e),
+        };
         let failed = chunk.is_err();
         if tx.blocking_send(chunk).is_err() || failed {
             return;

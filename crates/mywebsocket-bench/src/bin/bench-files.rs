@@ -1,12 +1,19 @@
-//! `bench-files [--size-mib N] [--rounds N] [--smoke]`: file-transfer throughput on loopback
+//! `bench-files [--size-mib N] [--rounds N] [--only ROW] [--smoke]`: file-transfer throughput on loopback
 //! beside a raw-TCP copy of the same bytes.
 //!
-//! Both copy file to file over 127.0.0.1 in 256 KiB reads and writes through `tokio::fs`: the
-//! raw copy streams the bytes over a bare TCP socket; the file transfer sends them with
-//! `mywebsocket-files` (offer, chunks within the window, acks, SHA-256 on the receiver, rename)
-//! in both directions (upload: client to server, masked; download: server to client). The
-//! sender's SHA-256 is computed before timing, as an application that knows it would. Prints
-//! MB/s (median of the rounds) and the ratio to the raw copy; asserts nothing about speed.
+//! Every row copies the same file to a new file over 127.0.0.1 in 256 KiB pieces:
+//! - raw TCP, tokio: a bare `TcpStream`, files through `tokio::fs`, as a tokio program writes
+//!   it; the baseline the ratios are taken against;
+//! - raw TCP, blocking threads: `std::net` and `std::fs` on one thread per end, no runtime;
+//! - SHA-256 alone: hashing the bytes already in memory on one core, the bound of any
+//!   transfer whose receiver verifies a SHA-256 (one stream's hash cannot use two cores);
+//! - `mywebsocket-files` both ways (upload: client to server, masked; download: server to
+//!   client): offer, chunks within the window, acks, SHA-256 on the receiver, the file placed
+//!   only once verified; the sender's file is opened with `Transfers::send_file` and its
+//!   SHA-256 computed before timing, as an application that knows it would.
+//!
+//! Prints MB/s (median of the rounds) and the ratios; asserts nothing about speed.
+//! `--only raw|blocking|sha256|upload|download` runs one row (to profile it).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,62 +60,79 @@ async fn run(size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
     result
 }
 
+/// The rows, in the order they run in each round: `--only KEY` runs one of them.
+const ROWS: [(&str, &str); 5] = [
+    ("raw", "raw TCP, tokio (tokio::fs, TcpStream)"),
+    ("blocking", "raw TCP, blocking threads (std::fs, std::net)"),
+    ("sha256", "SHA-256 of the bytes in memory, one core"),
+    ("upload", "mywebsocket-files upload (client to server)"),
+    ("download", "mywebsocket-files download (server to client)"),
+];
+
 async fn measure(dir: &Path, size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
     let source = dir.join("source.bin");
     let sha = make_file(&source, size).await?;
-    let runs = |copy: &str| only.is_none_or(|o| o == copy);
-    let (mut raw, mut up, mut down, mut rawb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); ROWS.len()];
     for round in 0..rounds {
         let out = dir.join(format!("round{round}"));
         tokio::fs::create_dir_all(&out).await?;
-        if runs("raw") {
-            raw.push(raw_tcp_copy(&source, &out.join("raw.bin")).await?);
-        }
-        if runs("rawb") {
-            let (source, dest) = (source.clone(), out.join("rawb.bin"));
-            rawb.push(
-                tokio::task::spawn_blocking(move || raw_tcp_copy_blocking(&source, &dest))
-                    .await??,
-            );
-        }
-        if runs("upload") {
-            up.push(file_transfer(&source, size, sha, &out, true).await?);
-        }
-        if runs("download") {
-            down.push(file_transfer(&source, size, sha, &out, false).await?);
+        for (row, (key, _)) in ROWS.iter().enumerate() {
+            if only.is_some_and(|o| o != *key) {
+                continue;
+            }
+            let (src, dest) = (source.clone(), out.join(format!("{key}.bin")));
+            let took = match *key {
+                "raw" => raw_tcp_copy(&source, &dest).await?,
+                "blocking" => {
+                    tokio::task::spawn_blocking(move || raw_tcp_copy_blocking(&src, &dest))
+                        .await??
+                }
+                "sha256" => tokio::task::spawn_blocking(move || hash_alone(&src)).await??,
+                "upload" => file_transfer(&source, size, sha, &out, true).await?,
+                _ => file_transfer(&source, size, sha, &out, false).await?,
+            };
+            times[row].push(took);
         }
         tokio::fs::remove_dir_all(&out).await?;
     }
-    let mbps = |times: &mut Vec<Duration>| {
-        times.sort();
-        times
-            .get(times.len() / 2)
-            .map(|t| size as f64 / t.as_secs_f64() / 1e6)
-    };
-    let (raw, up, down, rawb) = (
-        mbps(&mut raw),
-        mbps(&mut up),
-        mbps(&mut down),
-        mbps(&mut rawb),
-    );
+    let rates: Vec<Option<f64>> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            t.get(t.len() / 2)
+                .map(|t| size as f64 / t.as_secs_f64() / 1e6)
+        })
+        .collect();
     println!(
         "file transfer on loopback, {} MiB file to file, median of {rounds}",
         size >> 20
     );
-    println!("| copy | MB/s | of raw TCP |");
-    println!("| --- | ---: | ---: |");
-    let ratio = |v: f64| raw.map_or(String::from("-"), |r| format!("{:.0}%", 100.0 * v / r));
-    for (name, value) in [
-        ("raw TCP", raw),
-        ("raw TCP blocking", rawb),
-        ("mywebsocket-files upload", up),
-        ("mywebsocket-files download", down),
-    ] {
-        if let Some(v) = value {
-            println!("| {name} | {v:.0} | {} |", ratio(v));
+    println!("| copy | MB/s | of raw TCP (tokio) | of SHA-256 alone |");
+    println!("| --- | ---: | ---: | ---: |");
+    let ratio = |v: f64, of: Option<f64>| {
+        of.map_or(String::from("-"), |r| format!("{:.0}%", 100.0 * v / r))
+    };
+    for ((_, label), rate) in ROWS.iter().zip(&rates) {
+        if let Some(v) = rate {
+            println!(
+                "| {label} | {v:.0} | {} | {} |",
+                ratio(*v, rates[0]),
+                ratio(*v, rates[2])
+            );
         }
     }
     Ok(())
+}
+
+/// The bound any verified transfer meets: the receiver hashes every byte, and SHA-256 of one
+/// stream cannot be split across cores. Timed on bytes already in memory.
+fn hash_alone(source: &Path) -> Result<Duration, Error> {
+    let bytes = std::fs::read(source)?;
+    let started = Instant::now();
+    let digest = Sha256::digest(&bytes);
+    let took = started.elapsed();
+    std::hint::black_box(digest);
+    Ok(took)
 }
 
 /// Pseudo-random content (xorshift), so nothing along the way can shortcut it.

@@ -17,15 +17,20 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Encodes a frame. With `mask`, the payload is copied once and masked (client frames);
-    /// without it, the payload is shared as it is.
+    /// Encodes a frame. With `mask` (client frames), a payload nobody else holds is masked in
+    /// place and any other is copied once and masked; without it, the payload is shared as it
+    /// is.
     pub fn new(header: FrameHeader, payload: Bytes) -> Self {
         debug_assert_eq!(header.payload_len, payload.len() as u64);
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
         let payload = match header.mask {
             Some(key) if !payload.is_empty() => {
-                let mut masked = BytesMut::from(&payload[..]);
+                // A unique payload (the usual case: built for this message) is ours to change;
+                // masking it in place saves a copy of every byte sent.
+                let mut masked = payload
+                    .try_into_mut()
+                    .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
                 apply_mask(&mut masked, key, 0);
                 masked.freeze()
             }
@@ -162,6 +167,26 @@ mod tests {
             &frame.to_bytes()[..],
             &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
         );
+    }
+
+    #[test]
+    fn a_unique_payload_is_masked_in_place() {
+        let payload = Bytes::from(vec![0u8; 1000]);
+        let at = payload.as_ptr();
+        let frame = Frame::single(OpCode::Binary, payload, Some([1, 2, 3, 4]));
+        assert_eq!(frame.payload().as_ptr(), at);
+        assert_eq!(&frame.payload()[..8], &[1, 2, 3, 4, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_shared_payload_is_copied_and_left_as_it_was() {
+        let payload = Bytes::from(vec![0u8; 1000]);
+        let frame = Frame::single(OpCode::Binary, payload.clone(), Some([1, 2, 3, 4]));
+        assert_ne!(frame.payload().as_ptr(), payload.as_ptr());
+        assert!(payload.iter().all(|&b| b == 0));
+        assert_eq!(&frame.payload()[..4], &[1, 2, 3, 4]);
+        let fixed = Frame::single(OpCode::Binary, Bytes::from_static(&[0; 4]), Some([9; 4]));
+        assert_eq!(&fixed.payload()[..], &[9; 4]);
     }
 
     #[test]
