@@ -5,14 +5,14 @@
 //! browser can speak it and application messages share the connection. [`Transfers`] runs it
 //! for one connection, both directions: give it a clone of the connection's
 //! [`mywebsocket::Writer`], pass every message you read through [`Transfers::route`], and send
-//! with [`Transfers::send_path`] or [`Transfers::send_reader`].
+//! with [`Transfers::send_path`], [`Transfers::send_file`] or [`Transfers::send_reader`].
 //!
 //! - Flow control: a transfer has at most the receiver's window (default 2 MiB) in flight, and
 //!   all outgoing transfers of a connection together at most 4 MiB, taken in turns; so memory
 //!   stays bounded whatever the file size, and application messages written on the same
 //!   connection wait behind at most that much file data.
-//! - Verification: the receiver writes into a hidden `.part` file and renames it only after the
-//!   SHA-256 matches the offer.
+//! - Verification: the receiver writes into a hidden `.part` file and gives it its name only
+//!   after the SHA-256 matches the offer.
 //! - Resume: after a reconnect, offering again with the same [`TransferId`] continues from the
 //!   bytes already on the receiver's disk.
 //! - Safety: names are checked ([`sanitize_name`]), sizes and concurrent transfers limited

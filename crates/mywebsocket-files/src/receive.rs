@@ -1,6 +1,6 @@
 //! The receiving side of one transfer: a task that owns the temp file, hashes and writes the
 //! chunks `route` hands it (through the hashing and writing stages), acknowledges, verifies
-//! and renames.
+//! and moves the file into place.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
