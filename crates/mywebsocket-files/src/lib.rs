@@ -80,6 +80,7 @@
 mod error;
 mod name;
 mod options;
+mod part_lock;
 mod place;
 mod progress;
 mod read_ahead;

@@ -14,11 +14,16 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
+use crate::part_lock;
 use crate::place::place;
 use crate::progress::ProgressCounter;
 use crate::stage::{self, Stage};
 use crate::Control;
 use crate::{Reason, Side, TransferError, TransferId};
+
+/// How long a resumed transfer waits for an earlier connection's task to let go of its part
+/// file (that task ends when its connection's end is noticed) before it is refused as busy.
+const PART_BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// What `route` hands the task.
 #[derive(Debug)]
@@ -107,6 +112,18 @@ impl RecvTask {
     ) -> Result<Received, TransferError> {
         let started = Instant::now();
         let part = part_path(&self.dir, self.id, &self.sha256);
+        // Held until this task ends, however it ends. An earlier connection's task still
+        // holding it ends once its connection is known to be gone.
+        let Ok(_writing) = tokio::time::timeout(PART_BUSY_WAIT, part_lock::lock(&part)).await
+        else {
+            let message = "an earlier connection is still writing this transfer; offer it again";
+            self.cancel(Reason::Busy, message).await;
+            return Err(TransferError::Cancelled {
+                by: Side::Local,
+                reason: Reason::Busy,
+                message: message.into(),
+            });
+        };
         let (file, hasher, offset) = match self.open_part(&part).await {
             Ok(opened) => opened,
             Err(e) => {
