@@ -43,7 +43,10 @@ impl Drop for PartLock {
         drop(self.guard.take());
         if let Some(map) = map.as_mut() {
             // Nobody else holds or waits for it (the map's own reference is the only one).
-            if map.get(&self.path).is_some_and(|m| Arc::strong_count(m) == 1) {
+            if map
+                .get(&self.path)
+                .is_some_and(|m| Arc::strong_count(m) == 1)
+            {
                 map.remove(&self.path);
             }
         }
@@ -69,7 +72,10 @@ mod tests {
             .unwrap();
         drop(second);
         let map = IN_USE.lock().unwrap();
-        assert!(!map.as_ref().unwrap().contains_key(path), "entry left behind");
+        assert!(
+            !map.as_ref().unwrap().contains_key(path),
+            "entry left behind"
+        );
     }
 
     #[tokio::test]

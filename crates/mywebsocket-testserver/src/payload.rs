@@ -206,6 +206,8 @@ pub(crate) fn random_bytes(len: usize, seed: u8) -> Vec<u8> {
 pub(crate) const FILE_LEN: u64 = 64 << 20;
 /// The size of the small files of the file-transfer case (cancelled, corrupt, rejected).
 pub(crate) const SMALL_FILE_LEN: u64 = 4 << 20;
+/// The size of the resumed upload: 16 MiB, cut after about half.
+pub(crate) const RESUME_FILE_LEN: u64 = 16 << 20;
 
 /// Fills `out` with the bytes at `offset..` of the generated file `seed`: pseudo-random and
 /// computable at any offset, so neither end ever holds a whole file to check it.

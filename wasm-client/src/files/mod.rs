@@ -56,9 +56,10 @@
 //! # fn show(_: u64, _: u64) {}
 //! ```
 //!
-//! Not done here: resuming a download after a reconnect (a page keeps no partial file across
-//! connections; the offer is accepted at offset 0, which the protocol always allows), and
-//! sending with a chosen transfer id to resume an upload.
+//! An upload resumes after a reconnect when it is sent again under the same id
+//! ([`TransferOptions::id`], [`new_transfer_id`]): only the bytes the receiver does not have
+//! yet are read and sent. Not done here: resuming a download (a page keeps no partial file
+//! across connections; the offer is accepted at offset 0, which the protocol always allows).
 
 mod blob;
 mod cancel;
@@ -76,5 +77,6 @@ pub use mywebsocket_files_proto::{
     is_chunk, is_control, Reason, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
 };
 pub use options::{FilesOptions, TransferOptions};
+pub use random::new_transfer_id;
 pub use receive::{IncomingOffer, ReceivedFile};
 pub use send::Sent;

@@ -1,5 +1,6 @@
 //! Settings: limits for files this page receives, and per-transfer progress and cancellation.
 
+use mywebsocket_files_proto::TransferId;
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
@@ -85,6 +86,7 @@ pub(crate) type ProgressFn = Rc<RefCell<dyn FnMut(u64, u64)>>;
 pub struct TransferOptions {
     pub(crate) progress: Option<ProgressFn>,
     pub(crate) cancel: CancelToken,
+    pub(crate) id: Option<TransferId>,
 }
 
 impl fmt::Debug for TransferOptions {
@@ -92,6 +94,7 @@ impl fmt::Debug for TransferOptions {
         f.debug_struct("TransferOptions")
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("id", &self.id)
             .finish()
     }
 }
@@ -111,6 +114,16 @@ impl TransferOptions {
     #[must_use]
     pub fn cancel_token(mut self, token: CancelToken) -> Self {
         self.cancel = token;
+        self
+    }
+
+    /// Offers an upload under `id` instead of a fresh one. Sending the same file under the
+    /// same id again after the connection was lost resumes it: the receiver accepts at the
+    /// bytes it already has and only the rest is sent (a receiver that kept nothing starts at
+    /// 0). Make one with [`new_transfer_id`](super::new_transfer_id) and keep it with the file.
+    #[must_use]
+    pub fn id(mut self, id: TransferId) -> Self {
+        self.id = Some(id);
         self
     }
 

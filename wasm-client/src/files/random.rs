@@ -19,8 +19,9 @@ pub(crate) fn fill(buf: &mut [u8]) -> Result<(), JsValue> {
 }
 
 /// A fresh transfer id from `crypto.getRandomValues`, falling back to `Math.random` where
-/// there is no `crypto` (an id only has to be unique on its connection).
-pub(crate) fn transfer_id() -> TransferId {
+/// there is no `crypto` (an id only has to be unique on its connection). Give it to
+/// [`TransferOptions::id`](super::TransferOptions::id) to be able to resume an upload.
+pub fn new_transfer_id() -> TransferId {
     let mut bytes = [0u8; 16];
     if fill(&mut bytes).is_err() {
         for b in &mut bytes {

@@ -155,7 +155,8 @@ impl Files {
     /// either end cancels (a corrupt upload comes back as `reason: ChecksumMismatch`),
     /// [`FileError::Read`] when the browser cannot read the blob, [`FileError::Connection`] or
     /// [`FileError::ConnectionLost`] when the connection fails, [`FileError::Protocol`] when
-    /// the receiver breaks the protocol.
+    /// the receiver breaks the protocol, or (`reason: DuplicateId`) when
+    /// [`TransferOptions::id`] names a transfer this connection is already sending.
     pub async fn send_blob(
         &self,
         blob: &Blob,
@@ -165,7 +166,13 @@ impl Files {
         // A blob's size is an integer below 2^53: exact in f64 and in u64.
         let size = blob.size() as u64;
         let sha256 = hex::encode(hash_blob(blob, size, &options.cancel).await?);
-        let id = super::random::transfer_id();
+        let id = options.id.unwrap_or_else(super::random::new_transfer_id);
+        if self.inner.borrow().sends.contains_key(&id) {
+            return Err(FileError::Protocol {
+                reason: Reason::DuplicateId,
+                message: format!("transfer {id} is already being sent on this connection"),
+            });
+        }
         self.inner.borrow_mut().sends.insert(
             id,
             SendState {

@@ -176,7 +176,7 @@ async fn steps(files: &Files) -> (f64, f64) {
 /// Runs `body` while reading `ws` and routing what arrives through `files`, keeping the
 /// application's messages in `app`. Reading stops when `body` is done (`read_msg` is
 /// cancel-safe).
-async fn while_reading<T>(
+pub(crate) async fn while_reading<T>(
     ws: &mut WebSocket,
     files: &Files,
     app: &mut Vec<Message>,
@@ -218,7 +218,7 @@ fn blob_of(bytes: &[u8]) -> Blob {
 
 /// A `File` called `name` of `len` bytes of [`fill_file`] with `seed`, built a piece at a
 /// time.
-fn generated_file(seed: u8, len: u64, name: &str) -> File {
+pub(crate) fn generated_file(seed: u8, len: u64, name: &str) -> File {
     let parts = Array::new();
     let mut buf = vec![0; PIECE as usize];
     let mut offset = 0;

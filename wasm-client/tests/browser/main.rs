@@ -13,6 +13,7 @@ mod close;
 mod data;
 mod deflate;
 mod files;
+mod files_resume;
 mod fragments;
 mod heartbeat;
 mod keep_alive;

@@ -124,7 +124,7 @@ pub(super) async fn run(conn: Conn, rec: &Recorder) -> CaseResult {
     Ok(Done::Complete)
 }
 
-async fn step_timeout<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+pub(super) async fn step_timeout<F: std::future::Future>(future: F) -> Result<F::Output, String> {
     tokio::time::timeout(STEP_TIMEOUT, future)
         .await
         .map_err(|_| format!("a step took over {} s", STEP_TIMEOUT.as_secs()))
@@ -139,7 +139,7 @@ fn outcome<E: std::fmt::Display>(result: Result<mywebsocket_files::Sent, E>) -> 
 }
 
 /// Whether the file at `path` holds exactly `len` bytes of [`fill_file`] with `seed`.
-async fn matches_generated(path: &Path, seed: u8, len: u64) -> io::Result<bool> {
+pub(super) async fn matches_generated(path: &Path, seed: u8, len: u64) -> io::Result<bool> {
     let mut file = tokio::fs::File::open(path).await?;
     if file.metadata().await?.len() != len {
         return Ok(false);
@@ -160,7 +160,7 @@ async fn matches_generated(path: &Path, seed: u8, len: u64) -> io::Result<bool> 
 }
 
 /// The SHA-256 of `len` bytes of [`fill_file`] with `seed`.
-fn generated_sha256(seed: u8, len: u64) -> [u8; 32] {
+pub(super) fn generated_sha256(seed: u8, len: u64) -> [u8; 32] {
     let mut hasher = Sha256::new();
     let mut buf = vec![0; 1 << 20];
     let mut offset = 0;
@@ -216,21 +216,26 @@ impl AsyncRead for Generated {
 
 /// A directory of the system's temporary directory for this session's received files,
 /// removed with everything in it when dropped.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self::named(&NEXT.fetch_add(1, Ordering::Relaxed).to_string())
+    }
+
+    /// The directory called `name` (made of safe characters by the caller); two `TempDir`s of
+    /// the same name are the same directory, removed when the first is dropped.
+    pub(super) fn named(name: &str) -> io::Result<Self> {
         let path = std::env::temp_dir().join(format!(
-            "mywebsocket-testserver-files-{}-{}",
+            "mywebsocket-testserver-files-{}-{name}",
             std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&path)?;
         Ok(Self(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -18,6 +18,7 @@
 //! | `/reconnect-never` | connection 1 closed with 1012, every later one refused |
 //! | `/deflate-echo` | accepts permessage-deflate, reports the negotiation, echoes, counts wire bytes |
 //! | `/files` | file transfer (`mywebsocket-files`): receives the browser's uploads, then offers a corrupt file and a 64 MiB one |
+//! | `/files-resume` | connection 1 closed with 1012 halfway through a 16 MiB upload, connection 2 receives the rest of it |
 //! | `/deflate` | 1 MiB (`kind=json` or `random`) both ways as `split=one` message or `many`, compressed, counted on the wire |
 
 mod backpressure;
@@ -25,6 +26,7 @@ mod close;
 mod data;
 mod deflate;
 mod files;
+mod files_resume;
 mod fragments;
 mod heartbeat;
 mod keep_alive;
@@ -112,6 +114,7 @@ pub(crate) async fn serve(mut tcp: TcpStream, observations: Arc<Observations>) {
         "/deflate-echo" => deflate::echo(conn, &rec).await,
         "/deflate" => deflate::exchange(conn, &rec).await,
         "/files" => files::run(conn, &rec).await,
+        "/files-resume" => files_resume::run(conn, &rec).await,
         _ => {
             let mut stream = conn.stream;
             let _ = respond(
