@@ -6,27 +6,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::http::http_get;
 use common::Node;
 use mywebsocket_files::{FileMeta, Reason, ReceiveOptions, TransferError, Transfers};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// `GET path` over plain HTTP: status line, headers and body.
-async fn http_get(addr: &str, path: &str) -> (String, Vec<u8>) {
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("send");
-    let mut response = Vec::new();
-    tcp.read_to_end(&mut response).await.expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head");
-    let head = String::from_utf8(response[..split].to_vec()).expect("a text head");
-    (head, response[split + 4..].to_vec())
-}
 
 /// Connects to the node's `/files`; the transfers and a channel of the node's own messages.
 async fn files_connection(addr: &str) -> (Transfers, tokio::sync::mpsc::Receiver<Value>) {

@@ -24,12 +24,16 @@
 mod chunk;
 mod control;
 mod id;
+mod offer_check;
 mod reason;
+mod side;
 
 pub use chunk::{chunk_buffer, is_chunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC};
 pub use control::{is_control, Control, CONTROL_PREFIX};
 pub use id::{InvalidTransferId, TransferId};
+pub use offer_check::{check_offer, Refusal};
 pub use reason::Reason;
+pub use side::Side;
 
 /// Offsets and sizes stay below 2^53 so that JavaScript numbers hold them exactly.
 pub const MAX_SAFE_SIZE: u64 = (1 << 53) - 1;

@@ -2,16 +2,7 @@
 
 use std::{fmt, io};
 
-use crate::Reason;
-
-/// Which side stopped a transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// This end.
-    Local,
-    /// The peer.
-    Remote,
-}
+use crate::{Reason, Side};
 
 /// Why a transfer did not complete.
 #[derive(Debug)]

@@ -89,10 +89,10 @@ mod send;
 mod stage;
 mod transfers;
 
-pub use error::{Side, TransferError};
+pub use error::TransferError;
 pub use mywebsocket_files_proto::{
-    chunk_buffer, is_chunk, is_control, Chunk, Control, InvalidTransferId, Reason, TransferId,
-    CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
+    check_offer, chunk_buffer, is_chunk, is_control, Chunk, Control, InvalidTransferId, Reason,
+    Side, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
 };
 pub use name::{sanitize_name, MAX_NAME_LEN};
 pub use options::{Decision, FileMeta, Offer, Policy, ReceiveOptions};

@@ -14,7 +14,7 @@ use crate::receive::{Incoming, RecvEntry, RecvInput, RecvTask};
 use crate::send::{
     hash_file, Accepted, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source, SEND_BUDGET,
 };
-use crate::{is_chunk, Chunk};
+use crate::{check_offer, is_chunk, Chunk};
 use crate::{is_control, Control};
 use crate::{
     sanitize_name, Decision, FileMeta, Offer, Progress, Reason, ReceiveOptions, Side,
@@ -269,22 +269,13 @@ impl Transfers {
         sha256: &str,
     ) {
         let options = &self.inner.options;
-        let mut digest = [0; 32];
-        let checked = if hex::decode_to_slice(sha256, &mut digest).is_err() {
-            Err((Reason::BadOffer, "sha256 is not 64 hex digits".to_owned()))
-        } else if size > options.max_file_size {
-            Err((
-                Reason::TooLarge,
-                format!(
-                    "{size} bytes is over the limit of {} bytes",
-                    options.max_file_size
-                ),
-            ))
-        } else {
-            sanitize_name(&offered_name).map_err(|why| (Reason::BadName, why.to_owned()))
-        };
-        let name = match checked {
-            Ok(name) => name,
+        let checked = check_offer(size, sha256, options.max_file_size).and_then(|digest| {
+            let name =
+                sanitize_name(&offered_name).map_err(|why| (Reason::BadName, why.to_owned()))?;
+            Ok((digest, name))
+        });
+        let (digest, name) = match checked {
+            Ok(checked) => checked,
             Err((reason, message)) => return self.reject(id, reason, message).await,
         };
         let offer = Offer {

@@ -6,7 +6,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use super::cancel::CancelToken;
-use super::error::{FileError, Side};
+use super::error::FileError;
+use super::Side;
 use mywebsocket_files_proto::Reason;
 
 /// How much of a file is read at a time to hash it.

@@ -9,13 +9,14 @@ use std::task::{Poll, Waker};
 
 use mywebsocket_proto::Message;
 
-use super::error::{FileError, Side};
+use super::error::FileError;
 use super::options::FilesOptions;
 use super::receive::{IncomingOffer, RecvState};
 use super::send::SendState;
+use super::Side;
 use crate::websocket::Writer;
 use mywebsocket_files_proto::{
-    is_chunk, is_control, Chunk, Control, Reason, TransferId, MAX_SAFE_SIZE,
+    check_offer, is_chunk, is_control, Chunk, Control, Reason, TransferId,
 };
 
 /// File transfers on one connection, both directions (docs/file-transfer.md).
@@ -196,20 +197,11 @@ impl Files {
     ) {
         let refused = {
             let mut inner = self.inner.borrow_mut();
-            let mut digest = [0u8; 32];
             let waiting = inner.offers.len() + inner.undecided.len() + inner.recvs.len();
-            let refused = if hex::decode_to_slice(sha256, &mut digest).is_err() {
-                Some((Reason::BadOffer, "sha256 is not 64 hex digits".to_owned()))
-            } else if size > MAX_SAFE_SIZE {
-                Some((Reason::BadOffer, format!("size {size} is not below 2^53")))
-            } else if size > inner.options.max_file_size {
-                Some((
-                    Reason::TooLarge,
-                    format!(
-                        "{size} bytes is over the limit of {} bytes",
-                        inner.options.max_file_size
-                    ),
-                ))
+            let checked = check_offer(size, sha256, inner.options.max_file_size);
+            let digest = checked.as_ref().copied().unwrap_or_default();
+            let refused = if let Err(refusal) = checked {
+                Some(refusal)
             } else if let Err(why) = check_name(&name) {
                 Some((Reason::BadName, why.to_owned()))
             } else if inner.sends.contains_key(&id)

@@ -2,16 +2,7 @@
 
 use std::fmt;
 
-use mywebsocket_files_proto::Reason;
-
-/// Which end stopped a transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// This page.
-    Local,
-    /// The peer.
-    Remote,
-}
+use mywebsocket_files_proto::{Reason, Side};
 
 /// Why a transfer did not complete.
 #[derive(Debug)]

@@ -72,9 +72,9 @@ mod send;
 
 pub use cancel::CancelToken;
 pub use engine::Files;
-pub use error::{FileError, Side};
+pub use error::FileError;
 pub use mywebsocket_files_proto::{
-    is_chunk, is_control, Reason, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
+    is_chunk, is_control, Reason, Side, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
 };
 pub use options::{FilesOptions, TransferOptions};
 pub use random::new_transfer_id;

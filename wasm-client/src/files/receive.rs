@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use web_sys::{Blob, BlobPropertyBag};
 
 use super::engine::Files;
-use super::error::{FileError, Side};
+use super::error::FileError;
 use super::options::TransferOptions;
+use super::Side;
 use mywebsocket_files_proto::{Chunk, Control, Reason, TransferId};
 
 /// A file the peer offers, from [`Files::next_offer`]. Look at its name, size and type, then

@@ -7,8 +7,9 @@ use web_sys::{Blob, File};
 
 use super::blob::{hash_blob, read_slice};
 use super::engine::Files;
-use super::error::{FileError, Side};
+use super::error::FileError;
 use super::options::TransferOptions;
+use super::Side;
 use mywebsocket_files_proto::{chunk_buffer, Control, Reason, TransferId, CHUNK_HEADER_LEN};
 
 /// The receiver's `accept`.

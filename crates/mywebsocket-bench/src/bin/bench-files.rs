@@ -24,6 +24,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "../../../mywebsocket-files/tests/support/random_file.rs"]
+mod random_file;
+
 const PIECE: usize = 256 << 10;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -71,7 +74,7 @@ const ROWS: [(&str, &str); 5] = [
 
 async fn measure(dir: &Path, size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
     let source = dir.join("source.bin");
-    let sha = make_file(&source, size).await?;
+    let sha = random_file::write_random_file(&source, size, 0x9e37_79b9_7f4a_7c15).await?;
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); ROWS.len()];
     for round in 0..rounds {
         let out = dir.join(format!("round{round}"));
@@ -133,29 +136,6 @@ fn hash_alone(source: &Path) -> Result<Duration, Error> {
     let took = started.elapsed();
     std::hint::black_box(digest);
     Ok(took)
-}
-
-/// Pseudo-random content (xorshift), so nothing along the way can shortcut it.
-async fn make_file(path: &Path, size: u64) -> Result<[u8; 32], Error> {
-    let mut file = tokio::fs::File::create(path).await?;
-    let mut hasher = Sha256::new();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for word in buf.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = usize::try_from(left.min(buf.len() as u64))?;
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).await?;
-        left -= n as u64;
-    }
-    file.flush().await?;
-    Ok(hasher.finalize().into())
 }
 
 /// The same copy with blocking sockets and files, one thread per end: no async runtime, no

@@ -6,6 +6,8 @@
 //! `just chat-browser`) installs what is missing and runs it. Screenshots go to
 //! `target/chat-browser/` (or `$CHAT_BROWSER_OUT`).
 
+#[path = "../common/http.rs"]
+mod http;
 mod page;
 mod procs;
 
@@ -268,7 +270,8 @@ async fn share_a_file(a: &ChatPage, b: &ChatPage, node: &Node) {
     let path = href
         .strip_prefix(&format!("http://{}", node.addr))
         .unwrap_or_else(|| panic!("{href} is not on the node A uploaded to"));
-    let body = procs::http_get(&node.addr, path).await;
+    let (head, body) = http::http_get(&node.addr, path).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
     assert_eq!(body.len(), SHARED_LEN);
     assert!(
         body.iter().enumerate().all(|(i, &b)| b == shared_byte(i)),

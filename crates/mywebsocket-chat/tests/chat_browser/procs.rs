@@ -198,22 +198,3 @@ impl ChromeDriver {
         driver
     }
 }
-
-/// `GET path` from `addr` over plain HTTP; the body of a 200 answer.
-pub(crate) async fn http_get(addr: &str, path: &str) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the node");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("send");
-    let mut response = Vec::new();
-    tcp.read_to_end(&mut response).await.expect("read");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]);
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    response.split_off(split + 4)
-}

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses part of this
 
+pub(crate) mod http;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};

@@ -8,33 +8,18 @@ use std::sync::Arc;
 
 use mywebsocket::{connect, Message, Reader, Upgrader, Writer};
 use mywebsocket_files::{ReceiveOptions, Transfers};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+mod random_file;
+
 /// Writes `size` pseudo-random bytes (xorshift, seeded) and returns their SHA-256.
 pub async fn make_file(path: &Path, size: u64, seed: u64) -> [u8; 32] {
-    let mut file = tokio::fs::File::create(path).await.unwrap();
-    let mut hasher = Sha256::new();
-    let mut state = seed | 1;
-    let mut left = size;
-    let mut buf = vec![0u8; 1 << 20];
-    while left > 0 {
-        for word in buf.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).await.unwrap();
-        left -= n as u64;
-    }
-    file.flush().await.unwrap();
-    hasher.finalize().into()
+    random_file::write_random_file(path, size, seed)
+        .await
+        .expect("write the test file")
 }
 
 /// One end: its transfers and the application messages its read loop handed back.
