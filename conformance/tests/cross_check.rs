@@ -379,6 +379,11 @@ fn close_case(name: String, close: CloseSpec) -> Case {
     }
 }
 
+/// The error of the size-limit violations: the message reached [`SMALL_LIMIT`] + 1 bytes.
+fn one_byte_over_small_limit(_: Side, e: &Error) -> bool {
+    matches!(e, Error::MessageTooBig { size, limit: SMALL_LIMIT } if *size == SMALL_LIMIT as u64 + 1)
+}
+
 /// A [`Violation`] case.
 fn violation(
     name: &str,
@@ -768,9 +773,7 @@ fn cases() -> Vec<Case> {
         Some(SMALL_LIMIT),
         vec![binary(SMALL_LIMIT)],
         1009,
-        ExpectedError::Matching(|_, e| {
-            matches!(e, Error::MessageTooBig { size, limit: SMALL_LIMIT } if *size == SMALL_LIMIT as u64 + 1)
-        }),
+        ExpectedError::Matching(one_byte_over_small_limit),
         |s| vec![frame(s, 0x82, &[0; SMALL_LIMIT + 1])],
     ));
     cases.push(violation(
@@ -778,9 +781,7 @@ fn cases() -> Vec<Case> {
         Some(SMALL_LIMIT),
         vec![text(SMALL_LIMIT)],
         1009,
-        ExpectedError::Matching(|_, e| {
-            matches!(e, Error::MessageTooBig { size, limit: SMALL_LIMIT } if *size == SMALL_LIMIT as u64 + 1)
-        }),
+        ExpectedError::Matching(one_byte_over_small_limit),
         |s| vec![frame(s, 0x01, &[b'a'; 600]), frame(s, 0x80, &[b'a'; 401])],
     ));
 
