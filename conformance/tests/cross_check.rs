@@ -13,6 +13,8 @@
 //! (each side knows how many messages to expect), spawns nothing, and drops both ends when it
 //! finishes; only `127.0.0.1:0` is used.
 
+mod support;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +31,8 @@ use tungstenite::protocol::frame::coding::{CloseCode as TCloseCode, Control, Dat
 use tungstenite::protocol::frame::{CloseFrame as TCloseFrame, Frame};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::Message as TMessage;
+
+use support::fmt_payload;
 
 /// The longest one exchange may take.
 const CASE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,14 +64,7 @@ impl fmt::Debug for Item {
             Self::Ping(b) => ("Ping", b),
             Self::Pong(b) => ("Pong", b),
         };
-        if b.len() <= 24 {
-            write!(f, "{name}({b:02x?})")
-        } else {
-            let sum = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| {
-                (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
-            });
-            write!(f, "{name}({} bytes, fnv {sum:016x})", b.len())
-        }
+        fmt_payload(f, name, b)
     }
 }
 
@@ -270,8 +267,27 @@ struct Violation {
     limit: Option<usize>,
     /// The close code we must fail the connection with.
     code: u16,
-    /// Whether our read's error is the one the rule calls for, given tungstenite's side.
-    error: fn(Side, &Error) -> bool,
+    /// The error our read must fail with.
+    error: ExpectedError,
+}
+
+/// The error a [`Violation`] calls for.
+#[derive(Debug, Clone, Copy)]
+enum ExpectedError {
+    /// Exactly this protocol error, whichever end tungstenite is.
+    Protocol(ProtocolError),
+    /// An error this accepts, given tungstenite's side.
+    Matching(fn(Side, &Error) -> bool),
+}
+
+impl ExpectedError {
+    /// Whether our read's error `err` is the one called for, with tungstenite on `side`.
+    fn accepts(self, side: Side, err: &Error) -> bool {
+        match self {
+            Self::Protocol(expected) => matches!(err, Error::Protocol(e) if *e == expected),
+            Self::Matching(accepts) => accepts(side, err),
+        }
+    }
 }
 
 /// Tungstenite, with `max_message_size` [`SMALL_LIMIT`], reads what we send: every message
@@ -363,12 +379,18 @@ fn close_case(name: String, close: CloseSpec) -> Case {
     }
 }
 
+/// The error of the size-limit violations: the message reached [`SMALL_LIMIT`] + 1 bytes.
+fn one_byte_over_small_limit(_: Side, e: &Error) -> bool {
+    matches!(e, Error::MessageTooBig { size, limit: SMALL_LIMIT } if *size == SMALL_LIMIT as u64 + 1)
+}
+
+/// A [`Violation`] case.
 fn violation(
     name: &str,
     limit: Option<usize>,
     before: Vec<Item>,
     code: u16,
-    error: fn(Side, &Error) -> bool,
+    error: ExpectedError,
     frames: fn(Side) -> Vec<Frame>,
 ) -> Case {
     Case {
@@ -381,6 +403,24 @@ fn violation(
             error,
         }),
     }
+}
+
+/// The common [`violation`]: nothing sent first, the default limits, and exactly the protocol
+/// error `error` whichever end tungstenite is.
+fn protocol_violation(
+    name: &str,
+    code: u16,
+    error: ProtocolError,
+    frames: fn(Side) -> Vec<Frame>,
+) -> Case {
+    violation(
+        name,
+        None,
+        vec![],
+        code,
+        ExpectedError::Protocol(error),
+        frames,
+    )
 }
 
 fn cases() -> Vec<Case> {
@@ -632,15 +672,13 @@ fn cases() -> Vec<Case> {
         None,
         vec![text(3)],
         1007,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::InvalidUtf8)),
+        ExpectedError::Protocol(ProtocolError::InvalidUtf8),
         |s| vec![frame(s, 0x81, b"ok\xff\xfe")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "text invalid only in the last fragment",
-        None,
-        vec![],
         1007,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::InvalidUtf8)),
+        ProtocolError::InvalidUtf8,
         |s| {
             vec![
                 frame(s, 0x01, b"hello "),
@@ -649,20 +687,16 @@ fn cases() -> Vec<Case> {
             ]
         },
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "text ending mid code point",
-        None,
-        vec![],
         1007,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::InvalidUtf8)),
+        ProtocolError::InvalidUtf8,
         |s| vec![frame(s, 0x01, b"caf\xc3"), frame(s, 0x80, b"")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "invalid UTF-8 in the close reason",
-        None,
-        vec![],
         1007,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::InvalidUtf8)),
+        ProtocolError::InvalidUtf8,
         |s| vec![frame(s, 0x88, &close_payload(1000, b"\xff"))],
     ));
     cases.push(violation(
@@ -670,91 +704,68 @@ fn cases() -> Vec<Case> {
         None,
         vec![binary(4)],
         1002,
-        |side, e| match side {
+        ExpectedError::Matching(|side, e| match side {
             Side::Client => matches!(e, Error::Protocol(ProtocolError::UnmaskedFrameFromClient)),
             Side::Server => matches!(e, Error::Protocol(ProtocolError::MaskedFrameFromServer)),
-        },
+        }),
         |s| {
             let mut f = frame(s, 0x82, b"x");
             f.header_mut().mask = s.wrong_mask();
             vec![f]
         },
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "reserved data opcode 0x3",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::ReservedOpCode(0x3))),
+        ProtocolError::ReservedOpCode(0x3),
         |s| vec![frame(s, 0x83, b"x")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "reserved control opcode 0xB",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::ReservedOpCode(0xb))),
+        ProtocolError::ReservedOpCode(0xb),
         |s| vec![frame(s, 0x8b, b"")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "RSV1 without an extension",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::ReservedBits)),
+        ProtocolError::ReservedBits,
         |s| vec![frame(s, 0xc1, b"x")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "continuation without a start",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::UnexpectedContinuation)),
+        ProtocolError::UnexpectedContinuation,
         |s| vec![frame(s, 0x80, b"x")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "new message inside a fragmented one",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::ExpectedContinuation)),
+        ProtocolError::ExpectedContinuation,
         |s| vec![frame(s, 0x01, b"a"), frame(s, 0x82, b"b")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "fragmented ping",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::FragmentedControlFrame)),
+        ProtocolError::FragmentedControlFrame,
         |s| vec![frame(s, 0x09, b"p")],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "ping of 126 bytes",
-        None,
-        vec![],
         1002,
-        |_, e| {
-            matches!(
-                e,
-                Error::Protocol(ProtocolError::ControlFrameTooBig { len: 126 })
-            )
-        },
+        ProtocolError::ControlFrameTooBig { len: 126 },
         |s| vec![frame(s, 0x89, &[0; 126])],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "close code 1005",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::InvalidCloseCode(1005))),
+        ProtocolError::InvalidCloseCode(1005),
         |s| vec![frame(s, 0x88, &close_payload(1005, b""))],
     ));
-    cases.push(violation(
+    cases.push(protocol_violation(
         "close with a 1-byte payload",
-        None,
-        vec![],
         1002,
-        |_, e| matches!(e, Error::Protocol(ProtocolError::InvalidClosePayload)),
+        ProtocolError::InvalidClosePayload,
         |s| vec![frame(s, 0x88, &[0x03])],
     ));
     cases.push(violation(
@@ -762,9 +773,7 @@ fn cases() -> Vec<Case> {
         Some(SMALL_LIMIT),
         vec![binary(SMALL_LIMIT)],
         1009,
-        |_, e| {
-            matches!(e, Error::MessageTooBig { size, limit: SMALL_LIMIT } if *size == SMALL_LIMIT as u64 + 1)
-        },
+        ExpectedError::Matching(one_byte_over_small_limit),
         |s| vec![frame(s, 0x82, &[0; SMALL_LIMIT + 1])],
     ));
     cases.push(violation(
@@ -772,9 +781,7 @@ fn cases() -> Vec<Case> {
         Some(SMALL_LIMIT),
         vec![text(SMALL_LIMIT)],
         1009,
-        |_, e| {
-            matches!(e, Error::MessageTooBig { size, limit: SMALL_LIMIT } if *size == SMALL_LIMIT as u64 + 1)
-        },
+        ExpectedError::Matching(one_byte_over_small_limit),
         |s| vec![frame(s, 0x01, &[b'a'; 600]), frame(s, 0x80, &[b'a'; 401])],
     ));
 
@@ -1191,7 +1198,7 @@ async fn run_violation(topology: Topology, v: &Violation) -> Result<(), String> 
         other => return Err(format!("our read failed with {other:?}, not a violation")),
     };
     check("our error's close code", &code, &v.code)?;
-    if !(v.error)(side, &err) {
+    if !v.error.accepts(side, &err) {
         return Err(format!(
             "our read failed with {err:?}, not the expected error"
         ));

@@ -20,6 +20,8 @@
 //! explains it exactly, and every entry is pinned by at least one hand-written case, so the
 //! test fails if either library changes behaviour.
 
+mod support;
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::ops::Range;
@@ -29,6 +31,8 @@ use mywebsocket::proto::{Decoder, Event, Limits, Message, ProtocolError, Role};
 use tungstenite::error::ProtocolError as TProtocolError;
 use tungstenite::protocol::{Role as TRole, WebSocket as TWebSocket, WebSocketConfig};
 use tungstenite::{Error as TError, Message as TMessage};
+
+use support::fmt_payload;
 
 /// The message and frame size limit given to both decoders. Large enough that the generator's
 /// 65536-byte messages pass, small enough that going over it is cheap.
@@ -65,23 +69,12 @@ enum Ev {
 
 impl fmt::Debug for Ev {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        /// Long payloads are shown by length and checksum so a failure message stays readable.
-        fn bytes(f: &mut fmt::Formatter<'_>, name: &str, b: &[u8]) -> fmt::Result {
-            if b.len() <= 24 {
-                write!(f, "{name}({b:02x?})")
-            } else {
-                let sum = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| {
-                    (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
-                });
-                write!(f, "{name}({} bytes, fnv {sum:016x})", b.len())
-            }
-        }
         match self {
             Self::Text(s) if s.len() <= 40 => write!(f, "Text({s:?})"),
-            Self::Text(s) => bytes(f, "Text", s.as_bytes()),
-            Self::Binary(b) => bytes(f, "Binary", b),
-            Self::Ping(b) => bytes(f, "Ping", b),
-            Self::Pong(b) => bytes(f, "Pong", b),
+            Self::Text(s) => fmt_payload(f, "Text", s.as_bytes()),
+            Self::Binary(b) => fmt_payload(f, "Binary", b),
+            Self::Ping(b) => fmt_payload(f, "Ping", b),
+            Self::Pong(b) => fmt_payload(f, "Pong", b),
             Self::Close(c) => write!(f, "Close({c:?})"),
         }
     }

@@ -34,13 +34,15 @@ pub async fn connect(url: &str) -> Result<WebSocket> {
 pub async fn connect_with(url: &str, options: Options) -> Result<WebSocket> {
     let socket = open(url, &options).await?;
     Ok(WebSocket {
-        shared: Rc::new(Shared {
-            url: url.to_owned(),
-            options,
-            socket: RefCell::new(socket),
-            closing: Cell::new(false),
-            reconnects: Cell::new(0),
-        }),
+        writer: Writer {
+            shared: Rc::new(Shared {
+                url: url.to_owned(),
+                options,
+                socket: RefCell::new(socket),
+                closing: Cell::new(false),
+                reconnects: Cell::new(0),
+            }),
+        },
         failed_attempts: 0,
         gave_up: false,
     })
@@ -94,7 +96,9 @@ impl Shared {
 ///
 /// Dropping it closes the connection with 1000 without waiting for the handshake.
 pub struct WebSocket {
-    shared: Rc<Shared>,
+    /// The connection's own write handle: the `write_*` methods go through it, so a
+    /// `WebSocket` and its [`Writer`]s send the same way.
+    writer: Writer,
     /// Reconnection attempts that failed since the last connection opened.
     failed_attempts: u32,
     gave_up: bool,
@@ -103,21 +107,26 @@ pub struct WebSocket {
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
-            .field("url", &self.shared.url)
-            .field("reconnects", &self.shared.reconnects.get())
+            .field("url", &self.shared().url)
+            .field("reconnects", &self.shared().reconnects.get())
             .finish_non_exhaustive()
     }
 }
 
 impl WebSocket {
+    /// What this connection shares with its [`Writer`]s.
+    fn shared(&self) -> &Shared {
+        &self.writer.shared
+    }
+
     /// The URL connected to.
     pub fn url(&self) -> &str {
-        &self.shared.url
+        &self.shared().url
     }
 
     /// The subprotocol the server chose from [`Options::protocols`], if any.
     pub fn protocol(&self) -> Option<String> {
-        self.shared.socket().protocol()
+        self.shared().socket().protocol()
     }
 
     /// The extensions the server accepted, as the browser reports them (`WebSocket.extensions`):
@@ -125,23 +134,23 @@ impl WebSocket {
     /// or an empty string. Browsers offer permessage-deflate themselves and compress and
     /// decompress transparently; this only says whether, and with which parameters, they do.
     pub fn extensions(&self) -> String {
-        self.shared.socket().extensions()
+        self.shared().socket().extensions()
     }
 
     /// How many times the connection has been re-established (see [`Reconnect`]).
     pub fn reconnects(&self) -> u32 {
-        self.shared.reconnects.get()
+        self.shared().reconnects.get()
     }
 
     /// The bytes written and not yet sent by the browser (`bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
-        self.shared.socket().buffered_amount()
+        self.shared().socket().buffered_amount()
     }
 
     /// How the current connection ended, once the browser has reported it: the code and
     /// reason of the close frame, whether the closing handshake completed, and who started it.
     pub fn close_info(&self) -> Option<CloseInfo> {
-        match self.shared.socket().end()? {
+        match self.shared().socket().end()? {
             End::Closed(info) => Some(info),
             End::Dead(_) => None,
         }
@@ -149,9 +158,7 @@ impl WebSocket {
 
     /// A handle for writing, for use by other tasks (`spawn_local`) while this one reads.
     pub fn writer(&self) -> Writer {
-        Writer {
-            shared: Rc::clone(&self.shared),
-        }
+        self.writer.clone()
     }
 
     /// Waits for the next text or binary message. Messages that arrived before the
@@ -167,7 +174,7 @@ impl WebSocket {
     /// returns the same error.
     pub async fn read_msg(&mut self) -> Result<Message> {
         loop {
-            let socket = self.shared.socket();
+            let socket = self.shared().socket();
             let end = match socket.next().await {
                 Ok(message) => return Ok(message),
                 Err(end) => end,
@@ -177,12 +184,12 @@ impl WebSocket {
                     attempts: self.failed_attempts,
                 });
             }
-            let policy = match (&self.shared.options.reconnect, &end) {
+            let policy = match (&self.shared().options.reconnect, &end) {
                 (Some(policy), End::Dead(_)) => policy.clone(),
                 (Some(policy), End::Closed(info)) if Reconnect::applies_to(info) => policy.clone(),
                 _ => return Err(end.into()),
             };
-            if self.shared.closing.get() {
+            if self.shared().closing.get() {
                 return Err(end.into());
             }
             self.reconnect(&policy).await?;
@@ -203,10 +210,11 @@ impl WebSocket {
                 });
             }
             sleep(policy.delay(self.failed_attempts, js_sys::Math::random())).await;
-            match open(&self.shared.url, &self.shared.options).await {
+            match open(&self.shared().url, &self.shared().options).await {
                 Ok(socket) => {
-                    *self.shared.socket.borrow_mut() = socket;
-                    self.shared.reconnects.set(self.shared.reconnects.get() + 1);
+                    *self.shared().socket.borrow_mut() = socket;
+                    let shared = self.shared();
+                    shared.reconnects.set(shared.reconnects.get() + 1);
                     self.failed_attempts = 0;
                     return Ok(());
                 }
@@ -221,7 +229,7 @@ impl WebSocket {
     /// # Errors
     /// As [`Writer::write_string`].
     pub async fn write_string(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
-        self.shared.write(Message::Text(text.into())).await
+        self.writer.write_string(text).await
     }
 
     /// Sends a binary message; see [`Writer::write_binary`].
@@ -229,7 +237,7 @@ impl WebSocket {
     /// # Errors
     /// As [`Writer::write_binary`].
     pub async fn write_binary(&self, data: impl Into<Bytes>) -> Result<()> {
-        self.shared.write(Message::Binary(data.into())).await
+        self.writer.write_binary(data).await
     }
 
     /// Sends `value` as JSON text; see [`Writer::write_json`].
@@ -237,9 +245,7 @@ impl WebSocket {
     /// # Errors
     /// As [`Writer::write_json`].
     pub async fn write_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        self.shared
-            .write(Message::text(serde_json::to_string(value)?))
-            .await
+        self.writer.write_json(value).await
     }
 
     /// Sends a message; see [`Writer::write_message`].
@@ -247,7 +253,7 @@ impl WebSocket {
     /// # Errors
     /// As [`Writer::write_message`].
     pub async fn write_message(&self, message: Message) -> Result<()> {
-        self.shared.write(message).await
+        self.writer.write_message(message).await
     }
 
     /// Performs the closing handshake: sends a close frame with `code` and `reason`, then
@@ -261,13 +267,13 @@ impl WebSocket {
     /// the server did not answer in time (the connection is then dropped).
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         check_close(code, reason)?;
-        self.shared.closing.set(true);
-        let socket = self.shared.socket();
+        self.shared().closing.set(true);
+        let socket = self.shared().socket();
         if socket.end().is_some() {
             return Ok(());
         }
         socket.start_close(code, reason)?;
-        match timeout(self.shared.options.close_timeout, socket.ended()).await {
+        match timeout(self.shared().options.close_timeout, socket.ended()).await {
             Some(_) => Ok(()),
             None => {
                 socket.abandon(

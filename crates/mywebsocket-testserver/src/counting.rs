@@ -1,18 +1,17 @@
 //! A stream that counts the bytes read from and written to the socket under it, and keeps the
 //! first response head written, so that a case can report what really went over the wire.
+//! tokio-util's inspecting adapters see the bytes; [`Counters`] keeps the counts.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::io::{InspectReader, InspectWriter};
 
 /// The most bytes of the response head kept.
 const MAX_HEAD: usize = 16 << 10;
 
-/// What a [`Counting`] stream saw; shared, so that it can be read while the stream is in use
+/// What a [`counting`] stream saw; shared, so that it can be read while the stream is in use
 /// (by the connection's reader and its write task).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -42,6 +41,10 @@ impl Counters {
         }
     }
 
+    fn did_read(&self, bytes: &[u8]) {
+        self.read.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
+
     fn wrote(&self, bytes: &[u8]) {
         self.written
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -58,80 +61,14 @@ fn find_end_of_head(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
-/// `S`, counting into [`Counters`].
-#[derive(Debug)]
-pub(crate) struct Counting<S> {
+/// `inner`, counting into `counters` what is read from and written to it.
+pub(crate) fn counting<S: AsyncRead + AsyncWrite>(
     inner: S,
     counters: Arc<Counters>,
-}
-
-impl<S> Counting<S> {
-    /// Wraps `inner`, counting into `counters`.
-    pub(crate) fn new(inner: S, counters: Arc<Counters>) -> Self {
-        Self { inner, counters }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            let n = buf.filled().len() - before;
-            self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.counters.wrote(&buf[..n]);
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(mut n)) = polled {
-            // Count (and capture) what was written, slice by slice.
-            for slice in bufs {
-                let take = n.min(slice.len());
-                self.counters.wrote(&slice[..take]);
-                n -= take;
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+) -> impl AsyncRead + AsyncWrite {
+    let on_write = Arc::clone(&counters);
+    let inner = InspectWriter::new(inner, move |bytes: &[u8]| on_write.wrote(bytes));
+    InspectReader::new(inner, move |bytes: &[u8]| counters.did_read(bytes))
 }
 
 #[cfg(test)]
@@ -143,7 +80,7 @@ mod tests {
     async fn counts_both_ways_and_keeps_the_head() {
         let (mut peer, ours) = tokio::io::duplex(1024);
         let counters = Arc::new(Counters::default());
-        let mut stream = Counting::new(ours, Arc::clone(&counters));
+        let mut stream = counting(ours, Arc::clone(&counters));
         stream
             .write_all(b"HTTP/1.1 101 OK\r\nX: y\r\n\r\nframes")
             .await

@@ -14,31 +14,18 @@ use fastwebsockets::{
 };
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::hub::{trigger_count, Hub};
-use super::{accept_loop, Mode};
+use super::hub::{trigger_count, Hub, Queue};
+use super::{hyper_accept_loop, Mode};
 
-type Members = Hub<mpsc::UnboundedSender<Bytes>>;
+type Members = Hub<Queue>;
 
 pub(super) async fn serve(listener: TcpListener, mode: Mode) -> io::Result<()> {
     let hub = Arc::new(Hub::new());
-    accept_loop(listener, move |tcp| {
-        let hub = Arc::clone(&hub);
-        async move {
-            let service = service_fn(move |req| on_request(req, mode, Arc::clone(&hub)));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        }
-    })
-    .await
+    hyper_accept_loop(listener, move |req| on_request(req, mode, Arc::clone(&hub))).await
 }
 
 async fn on_request(
@@ -90,9 +77,7 @@ async fn broadcast(fut: UpgradeFut, hub: &Members) -> Result<(), WebSocketError>
             OpCode::Close => return Ok(()),
             OpCode::Binary => {
                 let payload = Bytes::copy_from_slice(&frame.payload);
-                for member in hub.members_when(trigger_count(&payload)).await {
-                    let _ = member.send(payload.clone());
-                }
+                hub.fan_out(trigger_count(&payload), payload).await;
             }
             _ => {}
         }

@@ -3,7 +3,9 @@
 
 use std::sync::Mutex;
 
-use tokio::sync::watch;
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt};
+use tokio::sync::{mpsc, watch};
 
 /// The length of a trigger message's payload.
 pub const TRIGGER_LEN: usize = 64;
@@ -22,6 +24,10 @@ pub fn trigger_count(payload: &[u8]) -> usize {
         usize::try_from(u64::from_le_bytes(*b)).unwrap_or(usize::MAX)
     })
 }
+
+/// How a peer library's connection joins a [`Hub`]: a channel to the task that owns the
+/// connection's write half (those libraries have no cloneable writer; this is the usual pattern).
+pub(crate) type Queue = mpsc::UnboundedSender<Bytes>;
 
 /// The connections that joined, each represented by its sending handle `T` (a MyWebsocket
 /// `Writer`, or a channel to a peer connection's writer task).
@@ -53,6 +59,34 @@ impl<T: Clone> Hub<T> {
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = joined.wait_for(|&n| n >= count).await;
         self.members.lock().expect("no panics while locked").clone()
+    }
+}
+
+impl Hub<Queue> {
+    /// Joins a connection whose write half is `sink`: a writer task sends each payload queued
+    /// for it as the message `to_message(payload)`, until a send fails.
+    pub(crate) fn join_sink<S, M>(&self, mut sink: S, to_message: fn(Bytes) -> M)
+    where
+        S: Sink<M> + Unpin + Send + 'static,
+        M: Send + 'static,
+    {
+        let (sender, mut queue) = mpsc::unbounded_channel::<Bytes>();
+        self.join(sender);
+        tokio::spawn(async move {
+            while let Some(payload) = queue.recv().await {
+                if sink.send(to_message(payload)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Waits until `count` connections joined, then queues `payload` for each of them. A
+    /// connection that went away does not stop the others.
+    pub(crate) async fn fan_out(&self, count: usize, payload: Bytes) {
+        for member in self.members_when(count).await {
+            let _ = member.send(payload.clone());
+        }
     }
 }
 

@@ -20,6 +20,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 pub use hub::{trigger_count, trigger_payload, TRIGGER_LEN};
@@ -163,6 +169,26 @@ where
             Err(e) => return Err(e),
         }
     }
+}
+
+/// [`accept_loop`] for the libraries whose upgrade goes through hyper: serves each connection
+/// with hyper's HTTP/1, upgrades enabled, and answers every request with `on_request`.
+async fn hyper_accept_loop<F, Fut, E>(listener: TcpListener, on_request: F) -> io::Result<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Response<Empty<hyper::body::Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    accept_loop(listener, move |tcp| {
+        let service = service_fn(on_request.clone());
+        async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        }
+    })
+    .await
 }
 
 /// Whether an accept error concerns one connection or a passing shortage, not the listener.

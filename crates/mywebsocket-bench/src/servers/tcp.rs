@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::hub::{trigger_count, Hub};
+use super::hub::{trigger_count, Hub, Queue};
 use super::{accept_loop, Mode};
 
 /// The answer to every upgrade request.
@@ -109,7 +109,7 @@ const ECHO_BUF: usize = 128 << 10;
 /// connection setup free of large allocations.
 const HEAD_BUF: usize = 4 << 10;
 
-async fn broadcast(mut tcp: TcpStream, hub: &Hub<mpsc::UnboundedSender<Bytes>>) -> io::Result<()> {
+async fn broadcast(mut tcp: TcpStream, hub: &Hub<Queue>) -> io::Result<()> {
     let mut buf = vec![0; HEAD_BUF];
     handshake(&mut tcp, &mut buf).await?;
     let (mut read, mut write) = tcp.into_split();
@@ -130,8 +130,6 @@ async fn broadcast(mut tcp: TcpStream, hub: &Hub<mpsc::UnboundedSender<Bytes>>) 
         // A trigger is one small frame and arrives in one read.
         let frame = Bytes::copy_from_slice(&buf[..n]);
         let count = trigger_count(frame.get(SMALL_MASKED_HEADER..).unwrap_or_default());
-        for member in hub.members_when(count).await {
-            let _ = member.send(frame.clone());
-        }
+        hub.fan_out(count, frame).await;
     }
 }

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_websockets::{Message, ServerBuilder, WebSocketStream};
 
-use super::hub::{trigger_count, Hub};
+use super::hub::{trigger_count, Hub, Queue};
 use super::{accept_loop, Mode};
 
 pub(super) async fn serve(listener: TcpListener, mode: Mode) -> io::Result<()> {
@@ -38,23 +37,13 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
     }
 }
 
-async fn broadcast(ws: WebSocketStream<TcpStream>, hub: &Hub<mpsc::UnboundedSender<Bytes>>) {
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    hub.join(tx);
-    tokio::spawn(async move {
-        while let Some(payload) = rx.recv().await {
-            if sink.send(Message::binary(payload)).await.is_err() {
-                break;
-            }
-        }
-    });
+async fn broadcast(ws: WebSocketStream<TcpStream>, hub: &Hub<Queue>) {
+    let (sink, mut stream) = ws.split();
+    hub.join_sink(sink, Message::binary);
     while let Some(Ok(msg)) = stream.next().await {
         if msg.is_binary() {
             let payload = Bytes::from(msg.into_payload());
-            for member in hub.members_when(trigger_count(&payload)).await {
-                let _ = member.send(payload.clone());
-            }
+            hub.fan_out(trigger_count(&payload), payload).await;
         }
     }
 }

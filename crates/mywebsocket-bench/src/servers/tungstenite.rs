@@ -5,14 +5,12 @@
 use std::io;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::hub::{trigger_count, Hub};
+use super::hub::{trigger_count, Hub, Queue};
 use super::{accept_loop, Mode};
 
 pub(super) async fn serve(listener: TcpListener, mode: Mode) -> io::Result<()> {
@@ -40,22 +38,12 @@ async fn echo(mut ws: WebSocketStream<TcpStream>) {
     }
 }
 
-async fn broadcast(ws: WebSocketStream<TcpStream>, hub: &Hub<mpsc::UnboundedSender<Bytes>>) {
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    hub.join(tx);
-    tokio::spawn(async move {
-        while let Some(payload) = rx.recv().await {
-            if sink.send(Message::Binary(payload)).await.is_err() {
-                break;
-            }
-        }
-    });
+async fn broadcast(ws: WebSocketStream<TcpStream>, hub: &Hub<Queue>) {
+    let (sink, mut stream) = ws.split();
+    hub.join_sink(sink, Message::Binary);
     while let Some(Ok(msg)) = stream.next().await {
         if let Message::Binary(payload) = msg {
-            for member in hub.members_when(trigger_count(&payload)).await {
-                let _ = member.send(payload.clone());
-            }
+            hub.fan_out(trigger_count(&payload), payload).await;
         }
     }
 }

@@ -7,23 +7,18 @@
 use std::io;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use yawc::frame::{Frame, OpCode};
 use yawc::{HttpWebSocket, Options, UpgradeFut, WebSocket};
 
-use super::hub::{trigger_count, Hub};
-use super::{accept_loop, Mode};
+use super::hub::{trigger_count, Hub, Queue};
+use super::{hyper_accept_loop, Mode};
 
-type Members = Hub<mpsc::UnboundedSender<Bytes>>;
+type Members = Hub<Queue>;
 
 /// The incoming size limit given to yawc, matching the other libraries' 64 MiB defaults.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -42,15 +37,8 @@ fn options(deflate: bool) -> Options {
 
 pub(super) async fn serve(listener: TcpListener, mode: Mode, deflate: bool) -> io::Result<()> {
     let hub = Arc::new(Hub::new());
-    accept_loop(listener, move |tcp| {
-        let hub = Arc::clone(&hub);
-        async move {
-            let service = service_fn(move |req| on_request(req, mode, deflate, Arc::clone(&hub)));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
-        }
+    hyper_accept_loop(listener, move |req| {
+        on_request(req, mode, deflate, Arc::clone(&hub))
     })
     .await
 }
@@ -87,22 +75,12 @@ async fn echo(fut: UpgradeFut) -> yawc::Result<()> {
 
 async fn broadcast(fut: UpgradeFut, hub: &Members) -> yawc::Result<()> {
     let ws: HttpWebSocket = fut.await?;
-    let (mut sink, mut stream) = ws.split();
-    let (sender, mut queue) = mpsc::unbounded_channel::<Bytes>();
-    hub.join(sender);
-    tokio::spawn(async move {
-        while let Some(payload) = queue.recv().await {
-            if sink.send(Frame::binary(payload)).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (sink, mut stream) = ws.split();
+    hub.join_sink(sink, Frame::binary);
     while let Some(frame) = stream.next().await {
         if frame.opcode() == OpCode::Binary {
             let payload = frame.into_payload();
-            for member in hub.members_when(trigger_count(&payload)).await {
-                let _ = member.send(payload.clone());
-            }
+            hub.fan_out(trigger_count(&payload), payload).await;
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! and 1 MiB payloads both ways, counted on the wire.
 //!
 //! These cases accept with [`Config::default`], in which the server accepts permessage-deflate
-//! ([`mywebsocket::DeflateConfig::default`]). The connection goes through a [`Counting`]
+//! ([`mywebsocket::DeflateConfig::default`]). The connection goes through a [`counting`]
 //! stream, so a report says how many bytes each direction really took on the socket, frame
 //! headers included, next to how many bytes of messages they carried, and what the server's
 //! `101` response head said, as it was written.
@@ -17,12 +17,12 @@ use mywebsocket::{Config, Upgrader, WebSocket};
 use serde_json::{json, Value};
 
 use super::{describe_end, read_until_end, summary, upgrade, CaseResult, Conn, Done};
-use crate::counting::{Counters, Counting};
+use crate::counting::{counting, Counters};
 use crate::observed::{duration_ms, Recorder};
 use crate::payload::{self, DeflateKind, Split, FROM_BROWSER, FROM_SERVER};
 use crate::request::{query_param, Rewind};
 
-/// Accepts `conn` with the default configuration through a [`Counting`] stream, and records
+/// Accepts `conn` with the default configuration through a [`counting`] stream, and records
 /// the negotiation under `deflate`:
 ///
 /// - `offer`: the request's `Sec-WebSocket-Extensions` values, joined with `, `;
@@ -39,7 +39,7 @@ async fn accept_counted(
     let counters = Arc::new(Counters::default());
     // The request head was read before routing and is replayed from `head`; everything
     // after it goes through the counter.
-    let stream = Rewind::new(head, Counting::new(tcp, Arc::clone(&counters)));
+    let stream = Rewind::new(head, counting(tcp, Arc::clone(&counters)));
     let upgrader = Upgrader::new(Config::default());
     let (request, ws) = upgrader.accept_with_request(stream).await?;
     upgrade::record_request(rec, &request);
