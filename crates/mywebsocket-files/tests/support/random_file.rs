@@ -8,7 +8,11 @@ use tokio::io::AsyncWriteExt;
 
 /// Writes `size` pseudo-random bytes (xorshift64 from `seed`) to a new file at `path` and
 /// returns their SHA-256.
-pub(crate) async fn write_random_file(path: &Path, size: u64, seed: u64) -> std::io::Result<[u8; 32]> {
+pub(crate) async fn write_random_file(
+    path: &Path,
+    size: u64,
+    seed: u64,
+) -> std::io::Result<[u8; 32]> {
     let mut file = tokio::fs::File::create(path).await?;
     let mut hasher = Sha256::new();
     let mut state = seed | 1;
