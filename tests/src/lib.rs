@@ -17,7 +17,16 @@
 //! [`deflate_message`] / [`inflate_message`] compress with flate2 directly, independently of
 //! our codec.
 
+pub mod deflate;
+pub mod ending;
+pub mod pair;
 pub mod server;
+
+pub use deflate::{deflate_message, inflate_message, DEFLATE_TAIL};
+pub use ending::{
+    assert_closed, assert_closed_by, assert_closed_without_frame, drain, read_close_code,
+};
+pub use pair::{our_client_and_tungstenite_server, our_server_and_tungstenite_client};
 
 /// The README's examples, compiled and run as doctests so they cannot go stale. They live in
 /// this crate because it depends on every crate the README shows.
@@ -925,55 +934,4 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-/// The empty stored block that ends a sync flush, which permessage-deflate strips from every
-/// compressed message (RFC 7692 §7.2.1).
-pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
-
-/// Compresses `data` as one permessage-deflate message with flate2 directly (raw deflate,
-/// sync flush, tail stripped; RFC 7692 §7.2.1), independently of our `Deflater`.
-pub fn deflate_message(compress: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    let start = compress.total_in();
-    loop {
-        out.reserve(64 << 10);
-        let consumed = usize::try_from(compress.total_in() - start).expect("fits");
-        compress
-            .compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Sync)
-            .expect("deflate");
-        let consumed = usize::try_from(compress.total_in() - start).expect("fits");
-        if consumed == data.len() && out.len() < out.capacity() {
-            break;
-        }
-    }
-    assert!(
-        out.ends_with(&DEFLATE_TAIL),
-        "a sync flush ends with the tail"
-    );
-    out.truncate(out.len() - DEFLATE_TAIL.len());
-    out
-}
-
-/// Decompresses one permessage-deflate message with flate2 directly (puts back the tail;
-/// RFC 7692 §7.2.2), independently of our `Inflater`.
-///
-/// # Panics
-/// If the data does not decompress.
-pub fn inflate_message(decompress: &mut flate2::Decompress, compressed: &[u8]) -> Vec<u8> {
-    let mut input = compressed.to_vec();
-    input.extend_from_slice(&DEFLATE_TAIL);
-    let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
-    let start = decompress.total_in();
-    loop {
-        out.reserve(64 << 10);
-        let consumed = usize::try_from(decompress.total_in() - start).expect("fits");
-        decompress
-            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
-            .expect("valid deflate data");
-        let consumed = usize::try_from(decompress.total_in() - start).expect("fits");
-        if consumed == input.len() && out.len() < out.capacity() {
-            return out;
-        }
-    }
 }

@@ -5,13 +5,15 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader};
+use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader, WebSocket};
 use mywebsocket_tests::{
-    bounded, connect_client, listen, spawn_accept, spawn_tungstenite_accept, tungstenite_connect,
-    RawPeer, Task,
+    assert_closed_by, bounded, connect_client, listen, our_client_and_tungstenite_server,
+    our_server_and_tungstenite_client, spawn_accept, RawPeer, Task,
 };
-use tokio::sync::mpsc::unbounded_channel;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 use tungstenite::Message as TMessage;
 
@@ -45,6 +47,19 @@ async fn pings_then_going_away(peer: &mut RawPeer, masked: bool) -> usize {
     pings
 }
 
+/// Asserts that the next read on `ours` fails with the heartbeat timeout, between
+/// [`TIMEOUT`] and [`LATEST`] after `start`.
+async fn gives_up_in_time(ours: &mut WebSocket, start: Instant) {
+    let err = ours.read_msg().await.unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(err, Error::Timeout(TimeoutKind::Heartbeat)),
+        "{err:?}"
+    );
+    assert!(elapsed >= TIMEOUT, "gave up after {elapsed:?}");
+    assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+}
+
 #[tokio::test]
 async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
     bounded(async {
@@ -54,26 +69,9 @@ async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
         let mut peer = RawPeer::connect(addr).await;
         let mut server = accept.join().await.unwrap();
 
-        let err = server.read_msg().await.unwrap_err();
-        let elapsed = start.elapsed();
-        assert!(
-            matches!(err, Error::Timeout(TimeoutKind::Heartbeat)),
-            "{err:?}"
-        );
-        assert!(elapsed >= TIMEOUT, "gave up after {elapsed:?}");
-        assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+        gives_up_in_time(&mut server, start).await;
         // Later reads report the end.
-        let again = server.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                again,
-                Error::Closed {
-                    initiator: Initiator::Local,
-                    ..
-                }
-            ),
-            "{again:?}"
-        );
+        assert_closed_by(&server.read_msg().await.unwrap_err(), Initiator::Local);
 
         let pings = pings_then_going_away(&mut peer, false).await;
         assert!(pings >= 1, "no ping was sent before the timeout");
@@ -90,14 +88,7 @@ async fn our_client_drops_silent_raw_server_after_heartbeat_timeout() {
         let mut client = connect_client(addr, heartbeat()).await;
         let mut peer = server.join().await;
 
-        let err = client.read_msg().await.unwrap_err();
-        let elapsed = start.elapsed();
-        assert!(
-            matches!(err, Error::Timeout(TimeoutKind::Heartbeat)),
-            "{err:?}"
-        );
-        assert!(elapsed >= TIMEOUT, "gave up after {elapsed:?}");
-        assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+        gives_up_in_time(&mut client, start).await;
 
         let pings = pings_then_going_away(&mut peer, true).await;
         assert!(pings >= 1, "no ping was sent before the timeout");
@@ -126,44 +117,61 @@ async fn silence_timeout_without_pings_sends_only_the_close() {
 /// How many pongs make "several intervals": more than two timeouts' worth of pings.
 const PONGS: usize = 7;
 
+/// `ours` was set up with [`heartbeat`] and a pong handler that sends to `pongs`: checks that
+/// the tokio-tungstenite `peer`, which answers pings as it reads, keeps the connection up for
+/// [`PONGS`] pongs and more than two timeouts, and still exchanges messages after.
+async fn keeps_live_peer<S>(
+    mut ours: WebSocket,
+    mut pongs: UnboundedReceiver<()>,
+    mut peer: WebSocketStream<S>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // The peer counts our pings and acknowledges our one message.
+    let peer = Task::spawn(async move {
+        let mut pings = 0;
+        while let Some(msg) = peer.next().await {
+            match msg.unwrap() {
+                TMessage::Ping(_) => pings += 1,
+                TMessage::Text(t) if t.as_str() == "still there?" => {
+                    peer.send(TMessage::text("yes")).await.unwrap();
+                }
+                _ => {}
+            }
+        }
+        pings
+    });
+
+    let start = Instant::now();
+    for _ in 0..PONGS {
+        tokio::select! {
+            pong = pongs.recv() => pong.unwrap(),
+            other = ours.read_msg() => panic!("connection ended: {other:?}"),
+        }
+    }
+    assert!(start.elapsed() > 2 * TIMEOUT, "{:?}", start.elapsed());
+
+    ours.write_string("still there?").await.unwrap();
+    assert_eq!(ours.read_msg().await.unwrap(), Message::text("yes"));
+    ours.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(peer.join().await >= PONGS);
+}
+
+/// [`heartbeat`] with a pong handler that sends to the returned receiver.
+fn heartbeat_counting_pongs() -> (Config, UnboundedReceiver<()>) {
+    let (tx, pongs) = unbounded_channel();
+    let config = heartbeat().on_pong(move |_| {
+        let _ = tx.send(());
+    });
+    (config, pongs)
+}
+
 #[tokio::test]
 async fn our_server_keeps_live_tungstenite_client_over_many_intervals() {
     bounded(async {
-        let (tx, mut pongs) = unbounded_channel();
-        let config = heartbeat().on_pong(move |_| {
-            let _ = tx.send(());
-        });
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-        // tokio-tungstenite answers pings as it reads; it acknowledges our one message.
-        let client = Task::spawn(async move {
-            let mut pings = 0;
-            while let Some(msg) = client.next().await {
-                match msg.unwrap() {
-                    TMessage::Ping(_) => pings += 1,
-                    TMessage::Text(t) if t.as_str() == "still there?" => {
-                        client.send(TMessage::text("yes")).await.unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            pings
-        });
-
-        let start = Instant::now();
-        for _ in 0..PONGS {
-            tokio::select! {
-                pong = pongs.recv() => pong.unwrap(),
-                other = server.read_msg() => panic!("connection ended: {other:?}"),
-            }
-        }
-        assert!(start.elapsed() > 2 * TIMEOUT, "{:?}", start.elapsed());
-
-        server.write_string("still there?").await.unwrap();
-        assert_eq!(server.read_msg().await.unwrap(), Message::text("yes"));
-        server.close(CloseCode::NORMAL, "").await.unwrap();
-        assert!(client.join().await >= PONGS);
+        let (config, pongs) = heartbeat_counting_pongs();
+        let (server, client) = our_server_and_tungstenite_client(Upgrader::new(config)).await;
+        keeps_live_peer(server, pongs, client).await;
     })
     .await;
 }
@@ -171,40 +179,9 @@ async fn our_server_keeps_live_tungstenite_client_over_many_intervals() {
 #[tokio::test]
 async fn our_client_keeps_live_tungstenite_server_over_many_intervals() {
     bounded(async {
-        let (tx, mut pongs) = unbounded_channel();
-        let config = heartbeat().on_pong(move |_| {
-            let _ = tx.send(());
-        });
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, config).await;
-        let mut server = accept.join().await;
-        let server = Task::spawn(async move {
-            let mut pings = 0;
-            while let Some(msg) = server.next().await {
-                match msg.unwrap() {
-                    TMessage::Ping(_) => pings += 1,
-                    TMessage::Text(t) if t.as_str() == "still there?" => {
-                        server.send(TMessage::text("yes")).await.unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            pings
-        });
-
-        let start = Instant::now();
-        for _ in 0..PONGS {
-            tokio::select! {
-                pong = pongs.recv() => pong.unwrap(),
-                other = client.read_msg() => panic!("connection ended: {other:?}"),
-            }
-        }
-        assert!(start.elapsed() > 2 * TIMEOUT, "{:?}", start.elapsed());
-
-        client.write_string("still there?").await.unwrap();
-        assert_eq!(client.read_msg().await.unwrap(), Message::text("yes"));
-        client.close(CloseCode::NORMAL, "").await.unwrap();
-        assert!(server.join().await >= PONGS);
+        let (config, pongs) = heartbeat_counting_pongs();
+        let (client, server) = our_client_and_tungstenite_server(config).await;
+        keeps_live_peer(client, pongs, server).await;
     })
     .await;
 }
