@@ -373,19 +373,17 @@ impl RawPeer {
         extra: &str,
         after_request: &[u8],
     ) -> (Self, Vec<(String, String)>) {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
+        let mut peer = Self::over(TcpStream::connect(addr).await.expect("connect"));
         let mut request = format!(
             "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         )
         .into_bytes();
         request.extend_from_slice(after_request);
-        stream.write_all(&request).await.expect("write request");
-        let mut peer = Self {
-            stream,
-            buf: BytesMut::with_capacity(4096),
-        };
+        peer.stream
+            .write_all(&request)
+            .await
+            .expect("write request");
         let head = peer.read_head().await;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
@@ -396,11 +394,8 @@ impl RawPeer {
         assert_eq!(len, head.len());
         assert_eq!(response.code, Some(101), "server refused the upgrade");
         let headers = owned_headers(response.headers);
-        let accept = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-accept"))
-            .map(|(_, value)| value.as_str())
-            .expect("Sec-WebSocket-Accept header");
+        let accept =
+            find_header(&headers, "sec-websocket-accept").expect("Sec-WebSocket-Accept header");
         assert_eq!(
             accept,
             tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes())
@@ -437,11 +432,7 @@ impl RawPeer {
         after_response: &[u8],
     ) -> (Self, Vec<(String, String)>) {
         let (stream, _) = listener.accept().await.expect("accept");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut peer = Self {
-            stream,
-            buf: BytesMut::with_capacity(4096),
-        };
+        let mut peer = Self::over(stream);
         let head = peer.read_head().await;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut request = httparse::Request::new(&mut headers);
@@ -450,11 +441,7 @@ impl RawPeer {
             .expect("valid request head")
             .is_complete());
         let headers = owned_headers(request.headers);
-        let key = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-key"))
-            .map(|(_, value)| value.as_str())
-            .expect("Sec-WebSocket-Key header");
+        let key = find_header(&headers, "sec-websocket-key").expect("Sec-WebSocket-Key header");
         let mut response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
@@ -467,6 +454,19 @@ impl RawPeer {
             .await
             .expect("write response");
         (peer, headers)
+    }
+
+    /// A peer on `stream`, before the handshake. Frames go out as soon as they are written
+    /// (no Nagle delay), as a test expects.
+    ///
+    /// # Panics
+    /// If the socket option cannot be set.
+    fn over(stream: TcpStream) -> Self {
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+        }
     }
 
     /// The TCP stream and the bytes read past the handshake, to hand the connection to
@@ -544,23 +544,14 @@ impl RawPeer {
     pub async fn read_message_frames(&mut self) -> Vec<RawFrame> {
         let mut frames = Vec::new();
         loop {
-            let frame = self
-                .read_frame()
-                .await
-                .expect("read data frame")
-                .expect("a data frame before the end of the stream");
-            match frame.header.opcode {
-                OpCode::Control(Control::Ping | Control::Pong) => {}
-                OpCode::Control(Control::Close) => {
-                    panic!("expected a data frame, got close {:?}", frame.close_code())
-                }
-                _ => {
-                    let fin = frame.header.is_final;
-                    frames.push(frame);
-                    if fin {
-                        return frames;
-                    }
-                }
+            let frame = self.read_frame_skipping_pings("a data frame").await;
+            if frame.header.opcode == OpCode::Control(Control::Close) {
+                panic!("expected a data frame, got close {:?}", frame.close_code());
+            }
+            let fin = frame.header.is_final;
+            frames.push(frame);
+            if fin {
+                return frames;
             }
         }
     }
@@ -570,18 +561,30 @@ impl RawPeer {
     /// # Panics
     /// On a data frame, on the end of the stream, or on a close frame without a code.
     pub async fn read_close(&mut self) -> (u16, String) {
+        let frame = self.read_frame_skipping_pings("a close frame").await;
+        match frame.header.opcode {
+            OpCode::Control(Control::Close) => frame.close_code().expect("close frame with a code"),
+            other => panic!("expected a close frame, got {other}"),
+        }
+    }
+
+    /// Reads the next frame that is not a ping or a pong; `what` is the frame expected, for
+    /// the panic message.
+    ///
+    /// # Panics
+    /// On the end of the stream or on a socket error.
+    async fn read_frame_skipping_pings(&mut self, what: &str) -> RawFrame {
         loop {
             let frame = self
                 .read_frame()
                 .await
-                .expect("read close frame")
-                .expect("a close frame before the end of the stream");
-            match frame.header.opcode {
-                OpCode::Control(Control::Ping | Control::Pong) => {}
-                OpCode::Control(Control::Close) => {
-                    return frame.close_code().expect("close frame with a code");
-                }
-                other => panic!("expected a close frame, got {other}"),
+                .unwrap_or_else(|e| panic!("read {what}: {e}"))
+                .unwrap_or_else(|| panic!("{what} before the end of the stream"));
+            if !matches!(
+                frame.header.opcode,
+                OpCode::Control(Control::Ping | Control::Pong)
+            ) {
+                return frame;
             }
         }
     }
@@ -625,14 +628,9 @@ pub fn rsv1_frame(
     payload: impl Into<Bytes>,
     mask: Option<[u8; 4]>,
 ) -> Frame {
-    let header = FrameHeader {
-        is_final: fin,
-        rsv1: true,
-        opcode,
-        mask,
-        ..FrameHeader::default()
-    };
-    Frame::from_payload(header, payload.into())
+    let mut frame = raw_frame(fin, opcode, payload, mask);
+    frame.header_mut().rsv1 = true;
+    frame
 }
 
 /// The wire bytes of `frame`, encoded by tungstenite (masked if it has a mask key).
@@ -658,10 +656,7 @@ pub struct HttpReply {
 impl HttpReply {
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
@@ -686,16 +681,7 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> HttpReply {
     };
     HttpReply {
         status: response.code.expect("status code"),
-        headers: response
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_owned(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect(),
+        headers: owned_headers(response.headers),
         body: raw[len..].to_vec(),
     }
 }
