@@ -26,7 +26,10 @@ pub use deflate::{deflate_message, inflate_message, DEFLATE_TAIL};
 pub use ending::{
     assert_closed, assert_closed_by, assert_closed_without_frame, drain, read_close_code,
 };
-pub use pair::{our_client_and_tungstenite_server, our_server_and_tungstenite_client};
+pub use pair::{
+    our_client_and_raw_server, our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client,
+};
 
 /// The README's examples, compiled and run as doctests so they cannot go stale. They live in
 /// this crate because it depends on every crate the README shows.

@@ -5,8 +5,8 @@ use futures_util::SinkExt;
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
 use mywebsocket_tests::{
     assert_closed, assert_closed_by, assert_closed_without_frame, bounded, drain,
-    our_client_and_tungstenite_server, our_server_and_tungstenite_client, raw_frame, spawn_accept,
-    RawPeer, Task,
+    our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client, raw_frame, Task,
 };
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 use tungstenite::protocol::CloseFrame as TCloseFrame;
@@ -175,9 +175,7 @@ async fn close_codes_that_may_not_be_sent_are_refused() {
 #[tokio::test]
 async fn raw_client_close_is_echoed_then_server_ends_tcp() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
 
         let mut payload = 1000u16.to_be_bytes().to_vec();
         payload.extend_from_slice(b"bye");

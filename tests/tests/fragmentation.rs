@@ -5,8 +5,9 @@
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Message, Upgrader, WebSocket, WriteOptions};
 use mywebsocket_tests::{
-    assert_same_bytes, bounded, connect_client, drain, listen, our_client_and_tungstenite_server,
-    our_server_and_tungstenite_client, pattern, raw_frame, spawn_accept, RawFrame, RawPeer, Task,
+    assert_same_bytes, bounded, drain, our_client_and_raw_server,
+    our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client, pattern, raw_frame, RawFrame, RawPeer, Task,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
@@ -78,9 +79,7 @@ fn check_fragments(
 async fn our_server_fragmented_writes_are_several_frames_on_the_wire() {
     bounded(async {
         let config = Config::default().fragment_size(4096);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let server = accept.join().await.unwrap();
+        let (server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         let text = multibyte_text(1000);
         let opts = WriteOptions::default().fragment_size(64);
@@ -127,10 +126,7 @@ async fn our_server_fragmented_writes_are_several_frames_on_the_wire() {
 #[tokio::test]
 async fn our_client_fragmented_writes_are_several_masked_frames_on_the_wire() {
     bounded(async {
-        let (listener, addr) = listen().await;
-        let server = Task::spawn(async move { RawPeer::accept(&listener).await });
-        let client = connect_client(addr, Config::default()).await;
-        let mut peer = server.join().await;
+        let (client, mut peer) = our_client_and_raw_server(Config::default()).await;
 
         let text = multibyte_text(1000);
         let opts = WriteOptions::default().fragment_size(100);
@@ -218,9 +214,7 @@ async fn our_client_fragmented_write_arrives_whole_at_tungstenite_server() {
 #[tokio::test]
 async fn our_server_reassembles_fragments_with_a_ping_between() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
 
         // "€" is E2 82 AC: split it across the first two frames.
         let text = "price: €42".as_bytes();

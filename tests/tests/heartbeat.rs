@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader, WebSocket};
 use mywebsocket_tests::{
-    assert_closed_by, bounded, connect_client, listen, our_client_and_tungstenite_server,
-    our_server_and_tungstenite_client, spawn_accept, RawPeer, Task,
+    assert_closed_by, bounded, our_client_and_raw_server, our_client_and_tungstenite_server,
+    our_server_and_raw_client, our_server_and_tungstenite_client, RawPeer, Task,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
@@ -64,10 +64,8 @@ async fn gives_up_in_time(ours: &mut WebSocket, start: Instant) {
 async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
     bounded(async {
         let start = Instant::now();
-        let (addr, accept) = spawn_accept(Upgrader::new(heartbeat())).await;
         // Completes the handshake, then neither reads nor answers until the server gives up.
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(heartbeat())).await;
 
         gives_up_in_time(&mut server, start).await;
         // Later reads report the end.
@@ -83,10 +81,7 @@ async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
 async fn our_client_drops_silent_raw_server_after_heartbeat_timeout() {
     bounded(async {
         let start = Instant::now();
-        let (listener, addr) = listen().await;
-        let server = Task::spawn(async move { RawPeer::accept(&listener).await });
-        let mut client = connect_client(addr, heartbeat()).await;
-        let mut peer = server.join().await;
+        let (mut client, mut peer) = our_client_and_raw_server(heartbeat()).await;
 
         gives_up_in_time(&mut client, start).await;
 
@@ -100,9 +95,7 @@ async fn our_client_drops_silent_raw_server_after_heartbeat_timeout() {
 async fn silence_timeout_without_pings_sends_only_the_close() {
     bounded(async {
         let config = Config::default().heartbeat(None, TIMEOUT);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         let err = server.read_msg().await.unwrap_err();
         assert!(

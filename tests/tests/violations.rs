@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use mywebsocket::{Config, Error, ProtocolError, Upgrader};
 use mywebsocket_tests::{
-    bounded, our_client_and_tungstenite_server, our_server_and_tungstenite_client, raw_frame,
-    read_close_code, spawn_accept, RawPeer,
+    bounded, our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client, raw_frame, read_close_code,
 };
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -70,9 +70,7 @@ async fn oversize_message_from_tungstenite_server_closes_our_client_with_1009() 
 async fn oversize_fragmented_message_from_raw_client_closes_with_1009() {
     bounded(async {
         let config = Config::default().max_message_size(LIMIT);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         // Each frame is under the limit; the message is not.
         let frames = [
@@ -94,9 +92,7 @@ async fn oversize_fragmented_message_from_raw_client_closes_with_1009() {
 /// Sends `frames` from a raw client and expects our server to fail the connection with
 /// `expected`, sending `code`.
 async fn raw_client_violation(frames: Vec<Frame>, expected: ProtocolError, code: u16) {
-    let (addr, accept) = spawn_accept(Upgrader::default()).await;
-    let mut peer = RawPeer::connect(addr).await;
-    let mut server = accept.join().await.unwrap();
+    let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
     for frame in frames {
         peer.send_frame(frame).await;
     }
