@@ -3,10 +3,11 @@
 
 use futures_util::StreamExt;
 use mywebsocket::{Error, Initiator};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
+
+use crate::TungsteniteIo;
 
 /// Asserts that `err` is [`Error::Closed`] with the closing handshake started by `initiator`.
 ///
@@ -50,16 +51,25 @@ pub fn assert_closed(err: &Error, code: u16, reason: &str, initiator: Initiator)
     }
 }
 
+/// Asserts that a tokio-tungstenite peer received a close frame with `code` and `reason`.
+///
+/// # Panics
+/// If `close` is `None` or differs.
+pub fn assert_close_frame(close: Option<CloseFrame>, code: u16, reason: &str) {
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), code, "{close:?}");
+    assert_eq!(close.reason.as_str(), reason, "{close:?}");
+}
+
 /// Reads a tokio-tungstenite connection to its end (which also answers the closing
 /// handshake); returns the data messages and the close frame it received (`None` if it
 /// received none, or one without a code).
 ///
 /// # Panics
 /// On a read error.
-pub async fn drain<S>(mut ws: WebSocketStream<S>) -> (Vec<Message>, Option<CloseFrame>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+pub async fn drain(
+    mut ws: WebSocketStream<impl TungsteniteIo>,
+) -> (Vec<Message>, Option<CloseFrame>) {
     let mut messages = Vec::new();
     let mut close = None;
     while let Some(msg) = ws.next().await {
@@ -77,10 +87,7 @@ where
 ///
 /// # Panics
 /// On a read error, the end of the stream, a data message, or a close frame without a code.
-pub async fn read_close_code<S>(ws: &mut WebSocketStream<S>) -> u16
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+pub async fn read_close_code(ws: &mut WebSocketStream<impl TungsteniteIo>) -> u16 {
     loop {
         match ws.next().await.expect("a close frame").expect("read") {
             Message::Close(frame) => return u16::from(frame.expect("a close code").code),

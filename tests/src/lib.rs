@@ -24,7 +24,8 @@ pub mod server;
 
 pub use deflate::{deflate_message, inflate_message, DEFLATE_TAIL};
 pub use ending::{
-    assert_closed, assert_closed_by, assert_closed_without_frame, drain, read_close_code,
+    assert_close_frame, assert_closed, assert_closed_by, assert_closed_without_frame, drain,
+    read_close_code,
 };
 pub use pair::{
     our_client_and_raw_server, our_client_and_tungstenite_server, our_server_and_raw_client,
@@ -71,6 +72,12 @@ pub type TungsteniteServer = WebSocketStream<TcpStream>;
 
 /// A tokio-tungstenite connection on the client side.
 pub type TungsteniteClient = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The transport under either kind of tokio-tungstenite connection ([`TungsteniteServer`],
+/// [`TungsteniteClient`]), so that one generic test body serves both roles.
+pub trait TungsteniteIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> TungsteniteIo for T {}
 
 /// Runs `fut`, failing the test if it takes longer than [`TEST_TIMEOUT`].
 ///

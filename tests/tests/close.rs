@@ -4,8 +4,8 @@
 use futures_util::SinkExt;
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
 use mywebsocket_tests::{
-    assert_closed, assert_closed_by, assert_closed_without_frame, bounded, drain,
-    our_client_and_tungstenite_server, our_server_and_raw_client,
+    assert_close_frame, assert_closed, assert_closed_by, assert_closed_without_frame, bounded,
+    drain, our_client_and_tungstenite_server, our_server_and_raw_client,
     our_server_and_tungstenite_client, raw_frame, Task,
 };
 use tungstenite::protocol::frame::coding::{Control, OpCode};
@@ -35,9 +35,7 @@ async fn our_server_close_reaches_tungstenite_client_with_code_and_reason() {
                 TMessage::text("m2")
             ]
         );
-        let close = close.expect("a close frame");
-        assert_eq!(u16::from(close.code), 4000);
-        assert_eq!(close.reason.as_str(), "server bye");
+        assert_close_frame(close, 4000, "server bye");
 
         // tungstenite echoes code and reason; we started it.
         let end = server.read_msg().await.unwrap_err();
@@ -93,9 +91,7 @@ async fn our_client_close_reaches_tungstenite_server_with_code_and_reason() {
             .unwrap();
         let (messages, close) = server.join().await;
         assert_eq!(messages, vec![TMessage::binary(vec![1, 2, 3])]);
-        let close = close.expect("a close frame");
-        assert_eq!(u16::from(close.code), 4002);
-        assert_eq!(close.reason.as_str(), "client bye ✓");
+        assert_close_frame(close, 4002, "client bye ✓");
 
         let end = client.read_msg().await.unwrap_err();
         assert_closed(&end, 4002, "client bye ✓", Initiator::Local);
@@ -140,9 +136,7 @@ async fn close_reason_is_cut_to_123_bytes_at_a_char_boundary() {
         let reason = "é".repeat(100); // 200 bytes
         server.close(CloseCode::NORMAL, &reason).await.unwrap();
         let (_, close) = client.join().await;
-        let close = close.expect("a close frame");
-        assert_eq!(u16::from(close.code), 1000);
-        assert_eq!(close.reason.as_str(), "é".repeat(61)); // 122 bytes
+        assert_close_frame(close, 1000, &"é".repeat(61)); // 122 bytes
     })
     .await;
 }

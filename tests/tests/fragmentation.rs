@@ -7,9 +7,8 @@ use mywebsocket::{CloseCode, Config, Message, Upgrader, WebSocket, WriteOptions}
 use mywebsocket_tests::{
     assert_same_bytes, bounded, drain, our_client_and_raw_server,
     our_client_and_tungstenite_server, our_server_and_raw_client,
-    our_server_and_tungstenite_client, pattern, raw_frame, RawFrame, RawPeer, Task,
+    our_server_and_tungstenite_client, pattern, raw_frame, RawFrame, RawPeer, Task, TungsteniteIo,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -156,15 +155,13 @@ async fn our_client_fragmented_writes_are_several_masked_frames_on_the_wire() {
 /// Writes a multibyte text in fragments of `text_fragment` bytes and a binary message (the
 /// pattern with `seed`) in fragments of `binary_fragment` bytes from `ours`, checks that
 /// `peer` receives each whole, then closes from our side.
-async fn fragmented_writes_arrive_whole<S>(
+async fn fragmented_writes_arrive_whole(
     mut ours: WebSocket,
-    mut peer: WebSocketStream<S>,
+    mut peer: WebSocketStream<impl TungsteniteIo>,
     text_fragment: usize,
     binary_fragment: usize,
     seed: u8,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let text = multibyte_text(5000);
     let data = pattern(100_000, seed);
     ours.write_string_with(

@@ -8,9 +8,8 @@ use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader, WebSocket};
 use mywebsocket_tests::{
     assert_closed_by, bounded, our_client_and_raw_server, our_client_and_tungstenite_server,
-    our_server_and_raw_client, our_server_and_tungstenite_client, RawPeer, Task,
+    our_server_and_raw_client, our_server_and_tungstenite_client, RawPeer, Task, TungsteniteIo,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -113,13 +112,11 @@ const PONGS: usize = 7;
 /// `ours` was set up with [`heartbeat`] and a pong handler that sends to `pongs`: checks that
 /// the tokio-tungstenite `peer`, which answers pings as it reads, keeps the connection up for
 /// [`PONGS`] pongs and more than two timeouts, and still exchanges messages after.
-async fn keeps_live_peer<S>(
+async fn keeps_live_peer(
     mut ours: WebSocket,
     mut pongs: UnboundedReceiver<()>,
-    mut peer: WebSocketStream<S>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+) {
     // The peer counts our pings and acknowledges our one message.
     let peer = Task::spawn(async move {
         let mut pings = 0;

@@ -4,12 +4,12 @@
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader, WebSocket};
 use mywebsocket_tests::{
-    assert_closed_without_frame, assert_same_bytes, bounded, connect_client, drain,
-    our_client_and_tungstenite_server, our_server_and_tungstenite_client, pattern,
+    assert_close_frame, assert_closed_without_frame, assert_same_bytes, bounded, connect_client,
+    drain, our_client_and_tungstenite_server, our_server_and_tungstenite_client, pattern,
     spawn_echo_server, spawn_tungstenite_echo, text_pattern, tungstenite_connect, Task,
+    TungsteniteIo,
 };
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
 
@@ -77,9 +77,7 @@ async fn echo_through_tungstenite_server(msgs: Vec<(bool, Vec<u8>)>) {
         assert_same_bytes(echoed.as_bytes(), &data, "echo");
     }
     client.close(CloseCode::NORMAL, "done").await.unwrap();
-    let close = server.join().await.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1000);
-    assert_eq!(close.reason.as_str(), "done");
+    assert_close_frame(server.join().await, 1000, "done");
 }
 
 #[tokio::test]
@@ -129,10 +127,7 @@ fn sample_json() -> serde_json::Value {
 
 /// Writes [`sample_json`] with `write_json` on `ours` and checks that `peer` parses it back
 /// from a text message.
-async fn json_reaches_peer<S>(ours: &WebSocket, peer: &mut WebSocketStream<S>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+async fn json_reaches_peer(ours: &WebSocket, peer: &mut WebSocketStream<impl TungsteniteIo>) {
     let value = sample_json();
     ours.write_json(&value).await.unwrap();
     let TMessage::Text(text) = peer.next().await.unwrap().unwrap() else {

@@ -5,9 +5,8 @@ use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Upgrader, WebSocket};
 use mywebsocket_tests::{
     assert_closed_by, bounded, drain, echo, our_client_and_tungstenite_server,
-    our_server_and_tungstenite_client, Task,
+    our_server_and_tungstenite_client, Task, TungsteniteIo,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
@@ -39,13 +38,11 @@ fn recording(pongs: bool) -> (Config, UnboundedReceiver<Vec<u8>>) {
 /// `ours` was set up with [`recording`] pings: the tokio-tungstenite `peer` pings it with each
 /// of [`payloads`] and gets a pong with the same payload while our handler sees the ping;
 /// then the peer closes.
-async fn peer_pings_get_pongs<S>(
+async fn peer_pings_get_pongs(
     ours: WebSocket,
     mut pings: UnboundedReceiver<Vec<u8>>,
-    mut peer: WebSocketStream<S>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+) {
     // Our side answers pings while it reads.
     let ours = Task::spawn(echo(ours));
 
@@ -89,13 +86,11 @@ async fn tungstenite_server_ping_gets_pong_with_same_payload_from_our_client() {
 /// `ours` was set up with [`recording`] pongs: it pings the tokio-tungstenite `peer` with each
 /// of [`payloads`], and the peer's pong reaches our handler while a read is pending; the
 /// peer saw every ping.
-async fn our_pings_reach_pong_handler<S>(
+async fn our_pings_reach_pong_handler(
     mut ours: WebSocket,
     mut pongs: UnboundedReceiver<Vec<u8>>,
-    mut peer: WebSocketStream<S>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+) {
     // tungstenite answers pings while it reads; it also reports them.
     let peer = Task::spawn(async move {
         let mut seen = Vec::new();

@@ -9,9 +9,8 @@ use mywebsocket::{
 };
 use mywebsocket_tests::{
     assert_closed_by, assert_same_bytes, bounded, our_client_and_tungstenite_server,
-    our_server_and_tungstenite_client, pattern, text_pattern, Task,
+    our_server_and_tungstenite_client, pattern, text_pattern, Task, TungsteniteIo,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
 
@@ -71,10 +70,7 @@ fn spawn_reader(mut reader: Reader) -> Task<Reader> {
 
 /// Checks that `peer` receives all `TASKS * PER_TASK` messages intact, each writer's in its
 /// order, while it sends `FROM_PEER` messages of its own; then lets our side close.
-async fn exchange<S>(ours: WebSocket, peer: WebSocketStream<S>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn exchange(ours: WebSocket, peer: WebSocketStream<impl TungsteniteIo>) {
     let (reader, writer) = ours.split();
     let (mut peer_tx, mut peer_rx) = peer.split();
 
