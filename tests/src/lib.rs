@@ -12,10 +12,15 @@
 //!   code so that what our library writes is checked by an independent implementation, and
 //!   [`raw_http`] for handshakes that should be refused.
 //!
+//! Most tests start from a connected pair, ours against one of the others in either role
+//! ([`pair`]: [`our_server_and_tungstenite_client`], [`our_client_and_raw_server`], …), so a
+//! body generic over [`TungsteniteIo`] can run once per role; they end with the checks of
+//! [`ending`] ([`assert_closed`], [`drain`], …).
+//!
 //! For permessage-deflate: [`Recorder`] keeps a copy of the bytes through a stream so a test
 //! can inspect the frames a library hides ([`split_recording`], [`group_messages`]), and
-//! [`deflate_message`] / [`inflate_message`] compress with flate2 directly, independently of
-//! our codec.
+//! [`deflate_message`] / [`inflate_message`] ([`deflate`]) compress with flate2 directly,
+//! independently of our codec.
 
 pub mod deflate;
 pub mod ending;

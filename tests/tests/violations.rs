@@ -17,8 +17,9 @@ use tungstenite::Message as TMessage;
 const LIMIT: usize = 1024;
 const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
-/// Asserts that `err` is [`Error::MessageTooBig`] for a message of `size` bytes (any size
-/// for `None`: a fragmented message fails before its size is known) over [`LIMIT`].
+/// Asserts that `err` is [`Error::MessageTooBig`] over [`LIMIT`] at `size` bytes; `None`
+/// accepts any size, for a fragmented message whose size at the failure depends on where the
+/// limit was crossed.
 fn assert_too_big(err: &Error, size: Option<u64>) {
     assert!(
         matches!(
