@@ -12,12 +12,30 @@
 //!   code so that what our library writes is checked by an independent implementation, and
 //!   [`raw_http`] for handshakes that should be refused.
 //!
+//! Most tests start from a connected pair, ours against one of the others in either role
+//! ([`pair`]: [`our_server_and_tungstenite_client`], [`our_client_and_raw_server`], …), so a
+//! body generic over [`TungsteniteIo`] can run once per role; they end with the checks of
+//! [`ending`] ([`assert_closed`], [`drain`], …).
+//!
 //! For permessage-deflate: [`Recorder`] keeps a copy of the bytes through a stream so a test
 //! can inspect the frames a library hides ([`split_recording`], [`group_messages`]), and
-//! [`deflate_message`] / [`inflate_message`] compress with flate2 directly, independently of
-//! our codec.
+//! [`deflate_message`] / [`inflate_message`] ([`deflate`]) compress with flate2 directly,
+//! independently of our codec.
 
+pub mod deflate;
+pub mod ending;
+pub mod pair;
 pub mod server;
+
+pub use deflate::{deflate_message, inflate_message, DEFLATE_TAIL};
+pub use ending::{
+    assert_close_frame, assert_closed, assert_closed_by, assert_closed_without_frame, drain,
+    read_close_code,
+};
+pub use pair::{
+    our_client_and_raw_server, our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client,
+};
 
 /// The README's examples, compiled and run as doctests so they cannot go stale. They live in
 /// this crate because it depends on every crate the README shows.
@@ -59,6 +77,12 @@ pub type TungsteniteServer = WebSocketStream<TcpStream>;
 
 /// A tokio-tungstenite connection on the client side.
 pub type TungsteniteClient = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The transport under either kind of tokio-tungstenite connection ([`TungsteniteServer`],
+/// [`TungsteniteClient`]), so that one generic test body serves both roles.
+pub trait TungsteniteIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> TungsteniteIo for T {}
 
 /// Runs `fut`, failing the test if it takes longer than [`TEST_TIMEOUT`].
 ///
@@ -364,19 +388,17 @@ impl RawPeer {
         extra: &str,
         after_request: &[u8],
     ) -> (Self, Vec<(String, String)>) {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
+        let mut peer = Self::over(TcpStream::connect(addr).await.expect("connect"));
         let mut request = format!(
             "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         )
         .into_bytes();
         request.extend_from_slice(after_request);
-        stream.write_all(&request).await.expect("write request");
-        let mut peer = Self {
-            stream,
-            buf: BytesMut::with_capacity(4096),
-        };
+        peer.stream
+            .write_all(&request)
+            .await
+            .expect("write request");
         let head = peer.read_head().await;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
@@ -387,11 +409,8 @@ impl RawPeer {
         assert_eq!(len, head.len());
         assert_eq!(response.code, Some(101), "server refused the upgrade");
         let headers = owned_headers(response.headers);
-        let accept = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-accept"))
-            .map(|(_, value)| value.as_str())
-            .expect("Sec-WebSocket-Accept header");
+        let accept =
+            find_header(&headers, "sec-websocket-accept").expect("Sec-WebSocket-Accept header");
         assert_eq!(
             accept,
             tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes())
@@ -428,11 +447,7 @@ impl RawPeer {
         after_response: &[u8],
     ) -> (Self, Vec<(String, String)>) {
         let (stream, _) = listener.accept().await.expect("accept");
-        stream.set_nodelay(true).expect("nodelay");
-        let mut peer = Self {
-            stream,
-            buf: BytesMut::with_capacity(4096),
-        };
+        let mut peer = Self::over(stream);
         let head = peer.read_head().await;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut request = httparse::Request::new(&mut headers);
@@ -441,11 +456,7 @@ impl RawPeer {
             .expect("valid request head")
             .is_complete());
         let headers = owned_headers(request.headers);
-        let key = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-key"))
-            .map(|(_, value)| value.as_str())
-            .expect("Sec-WebSocket-Key header");
+        let key = find_header(&headers, "sec-websocket-key").expect("Sec-WebSocket-Key header");
         let mut response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
@@ -458,6 +469,19 @@ impl RawPeer {
             .await
             .expect("write response");
         (peer, headers)
+    }
+
+    /// A peer on `stream`, before the handshake. Frames go out as soon as they are written
+    /// (no Nagle delay), as a test expects.
+    ///
+    /// # Panics
+    /// If the socket option cannot be set.
+    fn over(stream: TcpStream) -> Self {
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+        }
     }
 
     /// The TCP stream and the bytes read past the handshake, to hand the connection to
@@ -535,23 +559,14 @@ impl RawPeer {
     pub async fn read_message_frames(&mut self) -> Vec<RawFrame> {
         let mut frames = Vec::new();
         loop {
-            let frame = self
-                .read_frame()
-                .await
-                .expect("read data frame")
-                .expect("a data frame before the end of the stream");
-            match frame.header.opcode {
-                OpCode::Control(Control::Ping | Control::Pong) => {}
-                OpCode::Control(Control::Close) => {
-                    panic!("expected a data frame, got close {:?}", frame.close_code())
-                }
-                _ => {
-                    let fin = frame.header.is_final;
-                    frames.push(frame);
-                    if fin {
-                        return frames;
-                    }
-                }
+            let frame = self.read_frame_skipping_pings("a data frame").await;
+            if frame.header.opcode == OpCode::Control(Control::Close) {
+                panic!("expected a data frame, got close {:?}", frame.close_code());
+            }
+            let fin = frame.header.is_final;
+            frames.push(frame);
+            if fin {
+                return frames;
             }
         }
     }
@@ -561,18 +576,30 @@ impl RawPeer {
     /// # Panics
     /// On a data frame, on the end of the stream, or on a close frame without a code.
     pub async fn read_close(&mut self) -> (u16, String) {
+        let frame = self.read_frame_skipping_pings("a close frame").await;
+        match frame.header.opcode {
+            OpCode::Control(Control::Close) => frame.close_code().expect("close frame with a code"),
+            other => panic!("expected a close frame, got {other}"),
+        }
+    }
+
+    /// Reads the next frame that is not a ping or a pong; `what` is the frame expected, for
+    /// the panic message.
+    ///
+    /// # Panics
+    /// On the end of the stream or on a socket error.
+    async fn read_frame_skipping_pings(&mut self, what: &str) -> RawFrame {
         loop {
             let frame = self
                 .read_frame()
                 .await
-                .expect("read close frame")
-                .expect("a close frame before the end of the stream");
-            match frame.header.opcode {
-                OpCode::Control(Control::Ping | Control::Pong) => {}
-                OpCode::Control(Control::Close) => {
-                    return frame.close_code().expect("close frame with a code");
-                }
-                other => panic!("expected a close frame, got {other}"),
+                .unwrap_or_else(|e| panic!("read {what}: {e}"))
+                .unwrap_or_else(|| panic!("{what} before the end of the stream"));
+            if !matches!(
+                frame.header.opcode,
+                OpCode::Control(Control::Ping | Control::Pong)
+            ) {
+                return frame;
             }
         }
     }
@@ -616,14 +643,9 @@ pub fn rsv1_frame(
     payload: impl Into<Bytes>,
     mask: Option<[u8; 4]>,
 ) -> Frame {
-    let header = FrameHeader {
-        is_final: fin,
-        rsv1: true,
-        opcode,
-        mask,
-        ..FrameHeader::default()
-    };
-    Frame::from_payload(header, payload.into())
+    let mut frame = raw_frame(fin, opcode, payload, mask);
+    frame.header_mut().rsv1 = true;
+    frame
 }
 
 /// The wire bytes of `frame`, encoded by tungstenite (masked if it has a mask key).
@@ -649,10 +671,7 @@ pub struct HttpReply {
 impl HttpReply {
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
@@ -677,16 +696,7 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> HttpReply {
     };
     HttpReply {
         status: response.code.expect("status code"),
-        headers: response
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_owned(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect(),
+        headers: owned_headers(response.headers),
         body: raw[len..].to_vec(),
     }
 }
@@ -925,55 +935,4 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-/// The empty stored block that ends a sync flush, which permessage-deflate strips from every
-/// compressed message (RFC 7692 §7.2.1).
-pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
-
-/// Compresses `data` as one permessage-deflate message with flate2 directly (raw deflate,
-/// sync flush, tail stripped; RFC 7692 §7.2.1), independently of our `Deflater`.
-pub fn deflate_message(compress: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    let start = compress.total_in();
-    loop {
-        out.reserve(64 << 10);
-        let consumed = usize::try_from(compress.total_in() - start).expect("fits");
-        compress
-            .compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Sync)
-            .expect("deflate");
-        let consumed = usize::try_from(compress.total_in() - start).expect("fits");
-        if consumed == data.len() && out.len() < out.capacity() {
-            break;
-        }
-    }
-    assert!(
-        out.ends_with(&DEFLATE_TAIL),
-        "a sync flush ends with the tail"
-    );
-    out.truncate(out.len() - DEFLATE_TAIL.len());
-    out
-}
-
-/// Decompresses one permessage-deflate message with flate2 directly (puts back the tail;
-/// RFC 7692 §7.2.2), independently of our `Inflater`.
-///
-/// # Panics
-/// If the data does not decompress.
-pub fn inflate_message(decompress: &mut flate2::Decompress, compressed: &[u8]) -> Vec<u8> {
-    let mut input = compressed.to_vec();
-    input.extend_from_slice(&DEFLATE_TAIL);
-    let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
-    let start = decompress.total_in();
-    loop {
-        out.reserve(64 << 10);
-        let consumed = usize::try_from(decompress.total_in() - start).expect("fits");
-        decompress
-            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
-            .expect("valid deflate data");
-        let consumed = usize::try_from(decompress.total_in() - start).expect("fits");
-        if consumed == input.len() && out.len() < out.capacity() {
-            return out;
-        }
-    }
 }

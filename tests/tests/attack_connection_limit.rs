@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mywebsocket::{CloseCode, Config, Message, Upgrader};
+use mywebsocket::{CloseCode, Config, Message, Upgrader, WebSocket};
 use mywebsocket_tests::server::spawn_echo_server_many;
 use mywebsocket_tests::{
     bounded, connect_client, raw_http, spawn_hyper_server, upgrade_request, SAMPLE_KEY,
@@ -20,6 +20,12 @@ async fn wait_for_live(upgrader: &Upgrader, n: usize) {
     while upgrader.live_connections() != n {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Asserts that `ws`, connected to an echo server, gets `text` back.
+async fn assert_echoes(ws: &mut WebSocket, text: String) {
+    ws.write_string(text.clone()).await.unwrap();
+    assert_eq!(ws.read_msg().await.unwrap(), Message::text(text));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,11 +61,7 @@ async fn connections_past_the_limit_get_503_and_closing_one_frees_a_slot() {
 
         // The connections held through the flood still echo.
         for (i, ws) in held.iter_mut().enumerate() {
-            ws.write_string(format!("still here {i}")).await.unwrap();
-            assert_eq!(
-                ws.read_msg().await.unwrap(),
-                Message::text(format!("still here {i}"))
-            );
+            assert_echoes(ws, format!("still here {i}")).await;
         }
 
         // Closing one frees exactly one slot.
@@ -68,8 +70,7 @@ async fn connections_past_the_limit_get_503_and_closing_one_frees_a_slot() {
         drop(first);
         wait_for_live(&upgrader, LIMIT - 1).await;
         let mut again = connect_client(addr, Config::default()).await;
-        again.write_string("in").await.unwrap();
-        assert_eq!(again.read_msg().await.unwrap(), Message::text("in"));
+        assert_echoes(&mut again, "in".to_owned()).await;
         let reply = raw_http(addr, &request).await;
         assert_eq!(reply.status, 503);
     })
@@ -89,8 +90,7 @@ async fn a_dropped_connection_without_close_frees_its_slot() {
         drop(client);
         wait_for_live(&upgrader, 0).await;
         let mut ws = connect_client(addr, Config::default()).await;
-        ws.write_string("ok").await.unwrap();
-        assert_eq!(ws.read_msg().await.unwrap(), Message::text("ok"));
+        assert_echoes(&mut ws, "ok".to_owned()).await;
     })
     .await;
 }

@@ -6,12 +6,15 @@
 //! it reads covers everything the binary allocated.
 
 use std::alloc::System;
+use std::future::Future;
+use std::net::SocketAddr;
 
 use bytes::{BufMut, BytesMut};
 use cap::Cap;
 use mywebsocket::{Config, Upgrader};
 use mywebsocket_tests::server::spawn_echo_server_many;
 use mywebsocket_tests::{bounded, encode_frame, raw_frame, RawPeer};
+use tokio::task::JoinHandle;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 #[global_allocator]
@@ -43,6 +46,21 @@ fn huge_frame_start(len: u64, sent: usize) -> Vec<u8> {
     out.to_vec()
 }
 
+/// Connects a raw client to `addr` and runs `send` on it in a task of its own; the task
+/// returns the close frame's code and reason once the server has also ended TCP.
+fn spawn_peer<F, Fut>(addr: SocketAddr, send: F) -> JoinHandle<(u16, String)>
+where
+    F: FnOnce(RawPeer) -> Fut + Send + 'static,
+    Fut: Future<Output = RawPeer> + Send,
+{
+    tokio::spawn(async move {
+        let mut peer = send(RawPeer::connect(addr).await).await;
+        let close = peer.read_close().await;
+        peer.expect_eof().await;
+        close
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_frames_and_messages_close_with_1009_without_allocating_them() {
     raise_fd_limit();
@@ -57,12 +75,9 @@ async fn oversize_frames_and_messages_close_with_1009_without_allocating_them() 
         // A gibibyte announced, a little sent: refused on the header, nothing reserved for it.
         let peers: Vec<_> = (0..PEERS)
             .map(|_| {
-                tokio::spawn(async move {
-                    let mut peer = RawPeer::connect(addr).await;
+                spawn_peer(addr, |mut peer| async move {
                     peer.send_bytes(&huge_frame_start(CLAIMED, 1000)).await;
-                    let close = peer.read_close().await;
-                    peer.expect_eof().await;
-                    close
+                    peer
                 })
             })
             .collect();
@@ -80,23 +95,19 @@ async fn oversize_frames_and_messages_close_with_1009_without_allocating_them() 
 
         // Fragments adding up past the limit: the limit is enforced as bytes arrive, so each
         // connection holds at most about the limit.
-        let fragment = encode_frame(raw_frame(
-            false,
-            OpCode::Data(Data::Binary),
-            vec![7u8; FRAGMENT],
-            Some([9, 8, 7, 6]),
-        ));
-        let continuation = encode_frame(raw_frame(
-            false,
-            OpCode::Data(Data::Continue),
-            vec![7u8; FRAGMENT],
-            Some([9, 8, 7, 6]),
-        ));
+        let unfinished = |opcode| {
+            encode_frame(raw_frame(
+                false,
+                OpCode::Data(opcode),
+                vec![7u8; FRAGMENT],
+                Some([9, 8, 7, 6]),
+            ))
+        };
+        let (fragment, continuation) = (unfinished(Data::Binary), unfinished(Data::Continue));
         let peers: Vec<_> = (0..PEERS)
             .map(|_| {
                 let (first, next) = (fragment.clone(), continuation.clone());
-                tokio::spawn(async move {
-                    let mut peer = RawPeer::connect(addr).await;
+                spawn_peer(addr, |mut peer| async move {
                     peer.send_bytes(&first).await;
                     // Twice the limit, unless the server has closed first.
                     for _ in 1..2 * MAX_MESSAGE / FRAGMENT {
@@ -104,9 +115,7 @@ async fn oversize_frames_and_messages_close_with_1009_without_allocating_them() 
                             break;
                         }
                     }
-                    let close = peer.read_close().await;
-                    peer.expect_eof().await;
-                    close
+                    peer
                 })
             })
             .collect();

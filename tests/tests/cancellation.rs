@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mywebsocket::{Message, Upgrader};
 use mywebsocket_tests::{
-    assert_same_bytes, bounded, encode_frame, pattern, raw_frame, spawn_accept, RawPeer,
+    assert_same_bytes, bounded, encode_frame, our_server_and_raw_client, pattern, raw_frame,
 };
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -18,9 +18,7 @@ const CANCEL_AFTER: Duration = Duration::from_millis(100);
 #[tokio::test]
 async fn read_cancelled_mid_frame_resumes_without_loss() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
 
         let data = pattern(100_000, 42);
         let wire = encode_frame(raw_frame(
@@ -48,9 +46,7 @@ async fn read_cancelled_mid_frame_resumes_without_loss() {
 #[tokio::test]
 async fn read_cancelled_between_fragments_resumes_without_loss() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
 
         let parts: [&[u8]; 3] = [b"hel", b"lo ", "wörld".as_bytes()];
         for (i, part) in parts.iter().enumerate() {

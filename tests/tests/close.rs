@@ -1,63 +1,22 @@
 //! The closing handshake (RFC 6455 §5.5.1, §7), both directions and both roles: the peer sees
 //! the code and reason, and our reads end with `Error::Closed` naming who started it.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
 use mywebsocket_tests::{
-    bounded, connect_client, raw_frame, spawn_accept, spawn_tungstenite_accept,
-    tungstenite_connect, RawPeer, Task, TungsteniteClient, TungsteniteServer,
+    assert_close_frame, assert_closed, assert_closed_by, assert_closed_without_frame, bounded,
+    drain, our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client, raw_frame, Task,
 };
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 use tungstenite::protocol::CloseFrame as TCloseFrame;
 use tungstenite::Message as TMessage;
 
-/// Reads a tokio-tungstenite connection to its end; returns the data messages and the close
-/// frame it received.
-async fn drain<S>(mut ws: S) -> (Vec<TMessage>, Option<TCloseFrame>)
-where
-    S: StreamExt<Item = Result<TMessage, tungstenite::Error>> + Unpin,
-{
-    let mut messages = Vec::new();
-    let mut close = None;
-    while let Some(msg) = ws.next().await {
-        match msg.unwrap() {
-            TMessage::Close(frame) => close = Some(frame.expect("a close frame with a code")),
-            msg @ (TMessage::Text(_) | TMessage::Binary(_)) => messages.push(msg),
-            _ => {}
-        }
-    }
-    (messages, close)
-}
-
-fn spawn_drain_client(ws: TungsteniteClient) -> Task<(Vec<TMessage>, Option<TCloseFrame>)> {
-    Task::spawn(drain(ws))
-}
-
-fn spawn_drain_server(ws: TungsteniteServer) -> Task<(Vec<TMessage>, Option<TCloseFrame>)> {
-    Task::spawn(drain(ws))
-}
-
-fn assert_closed(err: &Error, code: u16, reason: &str, initiator: Initiator) {
-    match err {
-        Error::Closed {
-            frame: Some(frame),
-            initiator: got,
-        } => {
-            assert_eq!(frame.code.as_u16(), code, "{err:?}");
-            assert_eq!(frame.reason.as_str(), reason, "{err:?}");
-            assert_eq!(*got, initiator, "{err:?}");
-        }
-        other => panic!("expected Closed with {code}, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn our_server_close_reaches_tungstenite_client_with_code_and_reason() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-        let client = spawn_drain_client(client);
+        let (mut server, client) = our_server_and_tungstenite_client(Upgrader::default()).await;
+        let client = Task::spawn(drain(client));
 
         // Messages queued before the close go out before it.
         for i in 0..3 {
@@ -76,9 +35,7 @@ async fn our_server_close_reaches_tungstenite_client_with_code_and_reason() {
                 TMessage::text("m2")
             ]
         );
-        let close = close.expect("a close frame");
-        assert_eq!(u16::from(close.code), 4000);
-        assert_eq!(close.reason.as_str(), "server bye");
+        assert_close_frame(close, 4000, "server bye");
 
         // tungstenite echoes code and reason; we started it.
         let end = server.read_msg().await.unwrap_err();
@@ -94,9 +51,7 @@ async fn our_server_close_reaches_tungstenite_client_with_code_and_reason() {
 #[tokio::test]
 async fn tungstenite_client_close_reaches_our_server_with_code_and_reason() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut client) = our_server_and_tungstenite_client(Upgrader::default()).await;
 
         client
             .close(Some(TCloseFrame {
@@ -126,9 +81,8 @@ async fn tungstenite_client_close_reaches_our_server_with_code_and_reason() {
 #[tokio::test]
 async fn our_client_close_reaches_tungstenite_server_with_code_and_reason() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let server = spawn_drain_server(accept.join().await);
+        let (mut client, server) = our_client_and_tungstenite_server(Config::default()).await;
+        let server = Task::spawn(drain(server));
 
         client.write_binary(vec![1, 2, 3]).await.unwrap();
         client
@@ -137,9 +91,7 @@ async fn our_client_close_reaches_tungstenite_server_with_code_and_reason() {
             .unwrap();
         let (messages, close) = server.join().await;
         assert_eq!(messages, vec![TMessage::binary(vec![1, 2, 3])]);
-        let close = close.expect("a close frame");
-        assert_eq!(u16::from(close.code), 4002);
-        assert_eq!(close.reason.as_str(), "client bye ✓");
+        assert_close_frame(close, 4002, "client bye ✓");
 
         let end = client.read_msg().await.unwrap_err();
         assert_closed(&end, 4002, "client bye ✓", Initiator::Local);
@@ -150,9 +102,7 @@ async fn our_client_close_reaches_tungstenite_server_with_code_and_reason() {
 #[tokio::test]
 async fn tungstenite_server_close_reaches_our_client_with_code_and_reason() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
+        let (mut client, mut server) = our_client_and_tungstenite_server(Config::default()).await;
 
         server.send(TMessage::text("last words")).await.unwrap();
         server
@@ -162,7 +112,7 @@ async fn tungstenite_server_close_reaches_our_client_with_code_and_reason() {
             }))
             .await
             .unwrap();
-        let server = spawn_drain_server(server);
+        let server = Task::spawn(drain(server));
 
         assert_eq!(
             client.read_msg().await.unwrap(),
@@ -180,17 +130,13 @@ async fn tungstenite_server_close_reaches_our_client_with_code_and_reason() {
 #[tokio::test]
 async fn close_reason_is_cut_to_123_bytes_at_a_char_boundary() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-        let client = spawn_drain_client(client);
+        let (mut server, client) = our_server_and_tungstenite_client(Upgrader::default()).await;
+        let client = Task::spawn(drain(client));
 
         let reason = "é".repeat(100); // 200 bytes
         server.close(CloseCode::NORMAL, &reason).await.unwrap();
         let (_, close) = client.join().await;
-        let close = close.expect("a close frame");
-        assert_eq!(u16::from(close.code), 1000);
-        assert_eq!(close.reason.as_str(), "é".repeat(61)); // 122 bytes
+        assert_close_frame(close, 1000, &"é".repeat(61)); // 122 bytes
     })
     .await;
 }
@@ -198,9 +144,8 @@ async fn close_reason_is_cut_to_123_bytes_at_a_char_boundary() {
 #[tokio::test]
 async fn close_codes_that_may_not_be_sent_are_refused() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let server = spawn_drain_server(accept.join().await);
+        let (mut client, server) = our_client_and_tungstenite_server(Config::default()).await;
+        let server = Task::spawn(drain(server));
 
         for code in [0, 999, 1004, 1005, 1006, 1015, 5000] {
             assert!(
@@ -224,9 +169,7 @@ async fn close_codes_that_may_not_be_sent_are_refused() {
 #[tokio::test]
 async fn raw_client_close_is_echoed_then_server_ends_tcp() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
 
         let mut payload = 1000u16.to_be_bytes().to_vec();
         payload.extend_from_slice(b"bye");
@@ -251,9 +194,7 @@ async fn raw_client_close_is_echoed_then_server_ends_tcp() {
 #[tokio::test]
 async fn close_drops_unread_messages_and_completes() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut client) = our_server_and_tungstenite_client(Upgrader::default()).await;
 
         // The client sends messages our server never reads, then reads on.
         for i in 0..100 {
@@ -262,19 +203,9 @@ async fn close_drops_unread_messages_and_completes() {
                 .await
                 .unwrap();
         }
-        let client = spawn_drain_client(client);
+        let client = Task::spawn(drain(client));
         server.close(CloseCode::NORMAL, "enough").await.unwrap();
-        let end = server.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                end,
-                Error::Closed {
-                    initiator: Initiator::Local,
-                    ..
-                }
-            ),
-            "{end:?}"
-        );
+        assert_closed_by(&server.read_msg().await.unwrap_err(), Initiator::Local);
         let (messages, close) = client.join().await;
         assert!(messages.is_empty());
         assert_eq!(close.expect("a close frame").reason.as_str(), "enough");
@@ -285,9 +216,7 @@ async fn close_drops_unread_messages_and_completes() {
 #[tokio::test]
 async fn simultaneous_close_completes_on_both_sides() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut client) = our_server_and_tungstenite_client(Upgrader::default()).await;
 
         let client = Task::spawn(async move {
             client
@@ -313,9 +242,7 @@ async fn simultaneous_close_completes_on_both_sides() {
 #[tokio::test]
 async fn peer_vanishing_without_close_is_an_io_error() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, client) = our_server_and_tungstenite_client(Upgrader::default()).await;
 
         drop(client);
         match server.read_msg().await {
@@ -324,16 +251,7 @@ async fn peer_vanishing_without_close_is_an_io_error() {
         }
         // Then the connection is over: no code (1006 is never sent), closed by the peer.
         let again = server.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                again,
-                Error::Closed {
-                    frame: None,
-                    initiator: Initiator::Remote
-                }
-            ),
-            "{again:?}"
-        );
+        assert_closed_without_frame(&again, Initiator::Remote);
         assert!(server.write_string("anyone?").await.is_err());
     })
     .await;

@@ -34,6 +34,15 @@ async fn raw_client(config: Config, offer: Option<&str>) -> (RawPeer, Option<Str
     (peer, answer, server)
 }
 
+/// Our server with the default config, and a raw client whose plain `permessage-deflate`
+/// offer it accepted as it is.
+async fn deflate_client() -> (RawPeer, WebSocket) {
+    let (peer, answer, server) = raw_client(Config::default(), Some("permessage-deflate")).await;
+    assert_eq!(answer.as_deref(), Some("permessage-deflate"));
+    assert!(server.is_compressed());
+    (peer, server)
+}
+
 /// The parameters of a `Sec-WebSocket-Extensions` value, spaces removed and sorted, so
 /// answers compare whatever the order.
 fn params(value: &str) -> Vec<String> {
@@ -168,6 +177,31 @@ async fn the_first_acceptable_offer_wins() {
     .await;
 }
 
+/// RSV1 where it is not allowed: a protocol error, closed with 1002 (RFC 7692 §6.1).
+const RESERVED_BITS: (ProtocolError, u16) = (ProtocolError::ReservedBits, 1002);
+
+/// Sends `frames` from `peer` and expects our `server` to fail the connection with the
+/// error and close code of `expected`, then end TCP; `what` names the case.
+async fn fails_with(
+    peer: &mut RawPeer,
+    server: &mut WebSocket,
+    frames: Vec<Frame>,
+    expected: (ProtocolError, u16),
+    what: &str,
+) {
+    let (error, code) = expected;
+    for frame in frames {
+        peer.send_frame(frame).await;
+    }
+    let err = server.read_msg().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(e) if *e == error),
+        "{what}: {err:?}"
+    );
+    assert_eq!(peer.read_close().await.0, code, "{what}");
+    peer.expect_eof().await;
+}
+
 #[tokio::test]
 async fn rsv1_without_negotiation_closes_with_1002() {
     bounded(async {
@@ -183,15 +217,8 @@ async fn rsv1_without_negotiation_closes_with_1002() {
             let (mut peer, answer, mut server) = raw_client(config, offer).await;
             assert_eq!(answer, None, "{what}");
             let compressed = deflate_message(&mut client_deflater(15), b"Hello, Hello, Hello");
-            peer.send_frame(rsv1_frame(true, TEXT, compressed, KEY))
-                .await;
-            let err = server.read_msg().await.unwrap_err();
-            assert!(
-                matches!(err, Error::Protocol(ProtocolError::ReservedBits)),
-                "{what}: {err:?}"
-            );
-            assert_eq!(peer.read_close().await.0, 1002, "{what}");
-            peer.expect_eof().await;
+            let frames = vec![rsv1_frame(true, TEXT, compressed, KEY)];
+            fails_with(&mut peer, &mut server, frames, RESERVED_BITS, what).await;
         }
     })
     .await;
@@ -224,18 +251,8 @@ async fn rsv1_where_rfc_7692_does_not_allow_it_closes_with_1002() {
             ),
         ];
         for (what, frames) in cases {
-            let (mut peer, answer, mut server) =
-                raw_client(Config::default(), Some("permessage-deflate")).await;
-            assert_eq!(answer.as_deref(), Some("permessage-deflate"), "{what}");
-            for frame in frames {
-                peer.send_frame(frame).await;
-            }
-            let err = server.read_msg().await.unwrap_err();
-            assert!(
-                matches!(err, Error::Protocol(ProtocolError::ReservedBits)),
-                "{what}: {err:?}"
-            );
-            assert_eq!(peer.read_close().await.0, 1002, "{what}");
+            let (mut peer, mut server) = deflate_client().await;
+            fails_with(&mut peer, &mut server, frames, RESERVED_BITS, what).await;
         }
     })
     .await;
@@ -275,17 +292,8 @@ async fn corrupt_compressed_data_closes_with_1007() {
             ),
         ];
         for (what, frame, expected) in cases {
-            let (mut peer, answer, mut server) =
-                raw_client(Config::default(), Some("permessage-deflate")).await;
-            assert_eq!(answer.as_deref(), Some("permessage-deflate"), "{what}");
-            peer.send_frame(frame).await;
-            let err = server.read_msg().await.unwrap_err();
-            assert!(
-                matches!(&err, Error::Protocol(e) if *e == expected),
-                "{what}: {err:?}"
-            );
-            assert_eq!(peer.read_close().await.0, 1007, "{what}");
-            peer.expect_eof().await;
+            let (mut peer, mut server) = deflate_client().await;
+            fails_with(&mut peer, &mut server, vec![frame], (expected, 1007), what).await;
         }
     })
     .await;
@@ -357,10 +365,7 @@ async fn our_client_refuses_an_extension_it_did_not_offer_or_allow() {
 #[tokio::test]
 async fn compress_false_sends_a_frame_without_rsv1_from_our_server() {
     bounded(async {
-        let (mut peer, answer, server) =
-            raw_client(Config::default(), Some("permessage-deflate")).await;
-        assert_eq!(answer.as_deref(), Some("permessage-deflate"));
-        assert!(server.is_compressed());
+        let (mut peer, server) = deflate_client().await;
         let mut inflater = raw_inflater();
         let text = json_text(1 << 10, 4);
 
@@ -469,16 +474,15 @@ async fn raw_compressed_messages(offer: &str, messages: Vec<(Vec<Frame>, &str)>)
             .unwrap_or_else(|e| panic!("message {i} ({expected:?}): {e}"));
         assert_eq!(message.as_text(), Some(expected), "message {i}");
     }
-    peer.send_frame(raw_frame(
-        true,
-        OpCode::Control(Control::Close),
-        1000u16.to_be_bytes().to_vec(),
-        KEY,
-    ))
-    .await;
-    let end = server.read_msg().await.unwrap_err();
+    // Our server answers the close only while it reads.
+    let ((), end) = tokio::join!(close_normally(&mut peer), server.read_msg());
+    let end = end.unwrap_err();
     assert!(end.is_closed(), "{end:?}");
-    assert_eq!(peer.read_close().await.0, 1000);
+}
+
+/// A whole compressed text message in one masked frame.
+fn one_compressed_frame(payload: &[u8]) -> Vec<Frame> {
+    vec![rsv1_frame(true, TEXT, payload.to_vec(), KEY)]
 }
 
 #[tokio::test]
@@ -489,7 +493,7 @@ async fn rfc_7692_sample_payloads_decode() {
             "permessage-deflate",
             vec![
                 // §7.2.3.1: "Hello" compressed, in one frame and in two.
-                (vec![rsv1_frame(true, TEXT, hello.to_vec(), KEY)], "Hello"),
+                (one_compressed_frame(&hello), "Hello"),
                 (
                     vec![
                         rsv1_frame(false, TEXT, hello[..3].to_vec(), KEY),
@@ -499,37 +503,22 @@ async fn rfc_7692_sample_payloads_decode() {
                 ),
                 // §7.2.3.2: a second "Hello" that points back into the shared window.
                 (
-                    vec![rsv1_frame(
-                        true,
-                        TEXT,
-                        vec![0xf2, 0x00, 0x11, 0x00, 0x00],
-                        KEY,
-                    )],
+                    one_compressed_frame(&[0xf2, 0x00, 0x11, 0x00, 0x00]),
                     "Hello",
                 ),
                 // §7.2.3.3: a stored (uncompressed) block.
                 (
-                    vec![rsv1_frame(
-                        true,
-                        TEXT,
-                        vec![
-                            0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
-                        ],
-                        KEY,
-                    )],
+                    one_compressed_frame(&[
+                        0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+                    ]),
                     "Hello",
                 ),
                 // §7.2.3.5: two blocks in one message.
                 (
-                    vec![rsv1_frame(
-                        true,
-                        TEXT,
-                        vec![
-                            0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07,
-                            0x00,
-                        ],
-                        KEY,
-                    )],
+                    one_compressed_frame(&[
+                        0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07,
+                        0x00,
+                    ]),
                     "Hello",
                 ),
                 // §7.2.3.6: an empty last fragment. Only the message's end drops the sync
@@ -542,8 +531,8 @@ async fn rfc_7692_sample_payloads_decode() {
                     "Hello",
                 ),
                 // An empty message (a lone empty stored-block header).
-                (vec![rsv1_frame(true, TEXT, vec![0x00], KEY)], ""),
-                (vec![rsv1_frame(true, TEXT, hello.to_vec(), KEY)], "Hello"),
+                (one_compressed_frame(&[0x00]), ""),
+                (one_compressed_frame(&hello), "Hello"),
             ],
         )
         .await;
@@ -555,62 +544,33 @@ async fn rfc_7692_sample_payloads_decode() {
 /// empty stored block, so that the tail the receiver appends completes that block.
 const HELLO_BFINAL: [u8; 8] = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
 
+/// The messages for the BFINAL tests: [`HELLO_BFINAL`] twice, then "Hello" without BFINAL.
+/// The finished block must not leave the inflater stuck, with or without context takeover.
+fn hello_bfinal_messages() -> Vec<(Vec<Frame>, &'static str)> {
+    vec![
+        (one_compressed_frame(&HELLO_BFINAL), "Hello"),
+        (one_compressed_frame(&HELLO_BFINAL), "Hello"),
+        (
+            one_compressed_frame(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+            "Hello",
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn rfc_7692_bfinal_sample_decodes_without_context_takeover() {
-    bounded(async {
-        raw_compressed_messages(
-            "permessage-deflate; client_no_context_takeover",
-            vec![
-                (
-                    vec![rsv1_frame(true, TEXT, HELLO_BFINAL.to_vec(), KEY)],
-                    "Hello",
-                ),
-                (
-                    vec![rsv1_frame(true, TEXT, HELLO_BFINAL.to_vec(), KEY)],
-                    "Hello",
-                ),
-                (
-                    vec![rsv1_frame(
-                        true,
-                        TEXT,
-                        vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
-                        KEY,
-                    )],
-                    "Hello",
-                ),
-            ],
-        )
-        .await;
-    })
+    bounded(raw_compressed_messages(
+        "permessage-deflate; client_no_context_takeover",
+        hello_bfinal_messages(),
+    ))
     .await;
 }
 
 #[tokio::test]
 async fn rfc_7692_bfinal_sample_decodes_with_context_takeover() {
-    bounded(async {
-        raw_compressed_messages(
-            "permessage-deflate",
-            vec![
-                (
-                    vec![rsv1_frame(true, TEXT, HELLO_BFINAL.to_vec(), KEY)],
-                    "Hello",
-                ),
-                (
-                    vec![rsv1_frame(true, TEXT, HELLO_BFINAL.to_vec(), KEY)],
-                    "Hello",
-                ),
-                (
-                    vec![rsv1_frame(
-                        true,
-                        TEXT,
-                        vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
-                        KEY,
-                    )],
-                    "Hello",
-                ),
-            ],
-        )
-        .await;
-    })
+    bounded(raw_compressed_messages(
+        "permessage-deflate",
+        hello_bfinal_messages(),
+    ))
     .await;
 }

@@ -181,31 +181,26 @@ async fn server_and_raw_client() -> (WebSocket, RawPeer) {
     (server, peer)
 }
 
+/// Sends the bomb in `fragments` frames from a raw client; our server must fail the read
+/// within the limit (`what` names the case) and close with 1009.
+async fn bomb_to_our_server(fragments: usize, what: &str) {
+    let wire = bomb_frames(&bomb(), fragments, KEY);
+    let (mut server, mut peer) = server_and_raw_client().await;
+    peer.send_bytes(&wire).await;
+    read_bomb(&mut server, what).await;
+    assert_eq!(peer.read_close().await.0, 1009);
+    peer.expect_eof().await;
+}
+
 #[tokio::test]
 async fn bomb_to_our_server_closes_with_1009_within_the_limit() {
-    bounded(async {
-        let wire = bomb_frames(&bomb(), 1, KEY);
-        let (mut server, mut peer) = server_and_raw_client().await;
-        peer.send_bytes(&wire).await;
-        read_bomb(&mut server, "one frame").await;
-        assert_eq!(peer.read_close().await.0, 1009);
-        peer.expect_eof().await;
-    })
-    .await;
+    bounded(bomb_to_our_server(1, "one frame")).await;
 }
 
 #[tokio::test]
 async fn fragmented_bomb_to_our_server_closes_with_1009_within_the_limit() {
-    bounded(async {
-        // Every fragment is a few hundred bytes, far under the limit; the message is not.
-        let wire = bomb_frames(&bomb(), 16, KEY);
-        let (mut server, mut peer) = server_and_raw_client().await;
-        peer.send_bytes(&wire).await;
-        read_bomb(&mut server, "16 fragments").await;
-        assert_eq!(peer.read_close().await.0, 1009);
-        peer.expect_eof().await;
-    })
-    .await;
+    // Every fragment is a few hundred bytes, far under the limit; the message is not.
+    bounded(bomb_to_our_server(16, "16 fragments")).await;
 }
 
 #[tokio::test]

@@ -7,10 +7,12 @@
 //! One known difference is left out: a close frame with a code not allowed on the wire, which
 //! tungstenite answers as a normal close with 1002 and we treat as a violation.
 
+use std::future::Future;
+
 use futures_util::StreamExt;
 use mywebsocket::{Config, Error, Message, Upgrader};
 use mywebsocket_tests::{
-    bounded, encode_frame, listen, raw_frame, spawn_accept, ws_url, RawPeer, Task,
+    bounded, encode_frame, listen, our_server_and_raw_client, raw_frame, ws_url, RawPeer, Task,
 };
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::WebSocketConfig;
@@ -260,9 +262,7 @@ async fn as_servers(frames: &[Vec<u8>]) -> (Outcome, Outcome) {
     let bytes = frames.concat();
 
     let config = Config::default().max_message_size(LIMIT);
-    let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-    let mut peer = RawPeer::connect(addr).await;
-    let mut ours = accept.join().await.unwrap();
+    let (mut ours, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
     peer.send_bytes(&bytes).await;
     let ours = read_ours(&mut ours).await;
 
@@ -320,22 +320,32 @@ async fn as_clients(frames: &[Vec<u8>]) -> (Outcome, Outcome) {
     (ours, theirs)
 }
 
+/// Runs every case through `run`, which gives our outcome and tungstenite's for the same
+/// bytes in the same role, and asserts that they agree on each.
+async fn reads_like_tungstenite<F, Fut>(keys: Keys, run: F)
+where
+    F: Fn(Vec<Vec<u8>>) -> Fut,
+    Fut: Future<Output = (Outcome, Outcome)>,
+{
+    let mut disagreements = Vec::new();
+    for (name, frames) in cases(&keys) {
+        let (ours, theirs) = run(frames).await;
+        if ours != theirs {
+            disagreements.push(format!("{name}:\n  ours   {ours:?}\n  theirs {theirs:?}"));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
 #[tokio::test]
 async fn our_server_reads_like_tungstenite_server() {
     let keys = Keys {
         proper: Some([0x11, 0x22, 0x33, 0x44]),
         improper: None,
     };
-    bounded(async {
-        let mut disagreements = Vec::new();
-        for (name, frames) in cases(&keys) {
-            let (ours, theirs) = as_servers(&frames).await;
-            if ours != theirs {
-                disagreements.push(format!("{name}:\n  ours   {ours:?}\n  theirs {theirs:?}"));
-            }
-        }
-        assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
-    })
+    bounded(reads_like_tungstenite(keys, |frames| async move {
+        as_servers(&frames).await
+    }))
     .await;
 }
 
@@ -345,15 +355,8 @@ async fn our_client_reads_like_tungstenite_client() {
         proper: None,
         improper: Some([0x11, 0x22, 0x33, 0x44]),
     };
-    bounded(async {
-        let mut disagreements = Vec::new();
-        for (name, frames) in cases(&keys) {
-            let (ours, theirs) = as_clients(&frames).await;
-            if ours != theirs {
-                disagreements.push(format!("{name}:\n  ours   {ours:?}\n  theirs {theirs:?}"));
-            }
-        }
-        assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
-    })
+    bounded(reads_like_tungstenite(keys, |frames| async move {
+        as_clients(&frames).await
+    }))
     .await;
 }

@@ -3,11 +3,13 @@
 //! peer; fragmented messages from a peer are reassembled by us.
 
 use futures_util::{SinkExt, StreamExt};
-use mywebsocket::{CloseCode, Config, Message, Upgrader, WriteOptions};
+use mywebsocket::{CloseCode, Config, Message, Upgrader, WebSocket, WriteOptions};
 use mywebsocket_tests::{
-    assert_same_bytes, bounded, connect_client, listen, pattern, raw_frame, spawn_accept,
-    spawn_tungstenite_accept, tungstenite_connect, RawFrame, RawPeer, Task,
+    assert_same_bytes, bounded, drain, our_client_and_raw_server,
+    our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client, pattern, raw_frame, RawFrame, RawPeer, Task, TungsteniteIo,
 };
+use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
 use tungstenite::Message as TMessage;
@@ -76,9 +78,7 @@ fn check_fragments(
 async fn our_server_fragmented_writes_are_several_frames_on_the_wire() {
     bounded(async {
         let config = Config::default().fragment_size(4096);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let server = accept.join().await.unwrap();
+        let (server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         let text = multibyte_text(1000);
         let opts = WriteOptions::default().fragment_size(64);
@@ -125,10 +125,7 @@ async fn our_server_fragmented_writes_are_several_frames_on_the_wire() {
 #[tokio::test]
 async fn our_client_fragmented_writes_are_several_masked_frames_on_the_wire() {
     bounded(async {
-        let (listener, addr) = listen().await;
-        let server = Task::spawn(async move { RawPeer::accept(&listener).await });
-        let client = connect_client(addr, Config::default()).await;
-        let mut peer = server.join().await;
+        let (client, mut peer) = our_client_and_raw_server(Config::default()).await;
 
         let text = multibyte_text(1000);
         let opts = WriteOptions::default().fragment_size(100);
@@ -155,39 +152,49 @@ async fn our_client_fragmented_writes_are_several_masked_frames_on_the_wire() {
     .await;
 }
 
+/// Writes a multibyte text in fragments of `text_fragment` bytes and a binary message (the
+/// pattern with `seed`) in fragments of `binary_fragment` bytes from `ours`, checks that
+/// `peer` receives each whole, then closes from our side.
+async fn fragmented_writes_arrive_whole(
+    mut ours: WebSocket,
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+    text_fragment: usize,
+    binary_fragment: usize,
+    seed: u8,
+) {
+    let text = multibyte_text(5000);
+    let data = pattern(100_000, seed);
+    ours.write_string_with(
+        text.as_str(),
+        &WriteOptions::default().fragment_size(text_fragment),
+    )
+    .await
+    .unwrap();
+    ours.write_binary_with(
+        data.clone(),
+        &WriteOptions::default().fragment_size(binary_fragment),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        peer.next().await.unwrap().unwrap(),
+        TMessage::text(text.as_str())
+    );
+    match peer.next().await.unwrap().unwrap() {
+        TMessage::Binary(b) => assert_same_bytes(&b, &data, "binary"),
+        other => panic!("expected binary, got {other:?}"),
+    }
+
+    let peer = Task::spawn(drain(peer));
+    ours.close(CloseCode::NORMAL, "").await.unwrap();
+    peer.join().await;
+}
+
 #[tokio::test]
 async fn our_server_fragmented_write_arrives_whole_at_tungstenite_client() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-
-        let text = multibyte_text(5000);
-        let data = pattern(100_000, 8);
-        server
-            .write_string_with(text.as_str(), &WriteOptions::default().fragment_size(7))
-            .await
-            .unwrap();
-        server
-            .write_binary_with(data.clone(), &WriteOptions::default().fragment_size(999))
-            .await
-            .unwrap();
-        assert_eq!(
-            client.next().await.unwrap().unwrap(),
-            TMessage::text(text.as_str())
-        );
-        match client.next().await.unwrap().unwrap() {
-            TMessage::Binary(b) => assert_same_bytes(&b, &data, "binary"),
-            other => panic!("expected binary, got {other:?}"),
-        }
-
-        let closing = Task::spawn(async move {
-            while let Some(msg) = client.next().await {
-                msg.unwrap();
-            }
-        });
-        server.close(CloseCode::NORMAL, "").await.unwrap();
-        closing.join().await;
+        let (server, client) = our_server_and_tungstenite_client(Upgrader::default()).await;
+        fragmented_writes_arrive_whole(server, client, 7, 999, 8).await;
     })
     .await;
 }
@@ -195,36 +202,8 @@ async fn our_server_fragmented_write_arrives_whole_at_tungstenite_client() {
 #[tokio::test]
 async fn our_client_fragmented_write_arrives_whole_at_tungstenite_server() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
-
-        let text = multibyte_text(5000);
-        let data = pattern(100_000, 9);
-        client
-            .write_string_with(text.as_str(), &WriteOptions::default().fragment_size(13))
-            .await
-            .unwrap();
-        client
-            .write_binary_with(data.clone(), &WriteOptions::default().fragment_size(4096))
-            .await
-            .unwrap();
-        assert_eq!(
-            server.next().await.unwrap().unwrap(),
-            TMessage::text(text.as_str())
-        );
-        match server.next().await.unwrap().unwrap() {
-            TMessage::Binary(b) => assert_same_bytes(&b, &data, "binary"),
-            other => panic!("expected binary, got {other:?}"),
-        }
-
-        let server = Task::spawn(async move {
-            while let Some(msg) = server.next().await {
-                msg.unwrap();
-            }
-        });
-        client.close(CloseCode::NORMAL, "").await.unwrap();
-        server.join().await;
+        let (client, server) = our_client_and_tungstenite_server(Config::default()).await;
+        fragmented_writes_arrive_whole(client, server, 13, 4096, 9).await;
     })
     .await;
 }
@@ -232,9 +211,7 @@ async fn our_client_fragmented_write_arrives_whole_at_tungstenite_server() {
 #[tokio::test]
 async fn our_server_reassembles_fragments_with_a_ping_between() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
 
         // "€" is E2 82 AC: split it across the first two frames.
         let text = "price: €42".as_bytes();
@@ -304,9 +281,7 @@ async fn our_server_reassembles_fragments_with_a_ping_between() {
 #[tokio::test]
 async fn our_client_reassembles_fragments_from_tungstenite_server() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
+        let (mut client, mut server) = our_client_and_tungstenite_server(Config::default()).await;
 
         let text = multibyte_text(300);
         let bytes = text.as_bytes();
@@ -322,11 +297,7 @@ async fn our_client_reassembles_fragments_from_tungstenite_server() {
             Message::text(text.as_str())
         );
 
-        let server = Task::spawn(async move {
-            while let Some(msg) = server.next().await {
-                msg.unwrap();
-            }
-        });
+        let server = Task::spawn(drain(server));
         client.close(CloseCode::NORMAL, "").await.unwrap();
         server.join().await;
     })

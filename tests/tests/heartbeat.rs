@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader};
+use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader, WebSocket};
 use mywebsocket_tests::{
-    bounded, connect_client, listen, spawn_accept, spawn_tungstenite_accept, tungstenite_connect,
-    RawPeer, Task,
+    assert_closed_by, bounded, our_client_and_raw_server, our_client_and_tungstenite_server,
+    our_server_and_raw_client, our_server_and_tungstenite_client, RawPeer, Task, TungsteniteIo,
 };
-use tokio::sync::mpsc::unbounded_channel;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::{Control, OpCode};
 use tungstenite::Message as TMessage;
 
@@ -45,35 +46,29 @@ async fn pings_then_going_away(peer: &mut RawPeer, masked: bool) -> usize {
     pings
 }
 
+/// Asserts that the next read on `ours` fails with the heartbeat timeout, between
+/// [`TIMEOUT`] and [`LATEST`] after `start`.
+async fn gives_up_in_time(ours: &mut WebSocket, start: Instant) {
+    let err = ours.read_msg().await.unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(err, Error::Timeout(TimeoutKind::Heartbeat)),
+        "{err:?}"
+    );
+    assert!(elapsed >= TIMEOUT, "gave up after {elapsed:?}");
+    assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+}
+
 #[tokio::test]
 async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
     bounded(async {
         let start = Instant::now();
-        let (addr, accept) = spawn_accept(Upgrader::new(heartbeat())).await;
         // Completes the handshake, then neither reads nor answers until the server gives up.
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(heartbeat())).await;
 
-        let err = server.read_msg().await.unwrap_err();
-        let elapsed = start.elapsed();
-        assert!(
-            matches!(err, Error::Timeout(TimeoutKind::Heartbeat)),
-            "{err:?}"
-        );
-        assert!(elapsed >= TIMEOUT, "gave up after {elapsed:?}");
-        assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+        gives_up_in_time(&mut server, start).await;
         // Later reads report the end.
-        let again = server.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                again,
-                Error::Closed {
-                    initiator: Initiator::Local,
-                    ..
-                }
-            ),
-            "{again:?}"
-        );
+        assert_closed_by(&server.read_msg().await.unwrap_err(), Initiator::Local);
 
         let pings = pings_then_going_away(&mut peer, false).await;
         assert!(pings >= 1, "no ping was sent before the timeout");
@@ -85,19 +80,9 @@ async fn our_server_drops_silent_raw_client_after_heartbeat_timeout() {
 async fn our_client_drops_silent_raw_server_after_heartbeat_timeout() {
     bounded(async {
         let start = Instant::now();
-        let (listener, addr) = listen().await;
-        let server = Task::spawn(async move { RawPeer::accept(&listener).await });
-        let mut client = connect_client(addr, heartbeat()).await;
-        let mut peer = server.join().await;
+        let (mut client, mut peer) = our_client_and_raw_server(heartbeat()).await;
 
-        let err = client.read_msg().await.unwrap_err();
-        let elapsed = start.elapsed();
-        assert!(
-            matches!(err, Error::Timeout(TimeoutKind::Heartbeat)),
-            "{err:?}"
-        );
-        assert!(elapsed >= TIMEOUT, "gave up after {elapsed:?}");
-        assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+        gives_up_in_time(&mut client, start).await;
 
         let pings = pings_then_going_away(&mut peer, true).await;
         assert!(pings >= 1, "no ping was sent before the timeout");
@@ -109,9 +94,7 @@ async fn our_client_drops_silent_raw_server_after_heartbeat_timeout() {
 async fn silence_timeout_without_pings_sends_only_the_close() {
     bounded(async {
         let config = Config::default().heartbeat(None, TIMEOUT);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         let err = server.read_msg().await.unwrap_err();
         assert!(
@@ -126,44 +109,59 @@ async fn silence_timeout_without_pings_sends_only_the_close() {
 /// How many pongs make "several intervals": more than two timeouts' worth of pings.
 const PONGS: usize = 7;
 
+/// `ours` was set up with [`heartbeat`] and a pong handler that sends to `pongs`: checks that
+/// the tokio-tungstenite `peer`, which answers pings as it reads, keeps the connection up for
+/// [`PONGS`] pongs and more than two timeouts, and still exchanges messages after.
+async fn keeps_live_peer(
+    mut ours: WebSocket,
+    mut pongs: UnboundedReceiver<()>,
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+) {
+    // The peer counts our pings and acknowledges our one message.
+    let peer = Task::spawn(async move {
+        let mut pings = 0;
+        while let Some(msg) = peer.next().await {
+            match msg.unwrap() {
+                TMessage::Ping(_) => pings += 1,
+                TMessage::Text(t) if t.as_str() == "still there?" => {
+                    peer.send(TMessage::text("yes")).await.unwrap();
+                }
+                _ => {}
+            }
+        }
+        pings
+    });
+
+    let start = Instant::now();
+    for _ in 0..PONGS {
+        tokio::select! {
+            pong = pongs.recv() => pong.unwrap(),
+            other = ours.read_msg() => panic!("connection ended: {other:?}"),
+        }
+    }
+    assert!(start.elapsed() > 2 * TIMEOUT, "{:?}", start.elapsed());
+
+    ours.write_string("still there?").await.unwrap();
+    assert_eq!(ours.read_msg().await.unwrap(), Message::text("yes"));
+    ours.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(peer.join().await >= PONGS);
+}
+
+/// [`heartbeat`] with a pong handler that sends to the returned receiver.
+fn heartbeat_counting_pongs() -> (Config, UnboundedReceiver<()>) {
+    let (tx, pongs) = unbounded_channel();
+    let config = heartbeat().on_pong(move |_| {
+        let _ = tx.send(());
+    });
+    (config, pongs)
+}
+
 #[tokio::test]
 async fn our_server_keeps_live_tungstenite_client_over_many_intervals() {
     bounded(async {
-        let (tx, mut pongs) = unbounded_channel();
-        let config = heartbeat().on_pong(move |_| {
-            let _ = tx.send(());
-        });
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-        // tokio-tungstenite answers pings as it reads; it acknowledges our one message.
-        let client = Task::spawn(async move {
-            let mut pings = 0;
-            while let Some(msg) = client.next().await {
-                match msg.unwrap() {
-                    TMessage::Ping(_) => pings += 1,
-                    TMessage::Text(t) if t.as_str() == "still there?" => {
-                        client.send(TMessage::text("yes")).await.unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            pings
-        });
-
-        let start = Instant::now();
-        for _ in 0..PONGS {
-            tokio::select! {
-                pong = pongs.recv() => pong.unwrap(),
-                other = server.read_msg() => panic!("connection ended: {other:?}"),
-            }
-        }
-        assert!(start.elapsed() > 2 * TIMEOUT, "{:?}", start.elapsed());
-
-        server.write_string("still there?").await.unwrap();
-        assert_eq!(server.read_msg().await.unwrap(), Message::text("yes"));
-        server.close(CloseCode::NORMAL, "").await.unwrap();
-        assert!(client.join().await >= PONGS);
+        let (config, pongs) = heartbeat_counting_pongs();
+        let (server, client) = our_server_and_tungstenite_client(Upgrader::new(config)).await;
+        keeps_live_peer(server, pongs, client).await;
     })
     .await;
 }
@@ -171,40 +169,9 @@ async fn our_server_keeps_live_tungstenite_client_over_many_intervals() {
 #[tokio::test]
 async fn our_client_keeps_live_tungstenite_server_over_many_intervals() {
     bounded(async {
-        let (tx, mut pongs) = unbounded_channel();
-        let config = heartbeat().on_pong(move |_| {
-            let _ = tx.send(());
-        });
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, config).await;
-        let mut server = accept.join().await;
-        let server = Task::spawn(async move {
-            let mut pings = 0;
-            while let Some(msg) = server.next().await {
-                match msg.unwrap() {
-                    TMessage::Ping(_) => pings += 1,
-                    TMessage::Text(t) if t.as_str() == "still there?" => {
-                        server.send(TMessage::text("yes")).await.unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            pings
-        });
-
-        let start = Instant::now();
-        for _ in 0..PONGS {
-            tokio::select! {
-                pong = pongs.recv() => pong.unwrap(),
-                other = client.read_msg() => panic!("connection ended: {other:?}"),
-            }
-        }
-        assert!(start.elapsed() > 2 * TIMEOUT, "{:?}", start.elapsed());
-
-        client.write_string("still there?").await.unwrap();
-        assert_eq!(client.read_msg().await.unwrap(), Message::text("yes"));
-        client.close(CloseCode::NORMAL, "").await.unwrap();
-        assert!(server.join().await >= PONGS);
+        let (config, pongs) = heartbeat_counting_pongs();
+        let (client, server) = our_client_and_tungstenite_server(config).await;
+        keeps_live_peer(client, pongs, server).await;
     })
     .await;
 }

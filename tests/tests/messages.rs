@@ -2,12 +2,15 @@
 //! tokio-tungstenite client, and a tokio-tungstenite server with our client.
 
 use futures_util::{SinkExt, StreamExt};
-use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
+use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader, WebSocket};
 use mywebsocket_tests::{
-    assert_same_bytes, bounded, connect_client, pattern, spawn_accept, spawn_echo_server,
-    spawn_tungstenite_accept, spawn_tungstenite_echo, text_pattern, tungstenite_connect, Task,
+    assert_close_frame, assert_closed_without_frame, assert_same_bytes, bounded, connect_client,
+    drain, our_client_and_tungstenite_server, our_server_and_tungstenite_client, pattern,
+    spawn_echo_server, spawn_tungstenite_echo, text_pattern, tungstenite_connect, Task,
+    TungsteniteIo,
 };
 use serde_json::json;
+use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
 
 /// Lengths around each boundary of the frame length encoding (RFC 6455 §5.2): 7-bit, 16-bit
@@ -58,20 +61,8 @@ async fn echo_through_our_server(msgs: Vec<(bool, Vec<u8>)>) {
         }
     }
     client.close(None).await.unwrap();
-    while let Some(msg) = client.next().await {
-        msg.unwrap();
-    }
-    let end = server.join().await;
-    assert!(
-        matches!(
-            end,
-            Error::Closed {
-                frame: None,
-                initiator: Initiator::Remote
-            }
-        ),
-        "{end:?}"
-    );
+    drain(client).await;
+    assert_closed_without_frame(&server.join().await, Initiator::Remote);
 }
 
 /// Sends each message from our client to a tokio-tungstenite echo server and checks the echo,
@@ -86,9 +77,7 @@ async fn echo_through_tungstenite_server(msgs: Vec<(bool, Vec<u8>)>) {
         assert_same_bytes(echoed.as_bytes(), &data, "echo");
     }
     client.close(CloseCode::NORMAL, "done").await.unwrap();
-    let close = server.join().await.expect("a close frame");
-    assert_eq!(u16::from(close.code), 1000);
-    assert_eq!(close.reason.as_str(), "done");
+    assert_close_frame(server.join().await, 1000, "done");
 }
 
 #[tokio::test]
@@ -101,22 +90,19 @@ async fn our_client_round_trips_text_and_binary_at_length_boundaries() {
     bounded(echo_through_tungstenite_server(messages())).await;
 }
 
+/// One 16 MiB binary message, its pattern seeded with `seed`.
+fn sixteen_mib_binary(seed: u8) -> Vec<(bool, Vec<u8>)> {
+    vec![(false, pattern(SIXTEEN_MIB, seed))]
+}
+
 #[tokio::test]
 async fn our_server_echoes_16_mib_binary() {
-    bounded(echo_through_our_server(vec![(
-        false,
-        pattern(SIXTEEN_MIB, 7),
-    )]))
-    .await;
+    bounded(echo_through_our_server(sixteen_mib_binary(7))).await;
 }
 
 #[tokio::test]
 async fn our_client_round_trips_16_mib_binary() {
-    bounded(echo_through_tungstenite_server(vec![(
-        false,
-        pattern(SIXTEEN_MIB, 9),
-    )]))
-    .await;
+    bounded(echo_through_tungstenite_server(sixteen_mib_binary(9))).await;
 }
 
 #[tokio::test]
@@ -139,20 +125,23 @@ fn sample_json() -> serde_json::Value {
     })
 }
 
+/// Writes [`sample_json`] with `write_json` on `ours` and checks that `peer` parses it back
+/// from a text message.
+async fn json_reaches_peer(ours: &WebSocket, peer: &mut WebSocketStream<impl TungsteniteIo>) {
+    let value = sample_json();
+    ours.write_json(&value).await.unwrap();
+    let TMessage::Text(text) = peer.next().await.unwrap().unwrap() else {
+        panic!("json must arrive as a text message");
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed, value);
+}
+
 #[tokio::test]
 async fn our_server_write_json_is_parsed_by_tungstenite_client() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::default()).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-
-        let value = sample_json();
-        server.write_json(&value).await.unwrap();
-        let TMessage::Text(text) = client.next().await.unwrap().unwrap() else {
-            panic!("json must arrive as a text message");
-        };
-        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(parsed, value);
+        let (mut server, mut client) = our_server_and_tungstenite_client(Upgrader::default()).await;
+        json_reaches_peer(&server, &mut client).await;
 
         // And JSON from tungstenite parses on our side.
         client
@@ -163,11 +152,7 @@ async fn our_server_write_json_is_parsed_by_tungstenite_client() {
         let parsed: serde_json::Value = serde_json::from_str(msg.as_text().unwrap()).unwrap();
         assert_eq!(parsed, json!({ "reply": [1, 2, 3] }));
 
-        let closing = Task::spawn(async move {
-            while let Some(msg) = client.next().await {
-                msg.unwrap();
-            }
-        });
+        let closing = Task::spawn(drain(client));
         server.close(CloseCode::NORMAL, "").await.unwrap();
         closing.join().await;
     })
@@ -177,17 +162,8 @@ async fn our_server_write_json_is_parsed_by_tungstenite_client() {
 #[tokio::test]
 async fn our_client_write_json_is_parsed_by_tungstenite_server() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
-
-        let value = sample_json();
-        client.write_json(&value).await.unwrap();
-        let TMessage::Text(text) = server.next().await.unwrap().unwrap() else {
-            panic!("json must arrive as a text message");
-        };
-        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(parsed, value);
+        let (mut client, mut server) = our_client_and_tungstenite_server(Config::default()).await;
+        json_reaches_peer(&client, &mut server).await;
 
         // A value that cannot be JSON is refused before anything is sent.
         let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
@@ -203,16 +179,7 @@ async fn our_client_write_json_is_parsed_by_tungstenite_server() {
             }
         });
         let end = client.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                end,
-                Error::Closed {
-                    frame: None,
-                    initiator: Initiator::Remote
-                }
-            ),
-            "{end:?}"
-        );
+        assert_closed_without_frame(&end, Initiator::Remote);
         server.join().await;
     })
     .await;

@@ -2,12 +2,13 @@
 //! same payload, and the pong to our `ping` reaches `Config::on_pong`.
 
 use futures_util::{SinkExt, StreamExt};
-use mywebsocket::{CloseCode, Config, Error, Initiator, Upgrader};
+use mywebsocket::{CloseCode, Config, Error, Initiator, Upgrader, WebSocket};
 use mywebsocket_tests::{
-    bounded, connect_client, echo, spawn_accept, spawn_tungstenite_accept, tungstenite_connect,
-    Task,
+    assert_closed_by, bounded, drain, echo, our_client_and_tungstenite_server,
+    our_server_and_tungstenite_client, Task, TungsteniteIo,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
 
 /// Ping payloads worth trying: empty, short, binary, and the largest allowed (125 bytes).
@@ -34,33 +35,40 @@ fn recording(pongs: bool) -> (Config, UnboundedReceiver<Vec<u8>>) {
     (config, rx)
 }
 
+/// `ours` was set up with [`recording`] pings: the tokio-tungstenite `peer` pings it with each
+/// of [`payloads`] and gets a pong with the same payload while our handler sees the ping;
+/// then the peer closes.
+async fn peer_pings_get_pongs(
+    ours: WebSocket,
+    mut pings: UnboundedReceiver<Vec<u8>>,
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+) {
+    // Our side answers pings while it reads.
+    let ours = Task::spawn(echo(ours));
+
+    for payload in payloads() {
+        peer.send(TMessage::Ping(payload.clone().into()))
+            .await
+            .unwrap();
+        match peer.next().await.unwrap().unwrap() {
+            TMessage::Pong(got) => assert_eq!(got, payload),
+            other => panic!("expected a pong, got {other:?}"),
+        }
+        // The ping handler saw it too.
+        assert_eq!(pings.recv().await.unwrap(), payload);
+    }
+
+    peer.close(None).await.unwrap();
+    drain(peer).await;
+    assert_closed_by(&ours.join().await, Initiator::Remote);
+}
+
 #[tokio::test]
 async fn tungstenite_client_ping_gets_pong_with_same_payload_from_our_server() {
     bounded(async {
-        let (config, mut pings) = recording(false);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut client = tungstenite_connect(addr).await;
-        let server = accept.join().await.unwrap();
-        let server = Task::spawn(echo(server));
-
-        for payload in payloads() {
-            client
-                .send(TMessage::Ping(payload.clone().into()))
-                .await
-                .unwrap();
-            match client.next().await.unwrap().unwrap() {
-                TMessage::Pong(got) => assert_eq!(got, payload),
-                other => panic!("expected a pong, got {other:?}"),
-            }
-            // The ping handler saw it too.
-            assert_eq!(pings.recv().await.unwrap(), payload);
-        }
-
-        client.close(None).await.unwrap();
-        while let Some(msg) = client.next().await {
-            msg.unwrap();
-        }
-        assert!(server.join().await.is_closed());
+        let (config, pings) = recording(false);
+        let (server, client) = our_server_and_tungstenite_client(Upgrader::new(config)).await;
+        peer_pings_get_pongs(server, pings, client).await;
     })
     .await;
 }
@@ -68,75 +76,52 @@ async fn tungstenite_client_ping_gets_pong_with_same_payload_from_our_server() {
 #[tokio::test]
 async fn tungstenite_server_ping_gets_pong_with_same_payload_from_our_client() {
     bounded(async {
-        let (config, mut pings) = recording(false);
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let client = connect_client(addr, config).await;
-        let mut server = accept.join().await;
-        // Our client answers pings while it reads.
-        let client = Task::spawn(echo(client));
-
-        for payload in payloads() {
-            server
-                .send(TMessage::Ping(payload.clone().into()))
-                .await
-                .unwrap();
-            match server.next().await.unwrap().unwrap() {
-                TMessage::Pong(got) => assert_eq!(got, payload),
-                other => panic!("expected a pong, got {other:?}"),
-            }
-            assert_eq!(pings.recv().await.unwrap(), payload);
-        }
-
-        server.close(None).await.unwrap();
-        while let Some(msg) = server.next().await {
-            msg.unwrap();
-        }
-        drop(server);
-        let end = client.join().await;
-        assert!(
-            matches!(
-                end,
-                Error::Closed {
-                    initiator: Initiator::Remote,
-                    ..
-                }
-            ),
-            "{end:?}"
-        );
+        let (config, pings) = recording(false);
+        let (client, server) = our_client_and_tungstenite_server(config).await;
+        peer_pings_get_pongs(client, pings, server).await;
     })
     .await;
+}
+
+/// `ours` was set up with [`recording`] pongs: it pings the tokio-tungstenite `peer` with each
+/// of [`payloads`], and the peer's pong reaches our handler while a read is pending; the
+/// peer saw every ping.
+async fn our_pings_reach_pong_handler(
+    mut ours: WebSocket,
+    mut pongs: UnboundedReceiver<Vec<u8>>,
+    mut peer: WebSocketStream<impl TungsteniteIo>,
+) {
+    // tungstenite answers pings while it reads; it also reports them.
+    let peer = Task::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(msg) = peer.next().await {
+            if let TMessage::Ping(payload) = msg.unwrap() {
+                seen.push(payload.to_vec());
+            }
+        }
+        seen
+    });
+
+    for payload in payloads() {
+        ours.ping(payload.clone()).await.unwrap();
+        // The pong is handled while a read is pending.
+        let got = tokio::select! {
+            got = pongs.recv() => got.unwrap(),
+            other = ours.read_msg() => panic!("read ended first: {other:?}"),
+        };
+        assert_eq!(got, payload);
+    }
+
+    ours.close(CloseCode::NORMAL, "").await.unwrap();
+    assert_eq!(peer.join().await, payloads());
 }
 
 #[tokio::test]
 async fn our_server_ping_reaches_pong_handler_via_tungstenite_client() {
     bounded(async {
-        let (config, mut pongs) = recording(true);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
-        // tungstenite answers pings while it reads; it also reports them.
-        let client = Task::spawn(async move {
-            let mut seen = Vec::new();
-            while let Some(msg) = client.next().await {
-                if let TMessage::Ping(payload) = msg.unwrap() {
-                    seen.push(payload.to_vec());
-                }
-            }
-            seen
-        });
-
-        for payload in payloads() {
-            server.ping(payload.clone()).await.unwrap();
-            // The pong is handled while a read is pending.
-            let got = tokio::select! {
-                got = pongs.recv() => got.unwrap(),
-                other = server.read_msg() => panic!("read ended first: {other:?}"),
-            };
-            assert_eq!(got, payload);
-        }
-
-        server.close(CloseCode::NORMAL, "").await.unwrap();
-        assert_eq!(client.join().await, payloads());
+        let (config, pongs) = recording(true);
+        let (server, client) = our_server_and_tungstenite_client(Upgrader::new(config)).await;
+        our_pings_reach_pong_handler(server, pongs, client).await;
     })
     .await;
 }
@@ -144,31 +129,9 @@ async fn our_server_ping_reaches_pong_handler_via_tungstenite_client() {
 #[tokio::test]
 async fn our_client_ping_reaches_pong_handler_via_tungstenite_server() {
     bounded(async {
-        let (config, mut pongs) = recording(true);
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, config).await;
-        let mut server = accept.join().await;
-        let server = Task::spawn(async move {
-            let mut seen = Vec::new();
-            while let Some(msg) = server.next().await {
-                if let TMessage::Ping(payload) = msg.unwrap() {
-                    seen.push(payload.to_vec());
-                }
-            }
-            seen
-        });
-
-        for payload in payloads() {
-            client.ping(payload.clone()).await.unwrap();
-            let got = tokio::select! {
-                got = pongs.recv() => got.unwrap(),
-                other = client.read_msg() => panic!("read ended first: {other:?}"),
-            };
-            assert_eq!(got, payload);
-        }
-
-        client.close(CloseCode::NORMAL, "").await.unwrap();
-        assert_eq!(server.join().await, payloads());
+        let (config, pongs) = recording(true);
+        let (client, server) = our_client_and_tungstenite_server(config).await;
+        our_pings_reach_pong_handler(client, pongs, server).await;
     })
     .await;
 }
@@ -176,9 +139,7 @@ async fn our_client_ping_reaches_pong_handler_via_tungstenite_server() {
 #[tokio::test]
 async fn ping_payload_over_125_bytes_is_refused() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let client = connect_client(addr, Config::default()).await;
-        let _server = accept.join().await;
+        let (client, _server) = our_client_and_tungstenite_server(Config::default()).await;
         assert!(matches!(
             client.ping(vec![0u8; 126]).await,
             Err(Error::InvalidInput(_))

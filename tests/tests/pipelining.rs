@@ -13,19 +13,10 @@ const KEY: Option<[u8; 4]> = Some([0xa1, 0xb2, 0xc3, 0xd4]);
 
 /// Two masked text frames, as a client sends them.
 fn two_client_frames() -> Vec<u8> {
-    let mut out = encode_frame(raw_frame(
-        true,
-        OpCode::Data(Data::Text),
-        &b"first"[..],
-        KEY,
-    ));
-    out.extend(encode_frame(raw_frame(
-        true,
-        OpCode::Data(Data::Text),
-        &b"second"[..],
-        KEY,
-    )));
-    out
+    ["first", "second"]
+        .into_iter()
+        .flat_map(|text| encode_frame(raw_frame(true, OpCode::Data(Data::Text), text, KEY)))
+        .collect()
 }
 
 #[tokio::test]
@@ -59,18 +50,15 @@ async fn hyper_upgrade_keeps_frames_sent_with_the_request() {
 async fn connect_keeps_frames_sent_with_the_response() {
     bounded(async {
         let (listener, addr) = listen().await;
-        let mut frames = encode_frame(raw_frame(
-            true,
-            OpCode::Data(Data::Binary),
-            vec![1u8, 2, 3],
-            None,
-        ));
-        frames.extend(encode_frame(raw_frame(
-            true,
-            OpCode::Data(Data::Text),
-            &b"hello"[..],
-            None,
-        )));
+        let frames = [
+            (Data::Binary, &[1u8, 2, 3][..]),
+            (Data::Text, &b"hello"[..]),
+        ]
+        .into_iter()
+        .flat_map(|(opcode, payload)| {
+            encode_frame(raw_frame(true, OpCode::Data(opcode), payload, None))
+        })
+        .collect::<Vec<u8>>();
         let server =
             Task::spawn(async move { RawPeer::accept_pipelined(&listener, &frames).await });
         let mut client = mywebsocket_tests::connect_client(addr, Config::default()).await;

@@ -5,13 +5,12 @@
 
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{
-    CloseCode, Config, Error, Initiator, Reader, Upgrader, WebSocket, WriteOptions, Writer,
+    CloseCode, Config, Initiator, Reader, Upgrader, WebSocket, WriteOptions, Writer,
 };
 use mywebsocket_tests::{
-    assert_same_bytes, bounded, connect_client, pattern, spawn_accept, spawn_tungstenite_accept,
-    text_pattern, tungstenite_connect, Task,
+    assert_closed_by, assert_same_bytes, bounded, our_client_and_tungstenite_server,
+    our_server_and_tungstenite_client, pattern, text_pattern, Task, TungsteniteIo,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
 
@@ -71,10 +70,7 @@ fn spawn_reader(mut reader: Reader) -> Task<Reader> {
 
 /// Checks that `peer` receives all `TASKS * PER_TASK` messages intact, each writer's in its
 /// order, while it sends `FROM_PEER` messages of its own; then lets our side close.
-async fn exchange<S>(ours: WebSocket, peer: WebSocketStream<S>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn exchange(ours: WebSocket, peer: WebSocketStream<impl TungsteniteIo>) {
     let (reader, writer) = ours.split();
     let (mut peer_tx, mut peer_rx) = peer.split();
 
@@ -135,17 +131,7 @@ where
         close
     });
     writer.close(CloseCode::NORMAL, "all sent").await.unwrap();
-    let end = reader.read_msg().await.unwrap_err();
-    assert!(
-        matches!(
-            end,
-            Error::Closed {
-                initiator: Initiator::Local,
-                ..
-            }
-        ),
-        "{end:?}"
-    );
+    assert_closed_by(&reader.read_msg().await.unwrap_err(), Initiator::Local);
     let close = peer.join().await.expect("a close frame");
     assert_eq!(close.reason.as_str(), "all sent");
 }
@@ -158,9 +144,7 @@ fn config() -> Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_server_writer_clones_from_8_tasks_reach_tungstenite_client_intact() {
     bounded(async {
-        let (addr, accept) = spawn_accept(Upgrader::new(config())).await;
-        let client = tungstenite_connect(addr).await;
-        let server = accept.join().await.unwrap();
+        let (server, client) = our_server_and_tungstenite_client(Upgrader::new(config())).await;
         exchange(server, client).await;
     })
     .await;
@@ -169,9 +153,7 @@ async fn our_server_writer_clones_from_8_tasks_reach_tungstenite_client_intact()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_writer_clones_from_8_tasks_reach_tungstenite_server_intact() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let client = connect_client(addr, config()).await;
-        let server = accept.join().await;
+        let (client, server) = our_client_and_tungstenite_server(config()).await;
         exchange(client, server).await;
     })
     .await;
@@ -180,9 +162,7 @@ async fn our_client_writer_clones_from_8_tasks_reach_tungstenite_server_intact()
 #[tokio::test]
 async fn writer_outlives_a_dropped_reader() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
+        let (client, mut server) = our_client_and_tungstenite_server(Config::default()).await;
 
         let (reader, writer) = client.split();
         drop(reader);

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use mywebsocket::{CloseCode, Config, Error, Initiator, TimeoutKind, Upgrader};
 use mywebsocket_tests::{
-    bounded, connect_client, listen, pattern, raw_frame, spawn_accept, RawPeer, Task,
+    assert_closed_by, bounded, our_client_and_raw_server, our_server_and_raw_client, pattern,
+    raw_frame, Task,
 };
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -17,9 +18,7 @@ const LATEST: Duration = Duration::from_secs(5);
 async fn read_timeout_ends_a_read_that_gets_no_message() {
     bounded(async {
         let config = Config::default().no_heartbeat().read_timeout(Some(SHORT));
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         // A message in time is fine; pings alone do not count as messages.
         let key = Some([1, 2, 3, 4]);
@@ -57,9 +56,7 @@ async fn read_timeout_ends_a_read_that_gets_no_message() {
 async fn close_timeout_ends_a_close_the_peer_never_answers() {
     bounded(async {
         let config = Config::default().close_timeout(SHORT);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         let start = Instant::now();
         let err = server.close(CloseCode::NORMAL, "bye").await.unwrap_err();
@@ -70,13 +67,7 @@ async fn close_timeout_ends_a_close_the_peer_never_answers() {
 
         assert_eq!(peer.read_close().await, (1000, "bye".to_owned()));
         peer.expect_eof().await;
-        assert!(matches!(
-            server.read_msg().await,
-            Err(Error::Closed {
-                initiator: Initiator::Local,
-                ..
-            })
-        ));
+        assert_closed_by(&server.read_msg().await.unwrap_err(), Initiator::Local);
     })
     .await;
 }
@@ -87,11 +78,8 @@ async fn close_timeout_ends_a_close_the_peer_never_answers() {
 #[tokio::test]
 async fn client_close_waits_for_server_to_end_tcp_at_most_close_timeout() {
     bounded(async {
-        let (listener, addr) = listen().await;
-        let server = Task::spawn(async move { RawPeer::accept(&listener).await });
         let config = Config::default().close_timeout(SHORT);
-        let mut client = connect_client(addr, config).await;
-        let mut peer = server.join().await;
+        let (mut client, mut peer) = our_client_and_raw_server(config).await;
 
         // The raw server answers the close but keeps TCP open: the client waits for the end
         // of the stream (RFC 6455 §7.1.1) only up to the close timeout.
@@ -131,9 +119,8 @@ async fn client_close_waits_for_server_to_end_tcp_at_most_close_timeout() {
 async fn write_timeout_reports_a_peer_that_stopped_reading() {
     bounded(async {
         let config = Config::default().no_heartbeat().write_timeout(Some(SHORT));
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let _peer = RawPeer::connect(addr).await; // never reads
-        let server = accept.join().await.unwrap();
+        // The peer never reads.
+        let (server, _peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         // Far more than loopback socket buffers hold.
         let chunk = pattern(1 << 20, 0);
@@ -155,9 +142,8 @@ async fn write_timeout_reports_a_peer_that_stopped_reading() {
 async fn flush_reports_a_write_timeout() {
     bounded(async {
         let config = Config::default().no_heartbeat().write_timeout(Some(SHORT));
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let _peer = RawPeer::connect(addr).await; // never reads
-        let server = accept.join().await.unwrap();
+        // The peer never reads.
+        let (server, _peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         // 32 MiB cannot fit in loopback socket buffers, so this write cannot complete.
         server.write_binary(vec![0u8; 32 << 20]).await.unwrap();

@@ -7,8 +7,7 @@ use mywebsocket::tls::rustls::RootCertStore;
 use mywebsocket::tls::tokio_rustls::TlsAcceptor;
 use mywebsocket::tls::{client_config, connect_tls, server_config_from_pem};
 use mywebsocket::{connect, CloseCode, Config, Error, Message, Upgrader};
-use mywebsocket_tests::{bounded, Task};
-use tokio::net::TcpListener;
+use mywebsocket_tests::{bounded, listen, Task};
 
 /// A self-signed certificate for `names`, as PEM (certificate, key) and DER.
 fn certificate(names: &[&str]) -> (String, String, CertificateDer<'static>) {
@@ -28,16 +27,21 @@ fn trusting(cert: CertificateDer<'static>) -> Arc<mywebsocket::tls::rustls::Clie
     client_config(roots)
 }
 
-/// A TLS server on 127.0.0.1 that greets each client, then echoes until the close; the
-/// result of its first connection comes back through the task.
+/// A TLS server on 127.0.0.1, with a self-signed certificate for `names`, that greets each
+/// client, then echoes until the close; the result of its first connection comes back
+/// through the task. Also returns the certificate, for a client to trust.
 async fn spawn_wss_echo(
-    cert_pem: &str,
-    key_pem: &str,
-) -> (u16, Task<Result<Vec<Message>, String>>) {
+    names: &[&str],
+) -> (
+    u16,
+    Task<Result<Vec<Message>, String>>,
+    CertificateDer<'static>,
+) {
+    let (cert_pem, key_pem, der) = certificate(names);
     let config = server_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
     let acceptor = TlsAcceptor::from(config);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, addr) = listen().await;
+    let port = addr.port();
     let task = Task::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
         let tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
@@ -60,14 +64,13 @@ async fn spawn_wss_echo(
             }
         }
     });
-    (port, task)
+    (port, task, der)
 }
 
 #[tokio::test]
 async fn echo_over_wss_both_directions() {
     bounded(async {
-        let (cert_pem, key_pem, der) = certificate(&["localhost"]);
-        let (port, server) = spawn_wss_echo(&cert_pem, &key_pem).await;
+        let (port, server, der) = spawn_wss_echo(&["localhost"]).await;
         let url = format!("wss://localhost:{port}/echo");
         let (mut ws, response) = connect_tls(&url, Config::default(), trusting(der))
             .await
@@ -96,8 +99,7 @@ async fn echo_over_wss_both_directions() {
 #[tokio::test]
 async fn a_certificate_for_another_name_is_rejected_with_a_clear_error() {
     bounded(async {
-        let (cert_pem, key_pem, der) = certificate(&["other.example"]);
-        let (port, _server) = spawn_wss_echo(&cert_pem, &key_pem).await;
+        let (port, _server, der) = spawn_wss_echo(&["other.example"]).await;
         let url = format!("wss://localhost:{port}/");
         let err = connect_tls(&url, Config::default(), trusting(der))
             .await
@@ -117,8 +119,7 @@ async fn a_certificate_for_another_name_is_rejected_with_a_clear_error() {
 async fn connect_checks_wss_against_the_public_roots() {
     bounded(async {
         // A self-signed certificate chains to none of Mozilla's roots.
-        let (cert_pem, key_pem, _) = certificate(&["localhost"]);
-        let (port, _server) = spawn_wss_echo(&cert_pem, &key_pem).await;
+        let (port, _server, _) = spawn_wss_echo(&["localhost"]).await;
         let err = connect(&format!("wss://localhost:{port}/"))
             .await
             .expect_err("untrusted issuer");
@@ -130,8 +131,7 @@ async fn connect_checks_wss_against_the_public_roots() {
 #[tokio::test]
 async fn a_plain_ws_client_against_a_tls_server_fails_cleanly() {
     bounded(async {
-        let (cert_pem, key_pem, _) = certificate(&["localhost"]);
-        let (port, server) = spawn_wss_echo(&cert_pem, &key_pem).await;
+        let (port, server, _) = spawn_wss_echo(&["localhost"]).await;
         let err = connect(&format!("ws://127.0.0.1:{port}/"))
             .await
             .expect_err("a TLS server does not speak plain HTTP");

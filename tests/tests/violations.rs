@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use mywebsocket::{Config, Error, ProtocolError, Upgrader};
 use mywebsocket_tests::{
-    bounded, connect_client, raw_frame, spawn_accept, spawn_tungstenite_accept,
-    tungstenite_connect, RawPeer,
+    bounded, our_client_and_tungstenite_server, our_server_and_raw_client,
+    our_server_and_tungstenite_client, raw_frame, read_close_code,
 };
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -17,27 +17,25 @@ use tungstenite::Message as TMessage;
 const LIMIT: usize = 1024;
 const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
-/// Reads a tokio-tungstenite connection until the close frame and returns its code.
-async fn close_code<S>(ws: &mut S) -> u16
-where
-    S: StreamExt<Item = Result<TMessage, tungstenite::Error>> + Unpin,
-{
-    loop {
-        match ws.next().await.expect("a close frame").expect("read") {
-            TMessage::Close(frame) => return u16::from(frame.expect("a close code").code),
-            TMessage::Ping(_) | TMessage::Pong(_) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
+/// Asserts that `err` is [`Error::MessageTooBig`] over [`LIMIT`] at `size` bytes; `None`
+/// accepts any size, for a fragmented message whose size at the failure depends on where the
+/// limit was crossed.
+fn assert_too_big(err: &Error, size: Option<u64>) {
+    assert!(
+        matches!(
+            err,
+            Error::MessageTooBig { size: got, limit: LIMIT } if size.is_none_or(|s| s == *got)
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn oversize_message_from_tungstenite_client_closes_with_1009() {
     bounded(async {
         let config = Config::default().max_message_size(LIMIT);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut client = tungstenite_connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut client) =
+            our_server_and_tungstenite_client(Upgrader::new(config)).await;
 
         // Exactly the limit is fine.
         client
@@ -50,18 +48,8 @@ async fn oversize_message_from_tungstenite_client_closes_with_1009() {
             .send(TMessage::binary(vec![2u8; 2000]))
             .await
             .unwrap();
-        let err = server.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::MessageTooBig {
-                    size: 2000,
-                    limit: LIMIT
-                }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(close_code(&mut client).await, 1009);
+        assert_too_big(&server.read_msg().await.unwrap_err(), Some(2000));
+        assert_eq!(read_close_code(&mut client).await, 1009);
     })
     .await;
 }
@@ -69,24 +57,12 @@ async fn oversize_message_from_tungstenite_client_closes_with_1009() {
 #[tokio::test]
 async fn oversize_message_from_tungstenite_server_closes_our_client_with_1009() {
     bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
         let config = Config::default().max_message_size(LIMIT);
-        let mut client = connect_client(addr, config).await;
-        let mut server = accept.join().await;
+        let (mut client, mut server) = our_client_and_tungstenite_server(config).await;
 
         server.send(TMessage::text("x".repeat(2000))).await.unwrap();
-        let err = client.read_msg().await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::MessageTooBig {
-                    size: 2000,
-                    limit: LIMIT
-                }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(close_code(&mut server).await, 1009);
+        assert_too_big(&client.read_msg().await.unwrap_err(), Some(2000));
+        assert_eq!(read_close_code(&mut server).await, 1009);
     })
     .await;
 }
@@ -95,37 +71,19 @@ async fn oversize_message_from_tungstenite_server_closes_our_client_with_1009() 
 async fn oversize_fragmented_message_from_raw_client_closes_with_1009() {
     bounded(async {
         let config = Config::default().max_message_size(LIMIT);
-        let (addr, accept) = spawn_accept(Upgrader::new(config)).await;
-        let mut peer = RawPeer::connect(addr).await;
-        let mut server = accept.join().await.unwrap();
+        let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
 
         // Each frame is under the limit; the message is not.
-        peer.send_frame(raw_frame(
-            false,
-            OpCode::Data(Data::Binary),
-            vec![0u8; 500],
-            KEY,
-        ))
-        .await;
-        peer.send_frame(raw_frame(
-            false,
-            OpCode::Data(Data::Continue),
-            vec![0u8; 500],
-            KEY,
-        ))
-        .await;
-        peer.send_frame(raw_frame(
-            true,
-            OpCode::Data(Data::Continue),
-            vec![0u8; 500],
-            KEY,
-        ))
-        .await;
-        let err = server.read_msg().await.unwrap_err();
-        assert!(
-            matches!(err, Error::MessageTooBig { limit: LIMIT, .. }),
-            "{err:?}"
-        );
+        let frames = [
+            (false, Data::Binary),
+            (false, Data::Continue),
+            (true, Data::Continue),
+        ];
+        for (fin, opcode) in frames {
+            peer.send_frame(raw_frame(fin, OpCode::Data(opcode), vec![0u8; 500], KEY))
+                .await;
+        }
+        assert_too_big(&server.read_msg().await.unwrap_err(), None);
         assert_eq!(peer.read_close().await.0, 1009);
         peer.expect_eof().await;
     })
@@ -135,9 +93,7 @@ async fn oversize_fragmented_message_from_raw_client_closes_with_1009() {
 /// Sends `frames` from a raw client and expects our server to fail the connection with
 /// `expected`, sending `code`.
 async fn raw_client_violation(frames: Vec<Frame>, expected: ProtocolError, code: u16) {
-    let (addr, accept) = spawn_accept(Upgrader::default()).await;
-    let mut peer = RawPeer::connect(addr).await;
-    let mut server = accept.join().await.unwrap();
+    let (mut server, mut peer) = our_server_and_raw_client(Upgrader::default()).await;
     for frame in frames {
         peer.send_frame(frame).await;
     }
@@ -279,40 +235,35 @@ async fn other_rule_breaks_from_raw_client_close_with_1002_or_1007() {
     .await;
 }
 
+/// Sends `frame` from a tokio-tungstenite server and expects our client to fail the
+/// connection with `expected`, sending `code`.
+async fn tungstenite_server_violation(frame: Frame, expected: ProtocolError, code: u16) {
+    let (mut client, mut server) = our_client_and_tungstenite_server(Config::default()).await;
+    server.send(TMessage::Frame(frame)).await.unwrap();
+    let err = client.read_msg().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(p) if *p == expected),
+        "expected {expected:?}, got {err:?}"
+    );
+    assert_eq!(read_close_code(&mut server).await, code);
+}
+
 #[tokio::test]
 async fn masked_frame_from_tungstenite_server_closes_our_client_with_1002() {
-    bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
-
-        let frame = raw_frame(true, OpCode::Data(Data::Text), &b"masked"[..], KEY);
-        server.send(TMessage::Frame(frame)).await.unwrap();
-        let err = client.read_msg().await.unwrap_err();
-        assert!(
-            matches!(err, Error::Protocol(ProtocolError::MaskedFrameFromServer)),
-            "{err:?}"
-        );
-        assert_eq!(close_code(&mut server).await, 1002);
-    })
+    bounded(tungstenite_server_violation(
+        raw_frame(true, OpCode::Data(Data::Text), &b"masked"[..], KEY),
+        ProtocolError::MaskedFrameFromServer,
+        1002,
+    ))
     .await;
 }
 
 #[tokio::test]
 async fn invalid_utf8_from_tungstenite_server_closes_our_client_with_1007() {
-    bounded(async {
-        let (addr, accept) = spawn_tungstenite_accept(None).await;
-        let mut client = connect_client(addr, Config::default()).await;
-        let mut server = accept.join().await;
-
-        let frame = Frame::message(vec![0xF0, 0x28, 0x8C, 0x28], OpCode::Data(Data::Text), true);
-        server.send(TMessage::Frame(frame)).await.unwrap();
-        let err = client.read_msg().await.unwrap_err();
-        assert!(
-            matches!(err, Error::Protocol(ProtocolError::InvalidUtf8)),
-            "{err:?}"
-        );
-        assert_eq!(close_code(&mut server).await, 1007);
-    })
+    bounded(tungstenite_server_violation(
+        Frame::message(vec![0xF0, 0x28, 0x8C, 0x28], OpCode::Data(Data::Text), true),
+        ProtocolError::InvalidUtf8,
+        1007,
+    ))
     .await;
 }
