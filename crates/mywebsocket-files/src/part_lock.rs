@@ -7,12 +7,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 /// Part files in use, each with the lock its writer holds.
-static IN_USE: Mutex<Option<HashMap<PathBuf, Arc<AsyncMutex<()>>>>> = Mutex::new(None);
+static IN_USE: LazyLock<Mutex<HashMap<PathBuf, Arc<AsyncMutex<()>>>>> =
+    LazyLock::new(Mutex::default);
 
 /// Holds the part file until dropped; the last holder removes its entry.
 pub(crate) struct PartLock {
@@ -24,11 +25,7 @@ pub(crate) struct PartLock {
 pub(crate) async fn lock(path: &Path) -> PartLock {
     let mutex = {
         let mut map = IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            map.get_or_insert_with(HashMap::new)
-                .entry(path.to_owned())
-                .or_default(),
-        )
+        Arc::clone(map.entry(path.to_owned()).or_default())
     };
     let guard = mutex.lock_owned().await;
     PartLock {
@@ -41,14 +38,12 @@ impl Drop for PartLock {
     fn drop(&mut self) {
         let mut map = IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
         drop(self.guard.take());
-        if let Some(map) = map.as_mut() {
-            // Nobody else holds or waits for it (the map's own reference is the only one).
-            if map
-                .get(&self.path)
-                .is_some_and(|m| Arc::strong_count(m) == 1)
-            {
-                map.remove(&self.path);
-            }
+        // Nobody else holds or waits for it (the map's own reference is the only one).
+        if map
+            .get(&self.path)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            map.remove(&self.path);
         }
     }
 }
@@ -72,10 +67,7 @@ mod tests {
             .unwrap();
         drop(second);
         let map = IN_USE.lock().unwrap();
-        assert!(
-            !map.as_ref().unwrap().contains_key(path),
-            "entry left behind"
-        );
+        assert!(!map.contains_key(path), "entry left behind");
     }
 
     #[tokio::test]

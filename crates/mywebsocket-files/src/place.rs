@@ -50,7 +50,11 @@ fn place_blocking(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBu
             .open(&candidate)
         {
             Ok(_) => {
-                std::fs::rename(part, &candidate)?;
+                if let Err(e) = std::fs::rename(part, &candidate) {
+                    // Do not leave the empty placeholder behind under the final name.
+                    let _ = std::fs::remove_file(&candidate);
+                    return Err(e);
+                }
                 return Ok(candidate);
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}

@@ -169,6 +169,13 @@ impl Files {
         let _ = self.writer.write_string(control.to_text()).await;
     }
 
+    /// [`Files::send_control`] from code that cannot wait (a `Drop`): the message goes out
+    /// from a task of its own.
+    pub(crate) fn send_control_detached(&self, control: Control) {
+        let files = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { files.send_control(&control).await });
+    }
+
     async fn handle_control(&self, control: Control) {
         match control {
             Control::Offer {
@@ -198,42 +205,44 @@ impl Files {
         let refused = {
             let mut inner = self.inner.borrow_mut();
             let waiting = inner.offers.len() + inner.undecided.len() + inner.recvs.len();
-            let checked = check_offer(size, sha256, inner.options.max_file_size);
-            let digest = checked.as_ref().copied().unwrap_or_default();
-            let refused = if let Err(refusal) = checked {
-                Some(refusal)
-            } else if let Err(why) = check_name(&name) {
-                Some((Reason::BadName, why.to_owned()))
-            } else if inner.sends.contains_key(&id)
+            let in_use = inner.sends.contains_key(&id)
                 || inner.recvs.contains_key(&id)
                 || inner.undecided.contains_key(&id)
-                || inner.offers.iter().any(|o| o.id == id)
-            {
-                Some((
-                    Reason::DuplicateId,
-                    "the id is in use on this connection".to_owned(),
-                ))
-            } else if waiting >= inner.options.max_incoming {
-                Some((
-                    Reason::Busy,
-                    format!("{waiting} incoming transfers are waiting or running already"),
-                ))
-            } else {
-                None
-            };
-            if refused.is_none() {
-                inner.offers.push_back(Offered {
-                    id,
-                    name,
-                    size,
-                    media_type,
-                    sha256: digest,
+                || inner.offers.iter().any(|o| o.id == id);
+            let checked =
+                check_offer(size, sha256, inner.options.max_file_size).and_then(|digest| {
+                    if let Err(why) = check_name(&name) {
+                        Err((Reason::BadName, why.to_owned()))
+                    } else if in_use {
+                        Err((
+                            Reason::DuplicateId,
+                            "the id is in use on this connection".to_owned(),
+                        ))
+                    } else if waiting >= inner.options.max_incoming {
+                        Err((
+                            Reason::Busy,
+                            format!("{waiting} incoming transfers are waiting or running already"),
+                        ))
+                    } else {
+                        Ok(digest)
+                    }
                 });
-                let wakers = std::mem::take(&mut inner.offer_wakers);
-                drop(inner);
-                wakers.into_iter().for_each(Waker::wake);
+            match checked {
+                Ok(digest) => {
+                    inner.offers.push_back(Offered {
+                        id,
+                        name,
+                        size,
+                        media_type,
+                        sha256: digest,
+                    });
+                    let wakers = std::mem::take(&mut inner.offer_wakers);
+                    drop(inner);
+                    wakers.into_iter().for_each(Waker::wake);
+                    None
+                }
+                Err(refusal) => Some(refusal),
             }
-            refused
         };
         if let Some((reason, message)) = refused {
             self.send_control(&Control::Reject {

@@ -274,13 +274,11 @@ impl Drop for IncomingOffer {
         }
         let still_offered = self.files.inner.borrow_mut().undecided.remove(&self.id);
         if matches!(still_offered, Some(None)) {
-            let files = self.files.clone();
-            let reject = Control::Reject {
+            self.files.send_control_detached(Control::Reject {
                 id: self.id,
                 reason: Reason::Policy,
                 message: "the page ignored the offer".into(),
-            };
-            wasm_bindgen_futures::spawn_local(async move { files.send_control(&reject).await });
+            });
         }
     }
 }
@@ -295,13 +293,11 @@ impl Drop for RecvGuard {
     fn drop(&mut self) {
         let running = self.files.inner.borrow_mut().recvs.remove(&self.id);
         if running.is_some() {
-            let files = self.files.clone();
-            let cancel = Control::Cancel {
+            self.files.send_control_detached(Control::Cancel {
                 id: self.id,
                 reason: Reason::Cancelled,
                 message: "cancelled by the receiver".into(),
-            };
-            wasm_bindgen_futures::spawn_local(async move { files.send_control(&cancel).await });
+            });
         }
     }
 }

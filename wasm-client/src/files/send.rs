@@ -119,13 +119,11 @@ impl Drop for SendGuard {
     fn drop(&mut self) {
         self.files.inner.borrow_mut().sends.remove(&self.id);
         if self.armed {
-            let files = self.files.clone();
-            let cancel = Control::Cancel {
+            self.files.send_control_detached(Control::Cancel {
                 id: self.id,
                 reason: Reason::Cancelled,
                 message: "the sender stopped".into(),
-            };
-            wasm_bindgen_futures::spawn_local(async move { files.send_control(&cancel).await });
+            });
         }
     }
 }

@@ -47,15 +47,16 @@ fn main() -> Result<(), Error> {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
-        .cloned();
+        .map(|key| Row::parse(key))
+        .transpose()?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?
-        .block_on(run(size, rounds, only.as_deref()))
+        .block_on(run(size, rounds, only))
 }
 
-async fn run(size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
+async fn run(size: u64, rounds: u64, only: Option<Row>) -> Result<(), Error> {
     let dir = std::env::temp_dir().join(format!("bench-files-{}", std::process::id()));
     tokio::fs::create_dir_all(&dir).await?;
     let result = measure(&dir, size, rounds, only).await;
@@ -63,38 +64,79 @@ async fn run(size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
     result
 }
 
-/// The rows, in the order they run in each round: `--only KEY` runs one of them.
-const ROWS: [(&str, &str); 5] = [
-    ("raw", "raw TCP, tokio (tokio::fs, TcpStream)"),
-    ("blocking", "raw TCP, blocking threads (std::fs, std::net)"),
-    ("sha256", "SHA-256 of the bytes in memory, one core"),
-    ("upload", "mywebsocket-files upload (client to server)"),
-    ("download", "mywebsocket-files download (server to client)"),
-];
+/// The rows, in the order they run in each round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Row {
+    Raw,
+    Blocking,
+    Sha256,
+    Upload,
+    Download,
+}
 
-async fn measure(dir: &Path, size: u64, rounds: u64, only: Option<&str>) -> Result<(), Error> {
+impl Row {
+    const ALL: [Self; 5] = [
+        Self::Raw,
+        Self::Blocking,
+        Self::Sha256,
+        Self::Upload,
+        Self::Download,
+    ];
+
+    /// The name `--only` takes.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Blocking => "blocking",
+            Self::Sha256 => "sha256",
+            Self::Upload => "upload",
+            Self::Download => "download",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Raw => "raw TCP, tokio (tokio::fs, TcpStream)",
+            Self::Blocking => "raw TCP, blocking threads (std::fs, std::net)",
+            Self::Sha256 => "SHA-256 of the bytes in memory, one core",
+            Self::Upload => "mywebsocket-files upload (client to server)",
+            Self::Download => "mywebsocket-files download (server to client)",
+        }
+    }
+
+    fn parse(key: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|row| row.key() == key)
+            .ok_or_else(|| {
+                format!("--only {key}: not one of raw, blocking, sha256, upload, download").into()
+            })
+    }
+}
+
+async fn measure(dir: &Path, size: u64, rounds: u64, only: Option<Row>) -> Result<(), Error> {
     let source = dir.join("source.bin");
     let sha = random_file::write_random_file(&source, size, 0x9e37_79b9_7f4a_7c15).await?;
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); ROWS.len()];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); Row::ALL.len()];
     for round in 0..rounds {
         let out = dir.join(format!("round{round}"));
         tokio::fs::create_dir_all(&out).await?;
-        for (row, (key, _)) in ROWS.iter().enumerate() {
-            if only.is_some_and(|o| o != *key) {
+        for row in Row::ALL {
+            if only.is_some_and(|o| o != row) {
                 continue;
             }
-            let (src, dest) = (source.clone(), out.join(format!("{key}.bin")));
-            let took = match *key {
-                "raw" => raw_tcp_copy(&source, &dest).await?,
-                "blocking" => {
+            let (src, dest) = (source.clone(), out.join(format!("{}.bin", row.key())));
+            let took = match row {
+                Row::Raw => raw_tcp_copy(&source, &dest).await?,
+                Row::Blocking => {
                     tokio::task::spawn_blocking(move || raw_tcp_copy_blocking(&src, &dest))
                         .await??
                 }
-                "sha256" => tokio::task::spawn_blocking(move || hash_alone(&src)).await??,
-                "upload" => file_transfer(&source, size, sha, &out, true).await?,
-                _ => file_transfer(&source, size, sha, &out, false).await?,
+                Row::Sha256 => tokio::task::spawn_blocking(move || hash_alone(&src)).await??,
+                Row::Upload => file_transfer(&source, size, sha, &out, true).await?,
+                Row::Download => file_transfer(&source, size, sha, &out, false).await?,
             };
-            times[row].push(took);
+            times[row as usize].push(took);
         }
         tokio::fs::remove_dir_all(&out).await?;
     }
@@ -115,12 +157,13 @@ async fn measure(dir: &Path, size: u64, rounds: u64, only: Option<&str>) -> Resu
     let ratio = |v: f64, of: Option<f64>| {
         of.map_or(String::from("-"), |r| format!("{:.0}%", 100.0 * v / r))
     };
-    for ((_, label), rate) in ROWS.iter().zip(&rates) {
+    for (row, rate) in Row::ALL.into_iter().zip(&rates) {
         if let Some(v) = rate {
             println!(
-                "| {label} | {v:.0} | {} | {} |",
-                ratio(*v, rates[0]),
-                ratio(*v, rates[2])
+                "| {} | {v:.0} | {} | {} |",
+                row.label(),
+                ratio(*v, rates[Row::Raw as usize]),
+                ratio(*v, rates[Row::Sha256 as usize])
             );
         }
     }
