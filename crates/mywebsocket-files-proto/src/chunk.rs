@@ -42,13 +42,20 @@ impl Chunk {
     }
 }
 
+/// The header of the chunk of transfer `id` at `offset`: magic, id, big-endian offset.
+pub fn chunk_header(id: TransferId, offset: u64) -> [u8; CHUNK_HEADER_LEN] {
+    let mut head = [0u8; CHUNK_HEADER_LEN];
+    head[..4].copy_from_slice(&CHUNK_MAGIC);
+    head[4..20].copy_from_slice(&id.0);
+    head[20..].copy_from_slice(&offset.to_be_bytes());
+    head
+}
+
 /// A buffer holding the header of a chunk with room for `data_len` bytes of data after it, so
 /// the file is read straight behind the header and the message is built with no extra copy.
 pub fn chunk_buffer(id: TransferId, offset: u64, data_len: usize) -> BytesMut {
     let mut buf = BytesMut::with_capacity(CHUNK_HEADER_LEN + data_len);
-    buf.put_slice(&CHUNK_MAGIC);
-    buf.put_slice(&id.0);
-    buf.put_u64(offset);
+    buf.put_slice(&chunk_header(id, offset));
     buf
 }
 

@@ -28,7 +28,7 @@ mod offer_check;
 mod reason;
 mod side;
 
-pub use chunk::{chunk_buffer, is_chunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC};
+pub use chunk::{chunk_buffer, chunk_header, is_chunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC};
 pub use control::{is_control, Control, CONTROL_PREFIX};
 pub use id::{InvalidTransferId, TransferId};
 pub use offer_check::{check_offer, Refusal};

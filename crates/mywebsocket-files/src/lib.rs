@@ -91,8 +91,8 @@ mod transfers;
 
 pub use error::TransferError;
 pub use mywebsocket_files_proto::{
-    check_offer, chunk_buffer, is_chunk, is_control, Chunk, Control, InvalidTransferId, Reason,
-    Side, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
+    check_offer, chunk_buffer, chunk_header, is_chunk, is_control, Chunk, Control,
+    InvalidTransferId, Reason, Side, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
 };
 pub use name::{sanitize_name, MAX_NAME_LEN};
 pub use options::{Decision, FileMeta, Offer, Policy, ReceiveOptions};

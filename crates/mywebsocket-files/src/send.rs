@@ -1,15 +1,14 @@
 //! The sending side of one transfer: offer, then chunks within the window until `done`.
 
-use std::io::SeekFrom;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use mywebsocket::{WriteOptions, Writer};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncRead;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -54,35 +53,10 @@ pub(crate) enum SendEnd {
     Cancelled(Reason, String),
 }
 
-/// Where the bytes come from.
+/// Where the bytes come from; [`ReadAhead`] reads either.
 pub(crate) enum Source {
     File(tokio::fs::File),
     Reader(Box<dyn AsyncRead + Unpin + Send>),
-}
-
-impl Source {
-    /// Positions the source at `offset`; a plain reader reads and drops the bytes before it.
-    pub(crate) async fn seek_to(&mut self, offset: u64) -> std::io::Result<()> {
-        match self {
-            Self::File(f) => f.seek(SeekFrom::Start(offset)).await.map(drop),
-            Self::Reader(r) => {
-                let skipped = tokio::io::copy(&mut r.take(offset), &mut tokio::io::sink()).await?;
-                if skipped == offset {
-                    Ok(())
-                } else {
-                    Err(std::io::ErrorKind::UnexpectedEof.into())
-                }
-            }
-        }
-    }
-
-    /// Reads once into the spare room of `buf`, without zeroing it first.
-    pub(crate) async fn read_buf(&mut self, buf: &mut impl BufMut) -> std::io::Result<usize> {
-        match self {
-            Self::File(f) => f.read_buf(buf).await,
-            Self::Reader(r) => r.read_buf(buf).await,
-        }
-    }
 }
 
 /// A finished outgoing transfer.
