@@ -164,7 +164,6 @@ impl Files {
     ) -> Result<Sent, FileError> {
         // A blob's size is an integer below 2^53: exact in f64 and in u64.
         let size = blob.size() as u64;
-        let sha256 = hex::encode(hash_blob(blob, size, &options.cancel).await?);
         let id = options.id.unwrap_or_else(super::random::new_transfer_id);
         if self.inner.borrow().sends.contains_key(&id) {
             return Err(FileError::Protocol {
@@ -182,11 +181,14 @@ impl Files {
                 waker: None,
             },
         );
+        // Taken before hashing, so a second send under the same id is refused at once; the
+        // guard gives it back however this ends.
         let mut guard = SendGuard {
             files: self.clone(),
             id,
             armed: false,
         };
+        let sha256 = hex::encode(hash_blob(blob, size, &options.cancel).await?);
         let offer = Control::Offer {
             id,
             name: name.to_owned(),

@@ -235,6 +235,11 @@ impl TempDir {
         Ok(Self(path))
     }
 
+    /// Leaves the directory in place for the next holder of its name.
+    pub(super) fn keep(self) {
+        std::mem::forget(self);
+    }
+
     pub(super) fn path(&self) -> &Path {
         &self.0
     }

@@ -78,7 +78,7 @@ pub(super) async fn run(conn: Conn, rec: &Recorder) -> CaseResult {
                 }),
             );
             // The next connection resumes from the part file this one leaves.
-            std::mem::forget(dir);
+            dir.keep();
             return Ok(Done::Continues);
         }
         Some(Incoming::Received(received)) => {
