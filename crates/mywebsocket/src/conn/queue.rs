@@ -110,7 +110,6 @@ impl Shared {
             deflater: deflater.map(Mutex::new),
             queue: Mutex::new(Queue {
                 handles: 2,
-                aborted: false,
                 ..Queue::default()
             }),
             work: Notify::new(),
