@@ -36,7 +36,7 @@ impl Failure {
 
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    pub(crate) frames: VecDeque<Frame>,
+    frames: VecDeque<Frame>,
     /// Wire bytes queued or being written.
     pub(crate) bytes: usize,
     /// Frames ever queued and ever written, for `flush`.
@@ -55,6 +55,9 @@ pub(crate) struct Queue {
     pub(crate) finished: bool,
     /// Live reader and writer handles; the write task stops when none is left.
     pub(crate) handles: usize,
+    /// Where in `frames` a pong waits that the write task has not taken yet: a newer ping's
+    /// answer may replace it when the budget is full (RFC 6455 §5.5.3).
+    unsent_pong: Option<usize>,
 }
 
 impl Queue {
@@ -62,6 +65,25 @@ impl Queue {
         self.bytes += frame.wire_len();
         self.enqueued += 1;
         self.frames.push_back(frame);
+    }
+
+    /// Whether frames wait for the write task.
+    pub(crate) fn has_frames(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// Hands everything queued to the write task (swapped with its empty `batch`).
+    pub(crate) fn take_frames(&mut self, batch: &mut VecDeque<Frame>) {
+        std::mem::swap(&mut self.frames, batch);
+        self.unsent_pong = None;
+    }
+
+    /// Drops everything queued and not yet taken; returns its wire size.
+    pub(crate) fn drop_frames(&mut self) -> usize {
+        self.unsent_pong = None;
+        let dropped: usize = self.frames.drain(..).map(|f| f.wire_len()).sum();
+        self.bytes -= dropped;
+        dropped
     }
 
     /// Whether data may still be queued; the error says why not.
@@ -205,16 +227,62 @@ impl Shared {
         Ok(true)
     }
 
-    /// Queues a pong. Pongs keep their order (Autobahn 2.10 checks it), so they go behind
-    /// what is queued rather than ahead of it.
-    pub(crate) fn push_pong(&self, payload: bytes::Bytes) {
-        let frame = Frame::single(OpCode::Pong, payload, self.mask());
+    /// Queues the answer to a ping, within the write budget: a peer that pings and never reads
+    /// must not make us queue without end (RFC 6455 §5.5.3 lets us answer only the most recent
+    /// of several pings).
+    ///
+    /// With room in the budget the pong goes behind what is queued: pongs keep their order,
+    /// and every ping is answered (Autobahn 2.10 checks both). Without room, it replaces a pong
+    /// still waiting in the queue. When there is none to replace, the pong comes back as
+    /// [`PongOutcome::Full`]: the reader must stop reading until [`Shared::wait_for_space`]
+    /// says there is room, then queue it with [`Shared::push_pong_over_limit`]. Either way
+    /// the payload is copied, so the reply never keeps the read buffer alive.
+    ///
+    /// Once a close is queued no pong follows it ([`PongOutcome::Dropped`]).
+    ///
+    /// # Errors
+    /// The write side failed or timed out: the peer can no longer be answered.
+    pub(crate) fn push_pong(&self, payload: &[u8]) -> Result<PongOutcome, Error> {
+        let frame = Frame::single(OpCode::Pong, Bytes::copy_from_slice(payload), self.mask());
         let mut q = self.lock();
-        if q.check_writable().is_ok() {
-            q.push(frame);
-            drop(q);
-            self.work.notify_one();
+        if let Err(e) = q.check_writable() {
+            return match e {
+                Error::AlreadyClosed => Ok(PongOutcome::Dropped),
+                e => Err(e),
+            };
         }
+        if q.bytes + frame.wire_len() <= self.write_buffer_size {
+            q.unsent_pong = Some(q.frames.len());
+            q.push(frame);
+        } else if let Some(slot) = q.unsent_pong.and_then(|i| q.frames.get_mut(i)) {
+            let replaced = std::mem::replace(slot, frame);
+            let added = slot.wire_len();
+            q.bytes = q.bytes - replaced.wire_len() + added;
+        } else {
+            return Ok(PongOutcome::Full(frame));
+        }
+        drop(q);
+        self.work.notify_one();
+        Ok(PongOutcome::Queued)
+    }
+
+    /// Queues a pong that [`Shared::push_pong`] handed back, once the reader waited for room;
+    /// dropped if a close was queued meanwhile.
+    ///
+    /// # Errors
+    /// As [`Shared::push_pong`].
+    pub(crate) fn push_pong_over_limit(&self, frame: Frame) -> Result<(), Error> {
+        let mut q = self.lock();
+        match q.check_writable() {
+            Ok(()) => {}
+            Err(Error::AlreadyClosed) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        q.unsent_pong = Some(q.frames.len());
+        q.push(frame);
+        drop(q);
+        self.work.notify_one();
+        Ok(())
     }
 
     /// Queues a ping behind what is already queued.
@@ -348,6 +416,17 @@ impl Shared {
             notified.await;
         }
     }
+}
+
+/// What became of a pong offered to [`Shared::push_pong`].
+#[derive(Debug)]
+pub(crate) enum PongOutcome {
+    /// Queued, or put in the place of an older pong not yet written.
+    Queued,
+    /// The write budget is full and no older pong waits: queue this one once there is room.
+    Full(Frame),
+    /// A close frame is queued: nothing may follow it.
+    Dropped,
 }
 
 /// The frames of one message, encoded before the queue is locked. One frame, the common case,

@@ -13,7 +13,7 @@ use sync_wrapper::SyncWrapper;
 use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 
-use super::queue::Shared;
+use super::queue::{PongOutcome, Shared};
 use crate::config::Config;
 use crate::error::{Error, Initiator, Result, TimeoutKind};
 
@@ -69,6 +69,14 @@ pub struct Reader {
     close_deadline: Option<Instant>,
     phase: Phase,
     stream_done: bool,
+    /// A pong the write budget had no room for: nothing more is read until it is queued.
+    owed_pong: Option<OwedPong>,
+}
+
+/// A pong waiting for room in the write budget, and the wait.
+struct OwedPong {
+    frame: mywebsocket_proto::Frame,
+    room: SyncWrapper<Pin<Box<dyn Future<Output = Result<()>> + Send>>>,
 }
 
 impl fmt::Debug for Reader {
@@ -103,6 +111,7 @@ impl Reader {
             close_deadline: None,
             phase: Phase::Open,
             stream_done: false,
+            owed_pong: None,
         }
     }
 
@@ -137,6 +146,16 @@ impl Reader {
                 }
                 Phase::Open => {}
             }
+            if self.owed_pong.is_some() {
+                match self.poll_owed_pong(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_side_failed(e))),
+                    Poll::Pending => {
+                        ready!(self.poll_timers(cx))?;
+                        continue;
+                    }
+                }
+            }
             match self.decoder.feed(&mut self.buf) {
                 Ok(Some(Event::Message(message))) => {
                     self.read_started = None;
@@ -146,7 +165,19 @@ impl Reader {
                     if let Some(handler) = &self.config.ping_handler {
                         handler(&payload);
                     }
-                    self.shared.push_pong(payload);
+                    match self.shared.push_pong(&payload) {
+                        Ok(PongOutcome::Queued | PongOutcome::Dropped) => {}
+                        Ok(PongOutcome::Full(frame)) => {
+                            let shared = Arc::clone(&self.shared);
+                            let room: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
+                                Box::pin(async move { shared.wait_for_space().await });
+                            self.owed_pong = Some(OwedPong {
+                                frame,
+                                room: SyncWrapper::new(room),
+                            });
+                        }
+                        Err(e) => return Poll::Ready(Err(self.write_side_failed(e))),
+                    }
                     continue;
                 }
                 Ok(Some(Event::Pong(payload))) => {
@@ -182,6 +213,29 @@ impl Reader {
             }
             ready!(self.poll_timers(cx))?;
         }
+    }
+
+    /// Waits for room in the write budget for the owed pong, then queues it. Until then the
+    /// peer is not read: its pings stay in its socket buffers and the kernel's window pushes
+    /// back on it, while the write timeout ends a peer that reads nothing.
+    fn poll_owed_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let owed = self.owed_pong.as_mut().expect("called with a pong owed");
+        let room = ready!(owed.room.get_mut().as_mut().poll(cx));
+        let owed = self.owed_pong.take().expect("still owed");
+        Poll::Ready(match room {
+            Ok(()) => self.shared.push_pong_over_limit(owed.frame),
+            // A close was queued while we waited: no pong may follow it.
+            Err(Error::AlreadyClosed) => Ok(()),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The write side can no longer answer the peer (the write task failed or timed out, or
+    /// the connection is closing): reading on would only discard what the peer is owed.
+    fn write_side_failed(&mut self, error: Error) -> Error {
+        self.owed_pong = None;
+        self.end(None, Initiator::Local);
+        error
     }
 
     /// Reads more bytes into the buffer; the buffer grows in `read_buffer_size` steps and the

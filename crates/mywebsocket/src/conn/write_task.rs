@@ -51,8 +51,8 @@ pub(crate) async fn run(
                 if q.aborted {
                     break true;
                 }
-                if !q.frames.is_empty() {
-                    std::mem::swap(&mut q.frames, &mut batch);
+                if q.has_frames() {
+                    q.take_frames(&mut batch);
                     break false;
                 }
                 if q.shutdown {
@@ -173,8 +173,7 @@ fn finish(shared: &Shared, failure: Option<Failure>) {
     if q.failure.is_none() {
         q.failure = failure;
     }
-    let dropped: usize = q.frames.drain(..).map(|f| f.wire_len()).sum();
-    q.bytes -= dropped;
+    q.drop_frames();
     drop(q);
     shared.progress.notify_waiters();
 }
