@@ -1,9 +1,12 @@
 //! Compressing and decompressing message payloads (RFC 7692 §7.2).
 
-use bytes::Bytes;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::DeflateParams;
+use bytes::Bytes;
+use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::history::History;
+use super::{pool, DeflateParams};
 use crate::error::ProtocolError;
 use crate::role::Role;
 
@@ -11,10 +14,8 @@ use crate::role::Role;
 /// put back before decompressing it (RFC 7692 §7.2.1, §7.2.2).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 
-/// A whole empty, non-final stored block: header bits and padding, then LEN 0 and NLEN.
-const EMPTY_STORED_BLOCK: [u8; 5] = [0x00, 0x00, 0x00, 0xFF, 0xFF];
-
-/// The same block with BFINAL set: it ends the stream.
+/// An empty final stored block (header bits with BFINAL, padding, LEN 0 and NLEN): it ends
+/// the stream, and only at a block boundary does it do so without output.
 const FINAL_EMPTY_STORED_BLOCK: [u8; 5] = [0x01, 0x00, 0x00, 0xFF, 0xFF];
 
 /// zlib cannot compress with a 256-byte window: 8 bits becomes 9. That stays compatible with a
@@ -24,19 +25,33 @@ fn zlib_bits(bits: u8) -> u8 {
     bits.clamp(9, 15)
 }
 
-/// Compresses the messages one end sends, keeping the LZ77 window between messages unless the
-/// parameters forbid it ("context takeover").
+/// Gives each compressor its own key in the thread's pool of streams.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Compresses the messages one end sends, keeping what later messages may refer back to
+/// between messages unless the parameters forbid it ("context takeover").
+///
+/// It holds no zlib stream of its own: it borrows its thread's for the length of one message
+/// (see the `pool` module) and keeps only the last [`DeflateConfig::retained_window`] bytes it
+/// sent, so an idle connection costs no more than those bytes.
+///
+/// [`DeflateConfig::retained_window`]: super::DeflateConfig::retained_window
 pub struct Deflater {
-    inner: Compress,
+    bits: u8,
+    level: u32,
     reset_after_message: bool,
     threshold: usize,
+    history: History,
+    id: u64,
 }
 
 impl std::fmt::Debug for Deflater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deflater")
+            .field("bits", &self.bits)
             .field("reset_after_message", &self.reset_after_message)
             .field("threshold", &self.threshold)
+            .field("retained", &self.history.as_slice().len())
             .finish()
     }
 }
@@ -54,14 +69,19 @@ impl Deflater {
                 params.client_no_context_takeover,
             ),
         };
+        let bits = zlib_bits(bits);
+        let retained = if reset {
+            0
+        } else {
+            params.retained_window.min(1 << bits)
+        };
         Self {
-            inner: Compress::new_with_window_bits(
-                Compression::new(params.level),
-                false,
-                zlib_bits(bits),
-            ),
+            bits,
+            level: params.level,
             reset_after_message: reset,
             threshold: params.threshold,
+            history: History::new(retained),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -72,54 +92,77 @@ impl Deflater {
 
     /// Compresses one whole message; the result goes in frames whose first has RSV1 set.
     pub fn compress(&mut self, input: &[u8]) -> Bytes {
-        let mut out: Vec<u8> = Vec::with_capacity(input.len() / 2 + 64);
-        let start = self.inner.total_in();
-        loop {
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(256));
+        let history = &self.history;
+        let takeover = !self.reset_after_message;
+        let out = pool::with_compressor(self.bits, self.level, self.id, |stream, continues| {
+            if !continues && !history.as_slice().is_empty() {
+                // Fails only on a stream that already has input, which a reset one has not.
+                stream
+                    .set_dictionary(history.as_slice())
+                    .expect("a reset deflate stream takes a dictionary");
             }
-            let consumed = (self.inner.total_in() - start) as usize;
-            // Fails only on a misused stream, which this type never allows; data cannot make
-            // deflate fail.
-            self.inner
-                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
-                .expect("deflate state is valid");
-            let consumed = (self.inner.total_in() - start) as usize;
-            // zlib stops when the output is full or the flush is done.
-            if consumed == input.len() && out.len() < out.capacity() {
-                break;
-            }
-        }
-        if out.ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
-        }
-        if out.is_empty() {
-            // zlib emits nothing for an empty message right after a flush; a lone empty
-            // stored-block header is what the receiver needs before the tail it adds back
-            // (RFC 7692 §7.2.3.6).
-            out.push(0x00);
-        }
-        if self.reset_after_message {
-            self.inner.reset();
-        }
-        Bytes::from(out)
+            (compress_message(stream, input), takeover)
+        });
+        self.history.remember(input);
+        out
     }
+}
+
+/// Compresses `input` as one message on `stream`: a sync flush ends it on a byte boundary,
+/// and the flush's empty stored block is stripped (RFC 7692 §7.2.1).
+fn compress_message(stream: &mut Compress, input: &[u8]) -> Bytes {
+    let mut out: Vec<u8> = Vec::with_capacity(input.len() / 2 + 64);
+    let start = stream.total_in();
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(256));
+        }
+        let consumed = (stream.total_in() - start) as usize;
+        // Fails only on a misused stream, which this type never allows; data cannot make
+        // deflate fail.
+        stream
+            .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+            .expect("deflate state is valid");
+        let consumed = (stream.total_in() - start) as usize;
+        // zlib stops when the output is full or the flush is done.
+        if consumed == input.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out.ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    }
+    if out.is_empty() {
+        // zlib emits nothing for an empty message right after a flush; a lone empty
+        // stored-block header is what the receiver needs before the tail it adds back
+        // (RFC 7692 §7.2.3.6).
+        out.push(0x00);
+    }
+    Bytes::from(out)
 }
 
 /// Decompresses the messages one end receives, with the output bounded by the message limit
 /// so that a small "bomb" cannot make us allocate more than the limit.
+///
+/// Like [`Deflater`], it borrows a zlib stream from its thread only while a message is
+/// arriving, and between messages keeps just the window the peer may still refer to (the last
+/// `2^window_bits` bytes received, with context takeover).
 pub struct Inflater {
-    inner: Decompress,
-    reset_after_message: bool,
+    /// The stream of the message being received; `None` between messages.
+    live: Option<Decompress>,
     /// The current message's data ended with a final block (BFINAL, allowed by RFC 7692
     /// §7.2.3.4): the rest of the message, tail included, is not part of the stream.
     stream_ended: bool,
+    /// Where the current message's output starts in the caller's buffer.
+    message_start: Option<usize>,
+    history: History,
 }
 
 impl std::fmt::Debug for Inflater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inflater")
-            .field("reset_after_message", &self.reset_after_message)
+            .field("in_message", &self.live.is_some())
+            .field("retained", &self.history.as_slice().len())
             .finish()
     }
 }
@@ -137,11 +180,29 @@ impl Inflater {
                 params.server_no_context_takeover,
             ),
         };
+        // The peer may refer back as far as its window reaches, so all of it is kept.
+        let retained = if reset { 0 } else { 1 << zlib_bits(bits) };
         Self {
-            inner: Decompress::new_with_window_bits(false, zlib_bits(bits)),
-            reset_after_message: reset,
+            live: None,
             stream_ended: false,
+            message_start: None,
+            history: History::new(retained),
         }
+    }
+
+    /// The stream for the current message, borrowed and given the context on first use.
+    fn stream(&mut self, out_len: usize) -> Result<&mut Decompress, ProtocolError> {
+        if self.live.is_none() {
+            let mut stream = pool::take_decompressor();
+            if !self.history.as_slice().is_empty() {
+                stream
+                    .set_dictionary(self.history.as_slice())
+                    .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            }
+            self.live = Some(stream);
+        }
+        self.message_start.get_or_insert(out_len);
+        Ok(self.live.as_mut().expect("just set"))
     }
 
     /// Decompresses the next piece of a compressed message, appending to `out`.
@@ -158,62 +219,26 @@ impl Inflater {
         if self.stream_ended {
             return Ok(());
         }
-        let start = self.inner.total_in();
-        loop {
-            if out.len() == out.capacity() {
-                // Grow by doubling, but never past one byte over the limit: that byte is how
-                // we learn the limit was crossed.
-                let want = out.capacity().max(4096).min(limit + 1 - out.len());
-                out.reserve_exact(want);
-            }
-            let (in_before, out_before) = (self.inner.total_in(), out.len());
-            let consumed = (in_before - start) as usize;
-            let status = self
-                .inner
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-                .map_err(|_| ProtocolError::InvalidCompressedData)?;
-            if out.len() > limit {
-                return Err(ProtocolError::MessageTooBig {
-                    size: out.len() as u64,
-                    limit,
-                });
-            }
-            if status == Status::StreamEnd {
-                // A final block ends the stream; the next message starts a new one.
-                self.inner.reset(false);
-                self.stream_ended = true;
-                return Ok(());
-            }
-            let consumed = (self.inner.total_in() - start) as usize;
-            // zlib stops when the input is used up or the output is full.
-            if consumed == input.len() && out.len() < out.capacity() {
-                return Ok(());
-            }
-            if self.inner.total_in() == in_before && out.len() == out_before {
-                // No progress with room to spare: with input left that is a stream zlib cannot
-                // continue; without, the output simply ended on the buffer's edge.
-                return if consumed == input.len() {
-                    Ok(())
-                } else {
-                    Err(ProtocolError::InvalidCompressedData)
-                };
-            }
-        }
+        let stream = self.stream(out.len())?;
+        self.stream_ended = inflate_into(stream, input, out, limit)?;
+        Ok(())
     }
 
     /// Ends a compressed message: feeds the stripped sync-flush tail, checks that the message
-    /// ended on a block boundary, then resets the context if the parameters say so.
+    /// ended on a block boundary, keeps the window the next message may refer to (with context
+    /// takeover) and gives the zlib stream back.
     ///
     /// # Errors
     /// As [`Inflater::inflate`]; [`ProtocolError::InvalidCompressedData`] also for a message
-    /// cut short inside a block, which would otherwise inflate to wrong bytes. Without context
-    /// takeover every cut is caught. With it, a cut inside a dynamic block's header can
-    /// rarely pass unnoticed (zlib does not tell where in the stream it is, and ending the
-    /// stream to find out would lose the window); the next message then fails instead.
+    /// cut short inside a block, which would otherwise inflate to wrong bytes.
     pub fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
         let result = self.finish_stream(out, limit);
-        if self.reset_after_message && !self.stream_ended {
-            self.inner.reset(false);
+        let start = self.message_start.take().unwrap_or(out.len());
+        if let Some(stream) = self.live.take() {
+            pool::give_back_decompressor(stream);
+        }
+        if result.is_ok() {
+            self.history.remember(&out[start..]);
         }
         self.stream_ended = false;
         result
@@ -227,24 +252,66 @@ impl Inflater {
         self.inflate(&TAIL, out, limit)?;
         if !self.stream_ended && out.len() == before {
             // The tail can also vanish into a cut block's unfinished code or block header.
-            // Only at a block boundary is a following empty stored block a no-op.
-            if self.reset_after_message {
-                // The context is dropped anyway, so end the stream: reaching its end proves
-                // the boundary.
-                self.inflate(&FINAL_EMPTY_STORED_BLOCK, out, limit)?;
-                if !self.stream_ended {
-                    return Err(ProtocolError::InvalidCompressedData);
-                }
-            } else {
-                // The window must survive, so the stream cannot end; anywhere but at a
-                // boundary this block is almost always decoded as data or fails.
-                self.inflate(&EMPTY_STORED_BLOCK, out, limit)?;
+            // Only at a block boundary does a final empty stored block end the stream without
+            // output, and ending it costs nothing: the window the next message needs is kept
+            // apart, in `history`.
+            self.inflate(&FINAL_EMPTY_STORED_BLOCK, out, limit)?;
+            if !self.stream_ended {
+                return Err(ProtocolError::InvalidCompressedData);
             }
         }
         if out.len() == before {
             Ok(())
         } else {
             Err(ProtocolError::InvalidCompressedData)
+        }
+    }
+}
+
+/// Inflates `input` on `stream`, appending to `out` but never past `limit` bytes (plus the
+/// one that shows the limit was crossed). Returns whether the stream ended (a final block).
+fn inflate_into(
+    stream: &mut Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<bool, ProtocolError> {
+    let start = stream.total_in();
+    loop {
+        if out.len() == out.capacity() {
+            // Grow by doubling, but never past one byte over the limit: that byte is how
+            // we learn the limit was crossed.
+            let want = out.capacity().max(4096).min(limit + 1 - out.len());
+            out.reserve_exact(want);
+        }
+        let (in_before, out_before) = (stream.total_in(), out.len());
+        let consumed = (in_before - start) as usize;
+        let status = stream
+            .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+            .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        if out.len() > limit {
+            return Err(ProtocolError::MessageTooBig {
+                size: out.len() as u64,
+                limit,
+            });
+        }
+        if status == Status::StreamEnd {
+            // A final block ends the stream: the rest of the message is not part of it.
+            return Ok(true);
+        }
+        let consumed = (stream.total_in() - start) as usize;
+        // zlib stops when the input is used up or the output is full.
+        if consumed == input.len() && out.len() < out.capacity() {
+            return Ok(false);
+        }
+        if stream.total_in() == in_before && out.len() == out_before {
+            // No progress with room to spare: with input left that is a stream zlib cannot
+            // continue; without, the output simply ended on the buffer's edge.
+            return if consumed == input.len() {
+                Ok(false)
+            } else {
+                Err(ProtocolError::InvalidCompressedData)
+            };
         }
     }
 }
@@ -302,6 +369,80 @@ mod tests {
         ] {
             round_trip(&params(offer), &messages);
         }
+    }
+
+    /// Connections on one thread share its zlib streams: whatever the interleaving, each
+    /// keeps its own context, and a repeat still refers back to its own earlier message.
+    #[test]
+    fn interleaved_connections_on_one_thread_keep_their_own_context() {
+        let p = params("permessage-deflate");
+        let mut ends: Vec<(Deflater, Inflater)> = (0..3)
+            .map(|_| {
+                (
+                    Deflater::new(&p, Role::Server),
+                    Inflater::new(&p, Role::Client),
+                )
+            })
+            .collect();
+        let message = |who: usize, n: usize| -> Vec<u8> {
+            format!(r#"{{"from":"user-{who}","text":"message number {n} from {who}","room":"lobby-{who}"}}"#)
+                .repeat(1 + who)
+                .into_bytes()
+        };
+        // Every order of use: the same one twice in a row (the stream continues), then others
+        // in between (it is restored from the history).
+        let order = [0, 0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 2, 0];
+        let mut seen = [0usize; 3];
+        for &who in &order {
+            let text = message(who, seen[who]);
+            let (tx, rx) = &mut ends[who];
+            let compressed = tx.compress(&text);
+            if seen[who] > 0 {
+                assert!(
+                    compressed.len() < text.len() / 4,
+                    "connection {who}'s message {} did not refer back: {} of {} bytes",
+                    seen[who],
+                    compressed.len(),
+                    text.len()
+                );
+            }
+            let mut out = Vec::new();
+            rx.inflate(&compressed, &mut out, usize::MAX - 1).unwrap();
+            rx.finish_message(&mut out, usize::MAX - 1).unwrap();
+            assert_eq!(out, text, "connection {who}, message {}", seen[who]);
+            seen[who] += 1;
+        }
+    }
+
+    /// Between messages nothing but the window is held: no zlib stream.
+    #[test]
+    fn between_messages_only_the_window_is_kept() {
+        let p = params("permessage-deflate; client_max_window_bits=10");
+        let mut tx = Deflater::new(&p, Role::Client);
+        let mut rx = Inflater::new(&p, Role::Server);
+        let text = br#"{"user":"ada","msg":"hello"}"#.repeat(100);
+        for _ in 0..3 {
+            let compressed = tx.compress(&text);
+            let mut out = Vec::new();
+            // Split in two, as two frames: the stream is held across them.
+            let (a, b) = compressed.split_at(compressed.len() / 2);
+            rx.inflate(a, &mut out, usize::MAX - 1).unwrap();
+            assert!(rx.live.is_some(), "mid-message the stream is held");
+            rx.inflate(b, &mut out, usize::MAX - 1).unwrap();
+            rx.finish_message(&mut out, usize::MAX - 1).unwrap();
+            assert_eq!(out, text);
+            assert!(rx.live.is_none(), "the stream went back to the pool");
+            assert_eq!(rx.history.as_slice(), &text[text.len() - 1024..]);
+            assert_eq!(
+                tx.history.as_slice().len(),
+                1024,
+                "capped by the 10-bit window"
+            );
+        }
+        let reset = params("permessage-deflate; server_no_context_takeover");
+        let mut tx = Deflater::new(&reset, Role::Server);
+        tx.compress(&text);
+        assert!(tx.history.as_slice().is_empty());
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub struct DeflateConfig {
     pub server_max_window_bits: u8,
     /// The largest window the client compresses with. Default: 15.
     pub client_max_window_bits: u8,
+    /// With context takeover, how many of the most recent bytes it sent a connection keeps
+    /// between messages for later messages to refer back to (capped by the window). Within a
+    /// message the whole window is used; only this much survives the message, and it is what
+    /// an idle compressing connection costs on the sending side. Default: 4096.
+    pub retained_window: usize,
 }
 
 impl Default for DeflateConfig {
@@ -36,6 +41,7 @@ impl Default for DeflateConfig {
             client_no_context_takeover: false,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
+            retained_window: 4096,
         }
     }
 }
@@ -76,6 +82,13 @@ impl DeflateConfig {
         self
     }
 
+    /// Sets [`DeflateConfig::retained_window`] (at most 32 KiB are ever used).
+    #[must_use]
+    pub fn retained_window(mut self, bytes: usize) -> Self {
+        self.retained_window = bytes;
+        self
+    }
+
     /// Sets [`DeflateConfig::client_max_window_bits`] (clamped to 8..=15).
     #[must_use]
     pub fn client_max_window_bits(mut self, bits: u8) -> Self {
@@ -99,4 +112,7 @@ pub struct DeflateParams {
     pub level: u32,
     /// Our threshold for compressing a message (not negotiated; local choice).
     pub threshold: usize,
+    /// How much of what we sent we keep for the next message (not negotiated; local choice,
+    /// see [`DeflateConfig::retained_window`]).
+    pub retained_window: usize,
 }

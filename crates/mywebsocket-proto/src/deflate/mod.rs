@@ -15,7 +15,9 @@
 mod codec;
 mod config;
 mod header;
+mod history;
 mod negotiate;
+mod pool;
 
 pub use codec::{Deflater, Inflater};
 pub use config::{DeflateConfig, DeflateParams};

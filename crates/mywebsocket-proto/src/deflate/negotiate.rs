@@ -87,6 +87,7 @@ fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<(Defla
         client_max_window_bits: client_bits,
         level: config.level,
         threshold: config.threshold,
+        retained_window: config.retained_window,
     };
     let mut response = String::from(EXTENSION_NAME);
     if params.server_no_context_takeover {
@@ -171,6 +172,7 @@ pub fn accept_response<'a>(
         client_max_window_bits: client_bits,
         level: config.level,
         threshold: config.threshold,
+        retained_window: config.retained_window,
     })
 }
 
