@@ -557,7 +557,8 @@ async fn spawn_yawc_server_by_hand(
 enum ServerSide {
     /// Our client offers the combination; yawc accepts what it is offered.
     ClientAsks,
-    /// Our client offers permessage-deflate without restrictions (its default offer);
+    /// Our client offers permessage-deflate without restrictions (the default offer with a
+    /// 15-bit window, where the default asks for 13);
     /// yawc's configuration imposes the combination.
     ServerImposes,
     /// Our client offers the combination; the test writes the response (8-bit windows).
@@ -575,7 +576,7 @@ async fn yawc_server_round_trip(params: Params, side: ServerSide) {
             spawn_yawc_server(yawc_deflate(false, false, None, Some(15))).await,
         ),
         ServerSide::ServerImposes => (
-            DeflateConfig::default(),
+            DeflateConfig::default().client_max_window_bits(15),
             spawn_yawc_server(yawc_deflate(
                 params.server_no_context_takeover,
                 params.client_no_context_takeover,

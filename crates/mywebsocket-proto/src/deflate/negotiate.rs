@@ -158,9 +158,11 @@ pub fn accept_response<'a>(
         return Err(HandshakeError::UnexpectedExtension);
     }
     let client_bits = match seen.client_max_window_bits {
-        Some(Some(bits)) if bits <= config.client_max_window_bits => bits,
-        // A response must give a value, within what we offered.
-        Some(_) => return Err(HandshakeError::UnexpectedExtension),
+        // The server caps our window; a cap above what we offered (a server may treat our
+        // value as the hint RFC 7692 §7.1.2.2 calls it) still lets us use the window we chose.
+        Some(Some(bits)) => bits.min(config.client_max_window_bits),
+        // A response must give a value.
+        Some(None) => return Err(HandshakeError::UnexpectedExtension),
         None => config.client_max_window_bits,
     };
     Ok(DeflateParams {
@@ -188,9 +190,10 @@ mod tests {
     fn negotiation_table() {
         let cases: &[(&str, Option<&str>)] = &[
             ("permessage-deflate", Some("permessage-deflate")),
+            // Browsers' offer: the client's window is capped, so what we keep of it is.
             (
                 "permessage-deflate; client_max_window_bits",
-                Some("permessage-deflate"),
+                Some("permessage-deflate; client_max_window_bits=13"),
             ),
             (
                 "permessage-deflate; client_max_window_bits=10",
@@ -283,6 +286,20 @@ mod tests {
                 client_params.client_no_context_takeover
             );
         }
+    }
+
+    /// Autobahn's server, for one, ignores the value of our offer and may allow a larger
+    /// window than we asked for: we keep to ours (using less than allowed is always valid).
+    #[test]
+    fn client_keeps_its_window_when_the_server_allows_more() {
+        let config = DeflateConfig::default();
+        assert!(offer(&config).ends_with("client_max_window_bits=13"));
+        let params =
+            accept_response(["permessage-deflate; client_max_window_bits=15"], &config).unwrap();
+        assert_eq!(params.client_max_window_bits, 13);
+        let params =
+            accept_response(["permessage-deflate; client_max_window_bits=9"], &config).unwrap();
+        assert_eq!(params.client_max_window_bits, 9);
     }
 
     #[test]
