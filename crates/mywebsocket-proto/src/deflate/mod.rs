@@ -5,12 +5,13 @@
 //! [`Inflater`] built from them. Compression state exists only on connections that negotiated
 //! the extension.
 //!
-//! Memory per connection, from zlib's formulas (deflate:
-//! `(1 << (bits + 2)) + (1 << (memLevel + 9))` with memLevel 8; inflate: `1 << bits` plus
-//! about 7 KiB): at 15 window bits about
-//! 256 KiB to compress and 39 KiB to decompress; at 9 bits about 130 KiB and 7.5 KiB. Ask the
-//! peer for fewer window bits ([`DeflateConfig::client_max_window_bits`] on a server) to shrink
-//! the decompressor; compress with fewer to shrink ours.
+//! Memory per connection: no zlib stream. A connection borrows its thread's stream for the
+//! length of one message (`pool`) and keeps between messages only the window that later
+//! messages may refer to (`history`): with context takeover, the last
+//! [`DeflateConfig::retained_window`] bytes it sent (default 4 KiB) and the last
+//! `2^client_max_window_bits` bytes it received (8 KiB with the default 13 bits a server asks
+//! browsers for), and never more than it has actually seen; without context takeover,
+//! nothing. A stream is about 260 KiB to compress and 40 KiB to decompress, once per thread.
 
 mod codec;
 mod config;
