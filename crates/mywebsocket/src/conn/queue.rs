@@ -233,17 +233,18 @@ impl Shared {
     ///
     /// With room in the budget the pong goes behind what is queued: pongs keep their order,
     /// and every ping is answered (Autobahn 2.10 checks both). Without room, it replaces a pong
-    /// still waiting in the queue. When there is none to replace, the pong comes back as
-    /// [`PongOutcome::Full`]: the reader must stop reading until [`Shared::wait_for_space`]
-    /// says there is room, then queue it with [`Shared::push_pong_over_limit`]. Either way
-    /// the payload is copied, so the reply never keeps the read buffer alive.
+    /// still waiting in the queue ([`PongOutcome::Replaced`]); when there is none to replace,
+    /// it comes back as [`PongOutcome::Full`], to be queued with
+    /// [`Shared::push_pong_over_limit`] once there is room. In both cases the reader stops
+    /// reading until [`Shared::wait_for_space`] says there is room. The payload is copied, so
+    /// the reply never keeps the read buffer alive.
     ///
     /// Once a close is queued no pong follows it ([`PongOutcome::Dropped`]).
     ///
     /// # Errors
     /// The write side failed or timed out: the peer can no longer be answered.
     pub(crate) fn push_pong(&self, payload: &[u8]) -> Result<PongOutcome, Error> {
-        let frame = Frame::single(OpCode::Pong, Bytes::copy_from_slice(payload), self.mask());
+        let frame = self.pong_frame(payload);
         let mut q = self.lock();
         if let Err(e) = q.check_writable() {
             return match e {
@@ -258,12 +259,19 @@ impl Shared {
             let replaced = std::mem::replace(slot, frame);
             let added = slot.wire_len();
             q.bytes = q.bytes - replaced.wire_len() + added;
+            return Ok(PongOutcome::Replaced);
         } else {
             return Ok(PongOutcome::Full(frame));
         }
         drop(q);
         self.work.notify_one();
         Ok(PongOutcome::Queued)
+    }
+
+    /// A pong answering a ping with `payload`, copied so that it does not keep the read
+    /// buffer alive.
+    pub(crate) fn pong_frame(&self, payload: &[u8]) -> Frame {
+        Frame::single(OpCode::Pong, Bytes::copy_from_slice(payload), self.mask())
     }
 
     /// Queues a pong that [`Shared::push_pong`] handed back, once the reader waited for room;
@@ -421,8 +429,11 @@ impl Shared {
 /// What became of a pong offered to [`Shared::push_pong`].
 #[derive(Debug)]
 pub(crate) enum PongOutcome {
-    /// Queued, or put in the place of an older pong not yet written.
+    /// Queued within the budget.
     Queued,
+    /// The budget is full: put in the place of an older pong not yet written. The reader
+    /// should stop reading until there is room.
+    Replaced,
     /// The write budget is full and no older pong waits: queue this one once there is room.
     Full(Frame),
     /// A close frame is queued: nothing may follow it.

@@ -69,13 +69,15 @@ pub struct Reader {
     close_deadline: Option<Instant>,
     phase: Phase,
     stream_done: bool,
-    /// A pong the write budget had no room for: nothing more is read until it is queued.
-    owed_pong: Option<OwedPong>,
+    /// Set when our replies filled the write budget: the socket is not read until there is
+    /// room again.
+    paused: Option<Paused>,
 }
 
-/// A pong waiting for room in the write budget, and the wait.
-struct OwedPong {
-    frame: mywebsocket_proto::Frame,
+/// Reading paused for room in the write budget: the wait, and the pong still owed, if any
+/// (the answer to the most recent ping; RFC 6455 §5.5.3 lets it stand for all of them).
+struct Paused {
+    pong: Option<mywebsocket_proto::Frame>,
     room: SyncWrapper<Pin<Box<dyn Future<Output = Result<()>> + Send>>>,
 }
 
@@ -111,7 +113,7 @@ impl Reader {
             close_deadline: None,
             phase: Phase::Open,
             stream_done: false,
-            owed_pong: None,
+            paused: None,
         }
     }
 
@@ -146,16 +148,6 @@ impl Reader {
                 }
                 Phase::Open => {}
             }
-            if self.owed_pong.is_some() {
-                match self.poll_owed_pong(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_side_failed(e))),
-                    Poll::Pending => {
-                        ready!(self.poll_timers(cx))?;
-                        continue;
-                    }
-                }
-            }
             match self.decoder.feed(&mut self.buf) {
                 Ok(Some(Event::Message(message))) => {
                     self.read_started = None;
@@ -165,17 +157,15 @@ impl Reader {
                     if let Some(handler) = &self.config.ping_handler {
                         handler(&payload);
                     }
+                    if let Some(paused) = &mut self.paused {
+                        // Already waiting for room: this answer replaces the one owed.
+                        paused.pong = Some(self.shared.pong_frame(&payload));
+                        continue;
+                    }
                     match self.shared.push_pong(&payload) {
                         Ok(PongOutcome::Queued | PongOutcome::Dropped) => {}
-                        Ok(PongOutcome::Full(frame)) => {
-                            let shared = Arc::clone(&self.shared);
-                            let room: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
-                                Box::pin(async move { shared.wait_for_space().await });
-                            self.owed_pong = Some(OwedPong {
-                                frame,
-                                room: SyncWrapper::new(room),
-                            });
-                        }
+                        Ok(PongOutcome::Replaced) => self.pause(None),
+                        Ok(PongOutcome::Full(frame)) => self.pause(Some(frame)),
                         Err(e) => return Poll::Ready(Err(self.write_side_failed(e))),
                     }
                     continue;
@@ -194,6 +184,16 @@ impl Reader {
                 Err(e) => {
                     self.fail(CloseFrame::new(e.close_code(), &e.to_string()));
                     return Poll::Ready(Err(e.into()));
+                }
+            }
+            if self.paused.is_some() {
+                match self.poll_resume(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(self.write_side_failed(e))),
+                    Poll::Pending => {
+                        ready!(self.poll_timers(cx))?;
+                        continue;
+                    }
                 }
             }
             match self.poll_fill(cx) {
@@ -215,25 +215,38 @@ impl Reader {
         }
     }
 
-    /// Waits for room in the write budget for the owed pong, then queues it. Until then the
-    /// peer is not read: its pings stay in its socket buffers and the kernel's window pushes
-    /// back on it, while the write timeout ends a peer that reads nothing.
-    fn poll_owed_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let owed = self.owed_pong.as_mut().expect("called with a pong owed");
-        let room = ready!(owed.room.get_mut().as_mut().poll(cx));
-        let owed = self.owed_pong.take().expect("still owed");
-        Poll::Ready(match room {
-            Ok(()) => self.shared.push_pong_over_limit(owed.frame),
+    /// Stops reading the socket until the write budget has room: a peer that pings and does
+    /// not read then fills its own socket buffers, and the kernel's window pushes back on it,
+    /// while the write timeout ends it if it never reads. What is already buffered is still
+    /// decoded (its pings only replace the pong owed).
+    fn pause(&mut self, pong: Option<mywebsocket_proto::Frame>) {
+        let shared = Arc::clone(&self.shared);
+        let room: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
+            Box::pin(async move { shared.wait_for_space().await });
+        self.paused = Some(Paused {
+            pong,
+            room: SyncWrapper::new(room),
+        });
+    }
+
+    /// Waits for room in the write budget, then queues the pong owed, if any.
+    fn poll_resume(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let paused = self.paused.as_mut().expect("called while paused");
+        let room = ready!(paused.room.get_mut().as_mut().poll(cx));
+        let paused = self.paused.take().expect("still paused");
+        Poll::Ready(match (room, paused.pong) {
+            (Ok(()), Some(pong)) => self.shared.push_pong_over_limit(pong),
+            (Ok(()), None) => Ok(()),
             // A close was queued while we waited: no pong may follow it.
-            Err(Error::AlreadyClosed) => Ok(()),
-            Err(e) => Err(e),
+            (Err(Error::AlreadyClosed), _) => Ok(()),
+            (Err(e), _) => Err(e),
         })
     }
 
     /// The write side can no longer answer the peer (the write task failed or timed out, or
     /// the connection is closing): reading on would only discard what the peer is owed.
     fn write_side_failed(&mut self, error: Error) -> Error {
-        self.owed_pong = None;
+        self.paused = None;
         self.end(None, Initiator::Local);
         error
     }
