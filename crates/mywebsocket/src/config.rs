@@ -94,7 +94,10 @@ pub struct Config {
     /// permessage-deflate (RFC 7692): `Some` to offer it (client) or accept it (server) with
     /// these settings, `None` to never compress. Default: enabled with
     /// [`DeflateConfig::default`] (zlib level 2, messages under 64 bytes sent as they are). It costs
-    /// nothing on connections where the peer does not negotiate it.
+    /// nothing on connections where the peer does not negotiate it; where it does (every
+    /// browser), a connection holds a zlib stream only while it compresses or decompresses a
+    /// message, and between messages at most the windows of context takeover (4 KiB sent and
+    /// 8 KiB received with the defaults; see `DeflateConfig`).
     pub deflate: Option<DeflateConfig>,
 }
 
