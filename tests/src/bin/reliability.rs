@@ -5,7 +5,11 @@
 //! 2. 5,000 slowloris connections: how many the server closed within 12 s (the handshake
 //!    timeout is 10 s), and a normal client's connect + echo time during the attack;
 //! 3. resident memory per connection with 100 clients that send without ever reading (the
-//!    server's echoes fill its write queue, its writers wait, it stops reading).
+//!    server's echoes fill its write queue, its writers wait, it stops reading);
+//! 4. resident memory per connection with as many connections as in 1 offering
+//!    permessage-deflate exactly as Chromium does, idle after the handshake;
+//! 5. the same connections after each sent one chat-sized (about 200 bytes) compressed JSON
+//!    message and read the server's compressed echo.
 //!
 //! `just reliability` builds the example and this tool in release mode and runs it:
 //! `reliability <path to echo_server> [idle] [slowloris] [non-reading]`.
@@ -15,8 +19,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{self, StreamExt};
 use mywebsocket::{CloseCode, Config, Message};
-use mywebsocket_tests::{encode_frame, raw_frame, upgrade_request, SAMPLE_KEY};
+use mywebsocket_tests::{
+    deflate_message, encode_frame, inflate_message, raw_frame, rsv1_frame, upgrade_request,
+    SAMPLE_KEY,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -25,6 +33,13 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// Connections opened at the same time, so the listen backlog never overflows.
 const CONNECTING_AT_ONCE: usize = 64;
+
+/// Chromium's permessage-deflate offer, byte for byte.
+const CHROMIUM_OFFER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+
+/// A chat message as a chat page sends it, about 200 bytes of JSON.
+const CHAT: &str = r#"{"type":"message","room":"general","user":{"id":48213,"name":"alice"},"text":"Deploy finished, dashboards look green. Ping me if anything looks off!","ts":1718035200123,"reply_to":null,"edited":false}"#;
 
 #[tokio::main]
 async fn main() {
@@ -52,6 +67,9 @@ async fn main() {
     // A fresh server, so the earlier connections' freed memory does not hide the growth.
     let server = Server::start(&server_path).await;
     measure_non_reading(&server, non_reading).await;
+    drop(server);
+    let server = Server::start(&server_path).await;
+    measure_deflate(&server, idle).await;
 }
 
 /// The echo server child, killed when dropped.
@@ -99,8 +117,13 @@ impl Server {
 
 /// Opens a TCP connection and completes the opening handshake by hand.
 async fn handshake(addr: SocketAddr) -> TcpStream {
+    handshake_with(addr, "").await.0
+}
+
+/// [`handshake`] with `extra` header lines in the request; also returns the response head.
+async fn handshake_with(addr: SocketAddr, extra: &str) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(upgrade_request(Some(SAMPLE_KEY), "13", "").as_bytes())
+    tcp.write_all(upgrade_request(Some(SAMPLE_KEY), "13", extra).as_bytes())
         .await
         .expect("request");
     let mut head = Vec::new();
@@ -108,12 +131,9 @@ async fn handshake(addr: SocketAddr) -> TcpStream {
         let byte = tcp.read_u8().await.expect("response");
         head.push(byte);
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    tcp
+    let head = String::from_utf8(head).expect("ASCII response head");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    (tcp, head)
 }
 
 /// Runs `make` for `0..n` with at most [`CONNECTING_AT_ONCE`] in flight; returns the results.
@@ -275,4 +295,102 @@ async fn measure_non_reading(server: &Server, n: usize) {
         after >> 20,
         (after.saturating_sub(before)) as f64 / n as f64 / 1024.0
     );
+}
+
+/// The window the server's `Sec-WebSocket-Extensions` answer in `head` lets the client
+/// compress with (15 without `client_max_window_bits`); panics if it did not accept
+/// permessage-deflate.
+fn accepted_client_window(head: &str) -> u8 {
+    let answer = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-extensions")
+                .then(|| value.trim())
+        })
+        .filter(|value| value.starts_with("permessage-deflate"))
+        .unwrap_or_else(|| panic!("the server did not accept permessage-deflate: {head}"));
+    answer
+        .split(';')
+        .find_map(|param| param.trim().strip_prefix("client_max_window_bits="))
+        .map_or(15, |bits| bits.parse().expect("window bits"))
+}
+
+/// Sends the pre-compressed message `frame` and reads the server's compressed echo; checks
+/// that it decompresses to [`CHAT`].
+async fn chat(tcp: &mut TcpStream, frame: &[u8]) {
+    tcp.write_all(frame).await.expect("message");
+    loop {
+        let mut header = [0u8; 2];
+        tcp.read_exact(&mut header).await.expect("echo header");
+        let len = match header[1] & 0x7f {
+            126 => usize::from(tcp.read_u16().await.expect("echo length")),
+            127 => panic!("a 200-byte echo with a 64-bit length"),
+            len => usize::from(len),
+        };
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await.expect("echo payload");
+        if header[0] & 0x08 != 0 {
+            continue; // A heartbeat ping; the server answers no pong here.
+        }
+        assert_eq!(header[0], 0xc1, "a compressed text frame");
+        let mut inflater = flate2::Decompress::new_with_window_bits(false, 15);
+        assert_eq!(inflate_message(&mut inflater, &payload), CHAT.as_bytes());
+        return;
+    }
+}
+
+async fn measure_deflate(server: &Server, n: usize) {
+    let before = settled_rss(server).await;
+    let addr = server.addr;
+    let opened = open_many(n, |_| handshake_with(addr, CHROMIUM_OFFER)).await;
+    let idle = settled_rss(server).await;
+    let bits = accepted_client_window(&opened[0].1);
+    for (_, head) in &opened {
+        assert_eq!(accepted_client_window(head), bits, "{head}");
+    }
+    println!(
+        "| {n} idle connections offering Chromium's permessage-deflate \
+         (`permessage-deflate; client_max_window_bits`) | server RSS {} MiB → {} MiB: {:.1} KiB \
+         per connection |",
+        before >> 20,
+        idle >> 20,
+        (idle.saturating_sub(before)) as f64 / n as f64 / 1024.0
+    );
+
+    // Each connection's first message, compressed from an empty window as a browser's is.
+    // zlib cannot compress with 8 bits; 9 keeps within 256 bytes all the same.
+    let compressed = deflate_message(
+        &mut flate2::Compress::new_with_window_bits(
+            flate2::Compression::new(6),
+            false,
+            bits.max(9),
+        ),
+        CHAT.as_bytes(),
+    );
+    let frame = encode_frame(rsv1_frame(
+        true,
+        OpCode::Data(Data::Text),
+        compressed,
+        Some([5, 6, 7, 8]),
+    ));
+    let frame = &frame;
+    let conns: Vec<TcpStream> = stream::iter(opened)
+        .map(|(mut tcp, _)| async move {
+            chat(&mut tcp, frame).await;
+            tcp
+        })
+        .buffer_unordered(CONNECTING_AT_ONCE)
+        .collect()
+        .await;
+    let chatted = settled_rss(server).await;
+    println!(
+        "| the same {n} connections after each sent one {}-byte compressed JSON message and \
+         read its compressed echo | server RSS {} MiB → {} MiB: {:.1} KiB per connection |",
+        CHAT.len(),
+        before >> 20,
+        chatted >> 20,
+        (chatted.saturating_sub(before)) as f64 / n as f64 / 1024.0
+    );
+    drop(conns);
 }
