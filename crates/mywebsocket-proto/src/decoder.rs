@@ -17,6 +17,12 @@ use crate::message::{Message, Utf8Bytes};
 use crate::role::Role;
 use crate::utf8::Utf8Validator;
 
+/// Single-frame messages and control payloads shorter than this are copied out of the read
+/// buffer into an allocation of their own; longer ones are sliced from it without a copy (the
+/// buffer was reserved for them, so they hold little else). Equal to the write path's copy
+/// threshold: below it a copy costs less than what it saves.
+const OWN_ALLOCATION_BELOW: usize = 4 << 10;
+
 /// The most the decoder reserves ahead of data for one frame. Beyond this the buffer grows as
 /// bytes actually arrive, so a peer that announces a large frame and then trickles it does not
 /// make us commit the whole size up front.
@@ -185,7 +191,19 @@ impl Decoder {
                 .frame
                 .take()
                 .expect("a frame is in progress: matched above");
-            let payload = buf.split_to(frame.len).freeze();
+            let h = frame.header;
+            let standalone = h.fin && h.opcode != OpCode::Continuation && !frame.compressed;
+            let payload = if standalone && frame.len < OWN_ALLOCATION_BELOW {
+                // A slice would keep the whole read buffer alive for as long as the message
+                // lives: a peer sending small messages that we queue (an echo to a peer that
+                // does not read) would pin a buffer per message, far beyond the write budget
+                // that counts only the message's bytes.
+                let payload = Bytes::copy_from_slice(&buf[..frame.len]);
+                buf.advance(frame.len);
+                payload
+            } else {
+                buf.split_to(frame.len).freeze()
+            };
             if let Some(event) = self.complete(frame, payload)? {
                 return Ok(Some(event));
             }
@@ -322,7 +340,13 @@ impl Decoder {
             return Ok(None);
         }
         self.message = None;
-        let whole = Bytes::from(std::mem::take(&mut self.inflated));
+        let mut whole = std::mem::take(&mut self.inflated);
+        if whole.capacity() > 2 * whole.len() {
+            // The output buffer grows by doubling from 4 KiB: right-size it, or a small message
+            // would keep kilobytes of spare capacity alive for as long as it lives.
+            whole.shrink_to_fit();
+        }
+        let whole = Bytes::from(whole);
         Ok(Some(Event::Message(self.finish_message(opcode, whole)?)))
     }
 

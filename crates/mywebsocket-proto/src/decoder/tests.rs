@@ -51,17 +51,47 @@ fn decodes_a_masked_client_text_message() {
 }
 
 #[test]
-fn single_frame_payload_is_split_from_the_read_buffer_without_copying() {
-    let mut buf = BytesMut::from(&client_frame(true, OpCode::Binary, &[5; 300])[..]);
+fn large_single_frame_payload_is_split_from_the_read_buffer_without_copying() {
+    let len = super::OWN_ALLOCATION_BELOW;
+    let mut buf = BytesMut::from(&client_frame(true, OpCode::Binary, &vec![5; len])[..]);
     let start = buf.as_ptr() as usize;
     let Some(Event::Message(Message::Binary(payload))) = server().feed(&mut buf).unwrap() else {
         panic!("expected a binary message");
     };
     let at = payload.as_ptr() as usize;
     assert!(
-        at >= start && at < start + 310,
+        at >= start && at < start + len + 14,
         "payload lives in the read buffer"
     );
+}
+
+/// A small message gets an allocation of its own: a slice would keep the whole read buffer
+/// alive as long as the message is held (an echo queued for a peer that does not read).
+#[test]
+fn small_single_frame_payload_does_not_keep_the_read_buffer_alive() {
+    for (opcode, len) in [
+        (OpCode::Binary, 300),
+        (OpCode::Text, super::OWN_ALLOCATION_BELOW - 1),
+        (OpCode::Ping, 125),
+    ] {
+        let payload = if opcode == OpCode::Text {
+            vec![b'a'; len]
+        } else {
+            vec![5; len]
+        };
+        let mut buf = BytesMut::with_capacity(64 << 10);
+        buf.extend_from_slice(&client_frame(true, opcode, &payload));
+        let (start, end) = (buf.as_ptr() as usize, buf.as_ptr() as usize + (64 << 10));
+        let event = server().feed(&mut buf).unwrap().expect("a whole frame");
+        let got: &[u8] = match &event {
+            Event::Message(Message::Binary(b)) | Event::Ping(b) => b,
+            Event::Message(Message::Text(t)) => t.as_str().as_bytes(),
+            other => panic!("{other:?}"),
+        };
+        let at = got.as_ptr() as usize;
+        assert!(!(start..end).contains(&at), "{opcode:?} {len}: sliced");
+        assert_eq!(got, &payload[..]);
+    }
 }
 
 #[test]

@@ -62,7 +62,7 @@ pub(crate) struct Queue {
 
 impl Queue {
     fn push(&mut self, frame: Frame) {
-        self.bytes += frame.wire_len();
+        self.bytes += cost(&frame);
         self.enqueued += 1;
         self.frames.push_back(frame);
     }
@@ -81,7 +81,7 @@ impl Queue {
     /// Drops everything queued and not yet taken; returns its wire size.
     pub(crate) fn drop_frames(&mut self) -> usize {
         self.unsent_pong = None;
-        let dropped: usize = self.frames.drain(..).map(|f| f.wire_len()).sum();
+        let dropped: usize = self.frames.drain(..).map(|f| cost(&f)).sum();
         self.bytes -= dropped;
         dropped
     }
@@ -252,13 +252,13 @@ impl Shared {
                 e => Err(e),
             };
         }
-        if q.bytes + frame.wire_len() <= self.write_buffer_size {
+        if q.bytes + cost(&frame) <= self.write_buffer_size {
             q.unsent_pong = Some(q.frames.len());
             q.push(frame);
         } else if let Some(slot) = q.unsent_pong.and_then(|i| q.frames.get_mut(i)) {
             let replaced = std::mem::replace(slot, frame);
-            let added = slot.wire_len();
-            q.bytes = q.bytes - replaced.wire_len() + added;
+            let added = cost(slot);
+            q.bytes = q.bytes - cost(&replaced) + added;
             return Ok(PongOutcome::Replaced);
         } else {
             return Ok(PongOutcome::Full(frame));
@@ -449,6 +449,17 @@ pub(crate) enum EncodedMessage {
     One(Frame),
     Many(Vec<Frame>),
 }
+
+/// What a queued frame is charged against the write budget: its bytes on the wire, plus what
+/// holding it costs beyond them (its place in the queue, the payload's own allocation), so
+/// that many tiny frames cannot hold several times the budget in memory.
+pub(crate) fn cost(frame: &Frame) -> usize {
+    frame.wire_len() + PER_FRAME_OVERHEAD
+}
+
+/// The memory a queued frame holds beyond its wire bytes, roughly: the `Frame` in the queue
+/// (56 bytes) and the allocator's header and rounding of its payload.
+const PER_FRAME_OVERHEAD: usize = 96;
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (every update is a
 /// single push or field store, or a whole compression), so a poisoned lock is still usable.

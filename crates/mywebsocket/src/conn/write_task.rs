@@ -10,7 +10,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use mywebsocket_proto::Frame;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::queue::{Failure, Shared};
+use super::queue::{cost, Failure, Shared};
 
 /// Payloads up to this size are copied next to their header into one buffer; larger ones are
 /// written from their own memory with `writev`, since a copy would cost more than a slice.
@@ -68,7 +68,7 @@ pub(crate) async fn run(
             return;
         }
         let frames = batch.len() as u64;
-        let bytes: usize = batch.iter().map(Frame::wire_len).sum();
+        let bytes: usize = batch.iter().map(cost).sum();
         // Boxed: the timers and slices of a write in progress would otherwise sit in this
         // future for the whole life of the connection, idle or not (measured: 680 bytes
         // per connection unboxed).
