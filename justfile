@@ -18,7 +18,8 @@ attack:
     cargo test -p mywebsocket-tests --test 'attack_*' --test shutdown
 
 # Prints a Markdown table; about a minute; each process needs about 11,000 descriptors.
-# The README's Reliability figures: idle connections held, slowloris closed, non-reading memory.
+# The README's Reliability figures: idle connections held (plain, and offering Chromium's
+# permessage-deflate, idle and after one message), slowloris closed, non-reading memory.
 reliability idle="10000" slowloris="5000" non_reading="100":
     nice cargo build --release -p mywebsocket --example echo_server
     nice cargo build --release -p mywebsocket-tests --bin reliability
