@@ -43,6 +43,8 @@ pub struct Deflater {
     threshold: usize,
     history: History,
     id: u64,
+    /// Messages compressed so far: with `id`, names the context the peer now has.
+    sent: u64,
 }
 
 impl std::fmt::Debug for Deflater {
@@ -82,6 +84,7 @@ impl Deflater {
             threshold: params.threshold,
             history: History::new(retained),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            sent: 0,
         }
     }
 
@@ -94,7 +97,8 @@ impl Deflater {
     pub fn compress(&mut self, input: &[u8]) -> Bytes {
         let history = &self.history;
         let takeover = !self.reset_after_message;
-        let out = pool::with_compressor(self.bits, self.level, self.id, |stream, continues| {
+        let at = (self.id, self.sent);
+        let out = pool::with_compressor(self.bits, self.level, at, |stream, continues| {
             if !continues && !history.as_slice().is_empty() {
                 // Fails only on a stream that already has input, which a reset one has not.
                 stream
@@ -104,6 +108,7 @@ impl Deflater {
             (compress_message(stream, input), takeover)
         });
         self.history.remember(input);
+        self.sent += 1;
         out
     }
 }
@@ -111,7 +116,7 @@ impl Deflater {
 /// Compresses `input` as one message on `stream`: a sync flush ends it on a byte boundary,
 /// and the flush's empty stored block is stripped (RFC 7692 §7.2.1).
 fn compress_message(stream: &mut Compress, input: &[u8]) -> Bytes {
-    let mut out: Vec<u8> = Vec::with_capacity(input.len() / 2 + 64);
+    let mut out: Vec<u8> = Vec::with_capacity((input.len() / 2 + 64).min(MAX_FIRST_OUTPUT));
     let start = stream.total_in();
     loop {
         if out.capacity() - out.len() < 64 {
@@ -138,8 +143,17 @@ fn compress_message(stream: &mut Compress, input: &[u8]) -> Bytes {
         // (RFC 7692 §7.2.3.6).
         out.push(0x00);
     }
+    if out.capacity() - out.len() > out.len() / 4 + 64 {
+        // The frame is charged its wire size against the write budget while queued: spare
+        // capacity would be memory held beyond it (a megabyte of zeros compresses to about a
+        // kilobyte).
+        out.shrink_to_fit();
+    }
     Bytes::from(out)
 }
+
+/// The most output room reserved before compressing; it grows as needed beyond.
+const MAX_FIRST_OUTPUT: usize = 64 << 10;
 
 /// Decompresses the messages one end receives, with the output bounded by the message limit
 /// so that a small "bomb" cannot make us allocate more than the limit.
@@ -414,6 +428,73 @@ mod tests {
         }
     }
 
+    /// A connection's messages may be compressed on different threads (a multi-thread
+    /// runtime moves tasks): a thread's stream that still holds an older copy of the
+    /// connection's context must not be continued.
+    #[test]
+    fn a_context_left_on_another_thread_is_not_continued() {
+        use std::sync::mpsc;
+        let p = params("permessage-deflate");
+        // Noise that does not repeat within a message: the third message is the first again,
+        // so it is all a reference one message back, which is the second on the peer's side
+        // if thread A continued its stale copy of the context.
+        let noise = |seed: u32| -> Vec<u8> {
+            (0..2000u32)
+                .map(|i| ((i + seed * 7919).wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect()
+        };
+        let messages = [noise(1), noise(2), noise(1)];
+        // Thread A lives through the test; B is another thread in between.
+        let (to_a, a_in) = mpsc::channel::<(Deflater, Vec<u8>)>();
+        let (a_out, from_a) = mpsc::channel::<(Deflater, Bytes)>();
+        let a = std::thread::spawn(move || {
+            for (mut tx, message) in a_in {
+                let out = tx.compress(&message);
+                a_out.send((tx, out)).unwrap();
+            }
+        });
+        let mut wire = Vec::new();
+        to_a.send((Deflater::new(&p, Role::Server), messages[0].clone()))
+            .unwrap();
+        let (tx, out) = from_a.recv().unwrap();
+        wire.push(out);
+        let message = messages[1].clone();
+        let (tx, out) = std::thread::spawn(move || {
+            let mut tx = tx;
+            let out = tx.compress(&message);
+            (tx, out)
+        })
+        .join()
+        .unwrap();
+        wire.push(out);
+        to_a.send((tx, messages[2].clone())).unwrap();
+        wire.push(from_a.recv().unwrap().1);
+        drop(to_a);
+        a.join().unwrap();
+        let mut rx = Inflater::new(&p, Role::Client);
+        for (compressed, message) in wire.iter().zip(&messages) {
+            let mut out = Vec::new();
+            rx.inflate(compressed, &mut out, usize::MAX - 1).unwrap();
+            rx.finish_message(&mut out, usize::MAX - 1).unwrap();
+            assert_eq!(&out, message);
+        }
+    }
+
+    /// A message that compresses very well is not left holding the room reserved for a poor
+    /// ratio: the frame is charged its wire size while it waits in the write queue.
+    #[test]
+    fn compressed_output_is_right_sized() {
+        let mut tx = Deflater::new(&params("permessage-deflate"), Role::Server);
+        let out = tx.compress(&vec![0u8; 1 << 20]);
+        let out = Vec::from(out);
+        assert!(
+            out.capacity() <= out.len() + out.len() / 4 + 64,
+            "{} bytes in a buffer of {}",
+            out.len(),
+            out.capacity()
+        );
+    }
+
     /// Between messages nothing but the window is held: no zlib stream.
     #[test]
     fn between_messages_only_the_window_is_kept() {
@@ -458,7 +539,7 @@ mod tests {
     }
 
     #[test]
-    fn a_final_block_ends_the_message_and_the_next_starts_afresh() {
+    fn a_final_block_ends_the_message_and_the_next_still_decodes() {
         // RFC 7692 §7.2.3.4: "Hello" ending with BFINAL, twice, with context takeover.
         let mut rx = Inflater::new(&params("permessage-deflate"), Role::Client);
         for _ in 0..2 {

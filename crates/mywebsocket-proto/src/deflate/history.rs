@@ -3,8 +3,9 @@
 //!
 //! With context takeover (RFC 7692 §7.1.1) a message may copy from the last `2^window_bits`
 //! bytes of the messages before it, and that window is all the state that has to survive
-//! between messages: a fresh zlib stream given the same bytes as a preset dictionary continues
-//! exactly where the old one stopped. Keeping the window as plain bytes, rather than keeping a
+//! between messages: a fresh zlib stream given those bytes as a preset dictionary can refer
+//! back to them as the old stream could. (A sender may keep fewer bytes than its window; its
+//! output then differs from a continued stream's, but the peer decodes it all the same.) Keeping the window as plain bytes, rather than keeping a
 //! zlib stream (about 260 KiB to compress, 40 KiB to decompress at 15 bits), is what lets an
 //! idle compressing connection cost only the bytes it has actually seen.
 

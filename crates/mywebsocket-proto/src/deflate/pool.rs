@@ -7,16 +7,20 @@
 //! compressor does, but without giving up context takeover: a borrower restores its context
 //! from its history as a preset dictionary.
 //!
-//! A compressor also remembers whose context it holds: when the same connection compresses
-//! again before anyone else used the stream (one busy connection per thread, the common case
-//! under load), it continues the stream as is and skips the reset and the dictionary.
+//! A compressor also remembers whose context it holds, and after which of its messages: when
+//! the same connection compresses its next message on the same thread before anyone else used
+//! the stream (one busy connection per thread, the common case under load), it continues the
+//! stream as is and skips the reset and the dictionary. The message count matters: a
+//! connection whose previous message went out on another thread must not continue this
+//! thread's older copy of its context.
 
 use std::cell::RefCell;
 
 use flate2::{Compress, Compression, Decompress};
 
-/// Compressors kept per thread: one per (window bits, level) in use.
-const MAX_COMPRESSORS: usize = 4;
+/// Compressors kept per thread, the least recently used dropped first: enough for every
+/// window a peer may ask for (9 to 15 bits; 8 is compressed as 9) at one level.
+const MAX_COMPRESSORS: usize = 8;
 
 /// Idle decompressors kept per thread. A message received in several reads holds its own
 /// until it is complete, so a few may be out at once; beyond this they are freed.
@@ -30,8 +34,9 @@ struct SharedCompressor {
     bits: u8,
     level: u32,
     stream: Compress,
-    /// The compressor whose context `stream` still holds, untouched since its last message.
-    owner: Option<u64>,
+    /// The compressor whose context `stream` still holds, and how many messages it had sent
+    /// once this context was complete.
+    owner: Option<Mark>,
     /// `stream` was used since it was last reset.
     dirty: bool,
 }
@@ -41,14 +46,17 @@ thread_local! {
     static DECOMPRESSORS: RefCell<Vec<Decompress>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A compressor's context at a point in its stream: its id, and how many messages it has sent.
+pub(super) type Mark = (u64, u64);
+
 /// Runs `f` with this thread's compressor for `bits` and `level`, and whether the stream
-/// still holds `owner`'s context from its previous message (`true`: continue it; `false`: it
-/// was reset, and `f` restores the context itself). `f` returns whether the stream now holds
-/// a context worth continuing.
+/// still holds the context `at` (`true`: continue it; `false`: it was reset, and `f` restores
+/// the context itself). `f` returns whether the stream then holds the context that follows
+/// (`at` one message later), worth continuing.
 pub(super) fn with_compressor<R>(
     bits: u8,
     level: u32,
-    owner: u64,
+    at: Mark,
     f: impl FnOnce(&mut Compress, bool) -> (R, bool),
 ) -> R {
     let mut f = Some(f);
@@ -72,8 +80,11 @@ pub(super) fn with_compressor<R>(
                 pool.len() - 1
             }
         };
-        let entry = &mut pool[index];
-        let continues = entry.owner == Some(owner);
+        // Most recently used last, so eviction takes the least recently used.
+        let used = pool.remove(index);
+        pool.push(used);
+        let entry = pool.last_mut().expect("just pushed");
+        let continues = entry.owner == Some(at);
         if !continues && entry.dirty {
             entry.stream.reset();
         }
@@ -82,7 +93,7 @@ pub(super) fn with_compressor<R>(
         let f = f.take().expect("called once");
         let (result, keep) = f(&mut entry.stream, continues);
         if keep {
-            entry.owner = Some(owner);
+            entry.owner = Some((at.0, at.1 + 1));
         }
         Some(result)
     });
