@@ -17,10 +17,10 @@ use crate::message::{Message, Utf8Bytes};
 use crate::role::Role;
 use crate::utf8::Utf8Validator;
 
-/// Single-frame messages and control payloads shorter than this are copied out of the read
-/// buffer into an allocation of their own; longer ones are sliced from it without a copy (the
-/// buffer was reserved for them, so they hold little else). Equal to the write path's copy
-/// threshold: below it a copy costs less than what it saves.
+/// Single-frame messages and control payloads shorter than this (or than a quarter of the read
+/// buffer) are copied out of the read buffer into an allocation of their own; longer ones are
+/// sliced from it without a copy (the buffer was reserved for them, so they hold little else).
+/// Equal to the write path's copy threshold: below it a copy costs less than what it saves.
 const OWN_ALLOCATION_BELOW: usize = 4 << 10;
 
 /// The most the decoder reserves ahead of data for one frame. Beyond this the buffer grows as
@@ -191,13 +191,25 @@ impl Decoder {
                 .frame
                 .take()
                 .expect("a frame is in progress: matched above");
+            if frame.compressed {
+                // Only inflated from: borrowed, so the read buffer is never shared for it.
+                let result = self.complete_compressed(&frame, &buf[..frame.len]);
+                buf.advance(frame.len);
+                match result? {
+                    Some(event) => return Ok(Some(event)),
+                    None => continue,
+                }
+            }
             let h = frame.header;
-            let standalone = h.fin && h.opcode != OpCode::Continuation && !frame.compressed;
-            let payload = if standalone && frame.len < OWN_ALLOCATION_BELOW {
+            let standalone = h.fin && h.opcode != OpCode::Continuation;
+            let payload = if standalone
+                && (frame.len < OWN_ALLOCATION_BELOW || frame.len < buf.capacity() / 4)
+            {
                 // A slice would keep the whole read buffer alive for as long as the message
                 // lives: a peer sending small messages that we queue (an echo to a peer that
                 // does not read) would pin a buffer per message, far beyond the write budget
-                // that counts only the message's bytes.
+                // that counts only the message's bytes. (Fragments are copied into the
+                // message being assembled anyway.)
                 let payload = Bytes::copy_from_slice(&buf[..frame.len]);
                 buf.advance(frame.len);
                 payload
@@ -266,9 +278,6 @@ impl Decoder {
 
     fn complete(&mut self, frame: InFrame, payload: Bytes) -> Result<Option<Event>, ProtocolError> {
         let h = frame.header;
-        if frame.compressed {
-            return self.complete_compressed(&frame, &payload);
-        }
         let event = match h.opcode {
             OpCode::Ping => Event::Ping(payload),
             OpCode::Pong => Event::Pong(payload),

@@ -37,7 +37,8 @@ impl Failure {
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     frames: VecDeque<Frame>,
-    /// Wire bytes queued or being written.
+    /// What is queued or being written, charged as [`cost`] says (wire bytes plus the
+    /// bookkeeping of each frame).
     pub(crate) bytes: usize,
     /// Frames ever queued and ever written, for `flush`.
     pub(crate) enqueued: u64,
@@ -78,7 +79,7 @@ impl Queue {
         self.unsent_pong = None;
     }
 
-    /// Drops everything queued and not yet taken; returns its wire size.
+    /// Drops everything queued and not yet taken; returns its [`cost`].
     pub(crate) fn drop_frames(&mut self) -> usize {
         self.unsent_pong = None;
         let dropped: usize = self.frames.drain(..).map(|f| cost(&f)).sum();
@@ -231,20 +232,17 @@ impl Shared {
     /// must not make us queue without end (RFC 6455 §5.5.3 lets us answer only the most recent
     /// of several pings).
     ///
-    /// With room in the budget the pong goes behind what is queued: pongs keep their order,
-    /// and every ping is answered (Autobahn 2.10 checks both). Without room, it replaces a pong
-    /// still waiting in the queue ([`PongOutcome::Replaced`]); when there is none to replace,
-    /// it comes back as [`PongOutcome::Full`], to be queued with
-    /// [`Shared::push_pong_over_limit`] once there is room. In both cases the reader stops
-    /// reading until [`Shared::wait_for_space`] says there is room. The payload is copied, so
-    /// the reply never keeps the read buffer alive.
-    ///
-    /// Once a close is queued no pong follows it ([`PongOutcome::Dropped`]).
+    /// The pong goes behind what is queued (pongs keep their order, and with room in the
+    /// budget every ping is answered: Autobahn 2.10 checks both), even past the budget when no
+    /// other pong is waiting, so a full queue of application data never delays a keepalive.
+    /// When the budget is full and a pong is already waiting, the new one takes its place
+    /// ([`PongOutcome::Replaced`]): the peer pings faster than it reads, and the reader should
+    /// stop reading until [`Shared::wait_pong_taken`]. So at most one pong is ever queued
+    /// beyond the budget. Once a close is queued no pong follows it ([`PongOutcome::Dropped`]).
     ///
     /// # Errors
     /// The write side failed or timed out: the peer can no longer be answered.
-    pub(crate) fn push_pong(&self, payload: &[u8]) -> Result<PongOutcome, Error> {
-        let frame = self.pong_frame(payload);
+    pub(crate) fn push_pong(&self, frame: Frame) -> Result<PongOutcome, Error> {
         let mut q = self.lock();
         if let Err(e) = q.check_writable() {
             return match e {
@@ -252,45 +250,49 @@ impl Shared {
                 e => Err(e),
             };
         }
-        if q.bytes + cost(&frame) <= self.write_buffer_size {
-            q.unsent_pong = Some(q.frames.len());
-            q.push(frame);
-        } else if let Some(slot) = q.unsent_pong.and_then(|i| q.frames.get_mut(i)) {
-            let replaced = std::mem::replace(slot, frame);
-            let added = cost(slot);
-            q.bytes = q.bytes - cost(&replaced) + added;
-            return Ok(PongOutcome::Replaced);
-        } else {
-            return Ok(PongOutcome::Full(frame));
+        let waiting = q.unsent_pong.filter(|&i| i < q.frames.len());
+        match waiting {
+            Some(i) if q.bytes + cost(&frame) > self.write_buffer_size => {
+                let replaced = std::mem::replace(&mut q.frames[i], frame);
+                let added = cost(&q.frames[i]);
+                q.bytes = q.bytes - cost(&replaced) + added;
+                Ok(PongOutcome::Replaced)
+            }
+            _ => {
+                q.unsent_pong = Some(q.frames.len());
+                q.push(frame);
+                drop(q);
+                self.work.notify_one();
+                Ok(PongOutcome::Queued)
+            }
         }
-        drop(q);
-        self.work.notify_one();
-        Ok(PongOutcome::Queued)
     }
 
-    /// A pong answering a ping with `payload`, copied so that it does not keep the read
-    /// buffer alive.
-    pub(crate) fn pong_frame(&self, payload: &[u8]) -> Frame {
-        Frame::single(OpCode::Pong, Bytes::copy_from_slice(payload), self.mask())
+    /// A pong answering a ping with `payload`. The decoder gives control payloads an
+    /// allocation of their own, so the pong does not keep the read buffer alive.
+    pub(crate) fn pong_frame(&self, payload: Bytes) -> Frame {
+        Frame::single(OpCode::Pong, payload, self.mask())
     }
 
-    /// Queues a pong that [`Shared::push_pong`] handed back, once the reader waited for room;
-    /// dropped if a close was queued meanwhile.
+    /// Waits until the write task has taken the pong waiting in the queue (or the connection
+    /// can no longer write).
     ///
     /// # Errors
-    /// As [`Shared::push_pong`].
-    pub(crate) fn push_pong_over_limit(&self, frame: Frame) -> Result<(), Error> {
-        let mut q = self.lock();
-        match q.check_writable() {
-            Ok(()) => {}
-            Err(Error::AlreadyClosed) => return Ok(()),
-            Err(e) => return Err(e),
+    /// The write side failed or timed out; [`Error::AlreadyClosed`] once a close is queued.
+    pub(crate) async fn wait_pong_taken(&self) -> Result<(), Error> {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let q = self.lock();
+                q.check_writable()?;
+                if q.unsent_pong.is_none() {
+                    return Ok(());
+                }
+            }
+            notified.await;
         }
-        q.unsent_pong = Some(q.frames.len());
-        q.push(frame);
-        drop(q);
-        self.work.notify_one();
-        Ok(())
     }
 
     /// Queues a ping behind what is already queued.
@@ -429,13 +431,11 @@ impl Shared {
 /// What became of a pong offered to [`Shared::push_pong`].
 #[derive(Debug)]
 pub(crate) enum PongOutcome {
-    /// Queued within the budget.
+    /// Queued behind what was queued.
     Queued,
     /// The budget is full: put in the place of an older pong not yet written. The reader
-    /// should stop reading until there is room.
+    /// should stop reading until that one is taken.
     Replaced,
-    /// The write budget is full and no older pong waits: queue this one once there is room.
-    Full(Frame),
     /// A close frame is queued: nothing may follow it.
     Dropped,
 }
@@ -467,4 +467,74 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pong(shared: &Shared, byte: u8) -> Frame {
+        shared.pong_frame(Bytes::from(vec![byte; 100]))
+    }
+
+    fn payloads(q: &Queue) -> Vec<u8> {
+        q.frames.iter().map(|f| f.payload()[0]).collect()
+    }
+
+    /// Every ping is answered while there is room; past the budget one pong may wait, and
+    /// newer pings replace it (RFC 6455 §5.5.3) until the write task takes it.
+    #[test]
+    fn pongs_stay_within_the_budget_plus_one() {
+        let one = cost(&pong(&Shared::new(Role::Server, 0, 0, None), 0));
+        let shared = Shared::new(Role::Server, 3 * one, 1 << 20, None);
+        for i in 0..3 {
+            assert!(matches!(
+                shared.push_pong(pong(&shared, i)),
+                Ok(PongOutcome::Queued)
+            ));
+        }
+        // Full, and the last pong still waits: the newest answer takes its place.
+        for i in 3..10 {
+            assert!(matches!(
+                shared.push_pong(pong(&shared, i)),
+                Ok(PongOutcome::Replaced)
+            ));
+        }
+        assert_eq!(
+            shared.lock().bytes,
+            3 * one,
+            "replacing does not grow the queue"
+        );
+        assert_eq!(payloads(&shared.lock()), [0, 1, 9]);
+        // The write task takes them; while it writes they still count, so the budget is full,
+        // but no pong waits: the next goes past the budget (a full queue never delays a
+        // keepalive), and the one after replaces it.
+        let mut batch = VecDeque::new();
+        shared.lock().take_frames(&mut batch);
+        assert!(matches!(
+            shared.push_pong(pong(&shared, 10)),
+            Ok(PongOutcome::Queued)
+        ));
+        assert!(matches!(
+            shared.push_pong(pong(&shared, 11)),
+            Ok(PongOutcome::Replaced)
+        ));
+        assert_eq!(payloads(&shared.lock()), [11]);
+        assert_eq!(
+            shared.lock().bytes,
+            4 * one,
+            "one pong past the budget at most"
+        );
+    }
+
+    #[test]
+    fn no_pong_follows_a_close() {
+        let shared = Shared::new(Role::Server, 1 << 20, 1 << 20, None);
+        assert!(shared.push_close(None, false));
+        assert!(matches!(
+            shared.push_pong(pong(&shared, 0)),
+            Ok(PongOutcome::Dropped)
+        ));
+        assert_eq!(shared.lock().frames.len(), 1);
+    }
 }

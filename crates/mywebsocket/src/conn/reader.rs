@@ -69,12 +69,12 @@ pub struct Reader {
     close_deadline: Option<Instant>,
     phase: Phase,
     stream_done: bool,
-    /// Set when our replies filled the write budget: the socket is not read until there is
-    /// room again.
+    /// Set when the peer pings faster than it reads our pongs: the socket is not read until
+    /// the pong waiting in the queue is taken.
     paused: Option<Paused>,
 }
 
-/// Reading paused for room in the write budget: the wait, and the pong still owed, if any
+/// Reading paused until the queued pong is taken: the wait, and the pong still owed, if any
 /// (the answer to the most recent ping; RFC 6455 §5.5.3 lets it stand for all of them).
 struct Paused {
     pong: Option<mywebsocket_proto::Frame>,
@@ -157,15 +157,15 @@ impl Reader {
                     if let Some(handler) = &self.config.ping_handler {
                         handler(&payload);
                     }
+                    let pong = self.shared.pong_frame(payload);
                     if let Some(paused) = &mut self.paused {
-                        // Already waiting for room: this answer replaces the one owed.
-                        paused.pong = Some(self.shared.pong_frame(&payload));
+                        // Already waiting: this answer replaces the one owed.
+                        paused.pong = Some(pong);
                         continue;
                     }
-                    match self.shared.push_pong(&payload) {
+                    match self.shared.push_pong(pong) {
                         Ok(PongOutcome::Queued | PongOutcome::Dropped) => {}
-                        Ok(PongOutcome::Replaced) => self.pause(None),
-                        Ok(PongOutcome::Full(frame)) => self.pause(Some(frame)),
+                        Ok(PongOutcome::Replaced) => self.pause(),
                         Err(e) => return Poll::Ready(Err(self.write_side_failed(e))),
                     }
                     continue;
@@ -215,27 +215,36 @@ impl Reader {
         }
     }
 
-    /// Stops reading the socket until the write budget has room: a peer that pings and does
-    /// not read then fills its own socket buffers, and the kernel's window pushes back on it,
-    /// while the write timeout ends it if it never reads. What is already buffered is still
-    /// decoded (its pings only replace the pong owed).
-    fn pause(&mut self, pong: Option<mywebsocket_proto::Frame>) {
+    /// Stops reading the socket until the pong waiting in the queue has been taken by the
+    /// write task: the peer pings faster than it reads our answers, so it fills its own socket
+    /// buffers instead of our memory, and the kernel's window pushes back on it, while the
+    /// write timeout ends it if it never reads. What is already buffered is still decoded (its
+    /// pings only replace the pong owed).
+    fn pause(&mut self) {
         let shared = Arc::clone(&self.shared);
         let room: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
-            Box::pin(async move { shared.wait_for_space().await });
+            Box::pin(async move { shared.wait_pong_taken().await });
         self.paused = Some(Paused {
-            pong,
+            pong: None,
             room: SyncWrapper::new(room),
         });
     }
 
-    /// Waits for room in the write budget, then queues the pong owed, if any.
+    /// Waits until the queued pong has been taken, then queues the one owed, if any (which
+    /// may pause reading again).
     fn poll_resume(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let paused = self.paused.as_mut().expect("called while paused");
-        let room = ready!(paused.room.get_mut().as_mut().poll(cx));
+        let taken = ready!(paused.room.get_mut().as_mut().poll(cx));
         let paused = self.paused.take().expect("still paused");
-        Poll::Ready(match (room, paused.pong) {
-            (Ok(()), Some(pong)) => self.shared.push_pong_over_limit(pong),
+        Poll::Ready(match (taken, paused.pong) {
+            (Ok(()), Some(pong)) => match self.shared.push_pong(pong) {
+                Ok(PongOutcome::Queued | PongOutcome::Dropped) => Ok(()),
+                Ok(PongOutcome::Replaced) => {
+                    self.pause();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             (Ok(()), None) => Ok(()),
             // A close was queued while we waited: no pong may follow it.
             (Err(Error::AlreadyClosed), _) => Ok(()),

@@ -27,6 +27,9 @@ const MAX_COPY: usize = 64 << 10;
 /// gain).
 const MAX_IOV: usize = 64;
 
+/// Slots of the batch queue kept between batches (the queue it is swapped with takes them).
+const KEPT_BATCH_SLOTS: usize = 256;
+
 /// How long an aborted connection's socket shutdown may take.
 const ABORT_SHUTDOWN: Duration = Duration::from_millis(100);
 
@@ -91,6 +94,11 @@ pub(crate) async fn run(
             q.bytes -= bytes;
         }
         shared.progress.notify_waiters();
+        if batch.capacity() > KEPT_BATCH_SLOTS {
+            // A burst of tiny frames (a ping flood's pongs) grows the queue to thousands of
+            // slots; a connection that then behaves need not keep them.
+            batch.shrink_to(KEPT_BATCH_SLOTS);
+        }
         if let Err(e) = result {
             if e.kind() == io::ErrorKind::ConnectionAborted {
                 // The peer is not reading, so only a plain TCP FIN can still go out at once; a
