@@ -5,6 +5,20 @@
 /// compressed message (RFC 7692 §7.2.1).
 pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 
+/// `data` as a browser's first compressed message on a connection whose answer lets it use
+/// `bits` window bits: compressed from an empty window at level 6. zlib cannot compress with
+/// 8 bits; 9 keeps within 256 bytes all the same.
+pub fn first_message_compressed(bits: u8, data: &[u8]) -> Vec<u8> {
+    deflate_message(
+        &mut flate2::Compress::new_with_window_bits(
+            flate2::Compression::new(6),
+            false,
+            bits.max(9),
+        ),
+        data,
+    )
+}
+
 /// Compresses `data` as one permessage-deflate message with flate2 directly (raw deflate,
 /// sync flush, tail stripped; RFC 7692 §7.2.1), independently of our `Deflater`.
 pub fn deflate_message(compress: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {

@@ -27,7 +27,7 @@ pub mod ending;
 pub mod pair;
 pub mod server;
 
-pub use deflate::{deflate_message, inflate_message, DEFLATE_TAIL};
+pub use deflate::{deflate_message, first_message_compressed, inflate_message, DEFLATE_TAIL};
 pub use ending::{
     assert_close_frame, assert_closed, assert_closed_by, assert_closed_without_frame, drain,
     read_close_code,
@@ -36,6 +36,15 @@ pub use pair::{
     our_client_and_raw_server, our_client_and_tungstenite_server, our_server_and_raw_client,
     our_server_and_tungstenite_client,
 };
+
+/// The configuration of the attack tests against peers that never read: no heartbeat, a
+/// small write budget and a short write timeout, so a test sees both bounds at work.
+pub fn non_reading_config(write_buffer: usize, write_timeout: std::time::Duration) -> Config {
+    Config::default()
+        .no_heartbeat()
+        .write_buffer_size(write_buffer)
+        .write_timeout(Some(write_timeout))
+}
 
 /// The README's examples, compiled and run as doctests so they cannot go stale. They live in
 /// this crate because it depends on every crate the README shows.

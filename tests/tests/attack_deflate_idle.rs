@@ -22,8 +22,8 @@ use std::time::Instant;
 use cap::Cap;
 use mywebsocket::{Config, Upgrader};
 use mywebsocket_tests::{
-    bounded, deflate_message, echo, encode_frame, inflate_message, rsv1_frame, upgrade_request,
-    Task, SAMPLE_KEY,
+    bounded, echo, encode_frame, first_message_compressed, inflate_message, rsv1_frame,
+    upgrade_request, Task, SAMPLE_KEY,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -158,15 +158,7 @@ async fn browser_connections_with_permessage_deflate_cost_kilobytes() {
         // One connection before the baseline learns the window the server lets clients use
         // (a browser compresses with what the answer allows); it stays open, uncounted.
         let (probe, probe_server, bits) = open(&upgrader, &request).await;
-        // zlib cannot compress with 8 bits; 9 keeps within 256 bytes all the same.
-        let compressed = deflate_message(
-            &mut flate2::Compress::new_with_window_bits(
-                flate2::Compression::new(6),
-                false,
-                bits.max(9),
-            ),
-            CHAT.as_bytes(),
-        );
+        let compressed = first_message_compressed(bits, CHAT.as_bytes());
         let frame = encode_frame(rsv1_frame(
             true,
             OpCode::Data(Data::Text),

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cap::Cap;
-use mywebsocket::{Config, Error, TimeoutKind, Upgrader};
+use mywebsocket::{Error, TimeoutKind, Upgrader};
 use mywebsocket_tests::{
-    bounded, deflate_message, echo, encode_frame, find_header, json_text, listen, rsv1_frame,
-    RawPeer, Task,
+    bounded, deflate_message, echo, encode_frame, find_header, json_text, listen,
+    non_reading_config, rsv1_frame, RawPeer, Task,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Barrier;
@@ -87,10 +87,7 @@ fn compressed_sequence(bits: u8) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deflate_clients_that_never_read_stay_within_the_write_buffer_then_get_dropped() {
     bounded(async {
-        let config = Config::default()
-            .no_heartbeat()
-            .write_buffer_size(WRITE_BUFFER)
-            .write_timeout(Some(WRITE_TIMEOUT));
+        let config = non_reading_config(WRITE_BUFFER, WRITE_TIMEOUT);
         let upgrader = Upgrader::new(config);
         let (listener, addr) = listen().await;
         let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(CONNECTIONS);

@@ -13,8 +13,10 @@ use std::io;
 use std::time::Duration;
 
 use cap::Cap;
-use mywebsocket::{Config, Error, TimeoutKind, Upgrader};
-use mywebsocket_tests::{bounded, encode_frame, our_server_and_raw_client, raw_frame, Task};
+use mywebsocket::{Error, TimeoutKind, Upgrader};
+use mywebsocket_tests::{
+    bounded, encode_frame, non_reading_config, our_server_and_raw_client, raw_frame, Task,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::{Control, OpCode};
@@ -56,10 +58,7 @@ fn ping_burst() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_flood_from_a_non_reading_client_stays_within_the_write_buffer_then_is_dropped() {
     bounded(async {
-        let config = Config::default()
-            .no_heartbeat()
-            .write_buffer_size(WRITE_BUFFER)
-            .write_timeout(Some(WRITE_TIMEOUT));
+        let config = non_reading_config(WRITE_BUFFER, WRITE_TIMEOUT);
         let (mut server, peer) = our_server_and_raw_client(Upgrader::new(config)).await;
         let server = Task::spawn(async move {
             let end = server

@@ -13,9 +13,9 @@ use std::io;
 use std::time::Duration;
 
 use cap::Cap;
-use mywebsocket::{Config, Error, TimeoutKind, Upgrader};
+use mywebsocket::{Error, TimeoutKind, Upgrader};
 use mywebsocket_tests::{
-    bounded, echo, encode_frame, raw_frame, upgrade_request, Task, SAMPLE_KEY,
+    bounded, echo, encode_frame, non_reading_config, raw_frame, upgrade_request, Task, SAMPLE_KEY,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -72,10 +72,7 @@ async fn small_buffered_client(addr: std::net::SocketAddr) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_messages_from_clients_that_never_read_stay_within_the_write_buffer() {
     bounded(async {
-        let config = Config::default()
-            .no_heartbeat()
-            .write_buffer_size(WRITE_BUFFER)
-            .write_timeout(Some(WRITE_TIMEOUT));
+        let config = non_reading_config(WRITE_BUFFER, WRITE_TIMEOUT);
         let upgrader = Upgrader::new(config);
         let socket = TcpSocket::new_v4().expect("socket");
         // Accepted sockets inherit the listener's send buffer size.

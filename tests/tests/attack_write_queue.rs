@@ -9,8 +9,8 @@ use std::alloc::System;
 use std::time::{Duration, Instant};
 
 use cap::Cap;
-use mywebsocket::{Config, Error, TimeoutKind, Upgrader};
-use mywebsocket_tests::{bounded, listen, RawPeer, Task};
+use mywebsocket::{Error, TimeoutKind, Upgrader};
+use mywebsocket_tests::{bounded, listen, non_reading_config, RawPeer, Task};
 use tokio::io::AsyncReadExt;
 
 #[global_allocator]
@@ -48,10 +48,7 @@ async fn write_a_gibibyte(ws: mywebsocket::WebSocket) -> (usize, Option<Error>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_reading_clients_keep_server_memory_within_the_write_buffer_then_get_dropped() {
     bounded(async {
-        let config = Config::default()
-            .no_heartbeat()
-            .write_buffer_size(WRITE_BUFFER)
-            .write_timeout(Some(WRITE_TIMEOUT));
+        let config = non_reading_config(WRITE_BUFFER, WRITE_TIMEOUT);
         let upgrader = Upgrader::new(config);
         let (listener, addr) = listen().await;
         let server = Task::spawn(async move {

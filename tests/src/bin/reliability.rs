@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use mywebsocket::{CloseCode, Config, Message};
 use mywebsocket_tests::{
-    deflate_message, encode_frame, inflate_message, raw_frame, rsv1_frame, upgrade_request,
-    SAMPLE_KEY,
+    encode_frame, first_message_compressed, inflate_message, raw_frame, rsv1_frame,
+    upgrade_request, SAMPLE_KEY,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -359,15 +359,8 @@ async fn measure_deflate(server: &Server, n: usize) {
     );
 
     // Each connection's first message, compressed from an empty window as a browser's is.
-    // zlib cannot compress with 8 bits; 9 keeps within 256 bytes all the same.
-    let compressed = deflate_message(
-        &mut flate2::Compress::new_with_window_bits(
-            flate2::Compression::new(6),
-            false,
-            bits.max(9),
-        ),
-        CHAT.as_bytes(),
-    );
+
+    let compressed = first_message_compressed(bits, CHAT.as_bytes());
     let frame = encode_frame(rsv1_frame(
         true,
         OpCode::Data(Data::Text),

@@ -280,19 +280,7 @@ impl Shared {
     /// # Errors
     /// The write side failed or timed out; [`Error::AlreadyClosed`] once a close is queued.
     pub(crate) async fn wait_pong_taken(&self) -> Result<(), Error> {
-        loop {
-            let notified = self.progress.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let q = self.lock();
-                q.check_writable()?;
-                if q.unsent_pong.is_none() {
-                    return Ok(());
-                }
-            }
-            notified.await;
-        }
+        self.wait_until(|q| q.unsent_pong.is_none()).await
     }
 
     /// Queues a ping behind what is already queued.
@@ -389,6 +377,14 @@ impl Shared {
 
     /// Waits until the queue has room for more data.
     pub(crate) async fn wait_for_space(&self) -> Result<(), Error> {
+        self.wait_until(|q| q.bytes < self.write_buffer_size).await
+    }
+
+    /// Waits until `ready` holds for the queue, woken by the write task's progress.
+    ///
+    /// # Errors
+    /// As [`Queue::check_writable`], checked first on every wake-up.
+    async fn wait_until(&self, ready: impl Fn(&Queue) -> bool) -> Result<(), Error> {
         loop {
             let notified = self.progress.notified();
             tokio::pin!(notified);
@@ -396,7 +392,7 @@ impl Shared {
             {
                 let q = self.lock();
                 q.check_writable()?;
-                if q.bytes < self.write_buffer_size {
+                if ready(&q) {
                     return Ok(());
                 }
             }
