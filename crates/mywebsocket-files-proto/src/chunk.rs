@@ -26,16 +26,43 @@ pub fn is_chunk(message: &[u8]) -> bool {
     message.starts_with(&CHUNK_MAGIC)
 }
 
+/// A binary message that starts like a chunk but is not a whole one (§3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadChunk {
+    /// The transfer it names, when the message is long enough to hold an id (20 bytes).
+    pub id: Option<TransferId>,
+    /// What was wrong, for people.
+    pub message: String,
+}
+
 impl Chunk {
-    /// Splits a binary message into a chunk; `None` when it is not one or has no data.
-    pub fn parse(message: Bytes) -> Option<Self> {
-        if !is_chunk(&message) || message.len() <= CHUNK_HEADER_LEN {
-            return None;
+    /// Splits a binary message into a chunk.
+    ///
+    /// # Errors
+    /// [`BadChunk`] when the message does not start with [`CHUNK_MAGIC`] or is shorter than
+    /// 29 bytes (a header and at least one byte of data); its id when it has one.
+    pub fn parse(message: Bytes) -> Result<Self, BadChunk> {
+        if !is_chunk(&message) {
+            return Err(BadChunk {
+                id: None,
+                message: "not a chunk: no F7 46 54 01 magic".into(),
+            });
         }
-        let id = TransferId(message[4..20].try_into().ok()?);
-        let offset = u64::from_be_bytes(message[20..28].try_into().ok()?);
-        Some(Self {
-            id,
+        let id = message
+            .get(4..20)
+            .map(|id| TransferId(id.try_into().expect("16 bytes")));
+        if message.len() <= CHUNK_HEADER_LEN {
+            return Err(BadChunk {
+                id,
+                message: format!(
+                    "a chunk of {} bytes; the header is {CHUNK_HEADER_LEN} and data at least 1",
+                    message.len()
+                ),
+            });
+        }
+        let offset = u64::from_be_bytes(message[20..28].try_into().expect("8 bytes"));
+        Ok(Self {
+            id: id.expect("longer than the header"),
             offset,
             data: message.slice(CHUNK_HEADER_LEN..),
         })
@@ -76,11 +103,21 @@ mod tests {
 
     #[test]
     fn rejects_short_and_foreign_messages() {
-        assert!(Chunk::parse(chunk_buffer(TransferId([0; 16]), 0, 0).freeze()).is_none());
         assert!(Chunk::parse(Bytes::from_static(
             b"\xF7FT\x02 not version 1......................"
         ))
-        .is_none());
+        .is_err_and(|bad| bad.id.is_none()));
         assert!(!is_chunk(b"hello"));
+    }
+
+    #[test]
+    fn a_short_chunk_names_its_transfer_once_the_id_is_there() {
+        let id = TransferId([9; 16]);
+        let whole = chunk_buffer(id, 0, 0).freeze();
+        for len in 4..=CHUNK_HEADER_LEN {
+            let bad = Chunk::parse(whole.slice(..len)).unwrap_err();
+            assert_eq!(bad.id, (len >= 20).then_some(id), "{len} bytes");
+            assert!(bad.message.contains(&len.to_string()), "{}", bad.message);
+        }
     }
 }

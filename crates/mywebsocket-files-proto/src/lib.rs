@@ -11,7 +11,7 @@
 //! let ack = Control::Ack { id, offset: 5 };
 //! let text = ack.to_text();
 //! assert!(is_control(&text));
-//! assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), ack);
+//! assert_eq!(Control::parse(&text), Ok(ack));
 //!
 //! let mut message = chunk_buffer(id, 1 << 20, 3);
 //! message.extend_from_slice(b"abc");
@@ -24,16 +24,26 @@
 mod chunk;
 mod control;
 mod id;
+mod malformed;
+mod name;
 mod offer_check;
+mod parse;
 mod reason;
 mod side;
+mod used_ids;
 
-pub use chunk::{chunk_buffer, chunk_header, is_chunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC};
+pub use chunk::{
+    chunk_buffer, chunk_header, is_chunk, BadChunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC,
+};
 pub use control::{is_control, Control, CONTROL_PREFIX};
 pub use id::{InvalidTransferId, TransferId};
+pub use malformed::{Answer, Kind, Malformed, WireId};
+pub use name::{is_format_char, sanitize_name, MAX_NAME_LEN};
 pub use offer_check::{check_offer, Refusal};
+pub use parse::MAX_CONTROL_LEN;
 pub use reason::Reason;
 pub use side::Side;
+pub use used_ids::{UsedIds, REMEMBERED};
 
 /// Offsets and sizes stay below 2^53 so that JavaScript numbers hold them exactly.
 pub const MAX_SAFE_SIZE: u64 = (1 << 53) - 1;

@@ -78,7 +78,6 @@
 #![forbid(unsafe_code)]
 
 mod error;
-mod name;
 mod options;
 mod part_lock;
 mod place;
@@ -91,10 +90,10 @@ mod transfers;
 
 pub use error::TransferError;
 pub use mywebsocket_files_proto::{
-    check_offer, chunk_buffer, chunk_header, is_chunk, is_control, Chunk, Control,
-    InvalidTransferId, Reason, Side, TransferId, CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX,
+    check_offer, chunk_buffer, chunk_header, is_chunk, is_control, sanitize_name, Answer, BadChunk,
+    Chunk, Control, InvalidTransferId, Malformed, Reason, Side, TransferId, CHUNK_HEADER_LEN,
+    CHUNK_MAGIC, CONTROL_PREFIX, MAX_CONTROL_LEN, MAX_NAME_LEN,
 };
-pub use name::{sanitize_name, MAX_NAME_LEN};
 pub use options::{Decision, FileMeta, Offer, Policy, ReceiveOptions};
 pub use progress::Progress;
 pub use receive::{Incoming, Received};

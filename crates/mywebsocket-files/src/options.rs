@@ -19,6 +19,9 @@ pub struct Offer {
     pub size: u64,
     /// The media type the sender gave, possibly empty.
     pub media_type: String,
+    /// The SHA-256 the sender announced; with [`Offer::id`] it names the transfer's partial
+    /// file, so a resumed offer can be told from a new one.
+    pub sha256: [u8; 32],
 }
 
 /// What the policy answers to an [`Offer`].

@@ -37,6 +37,8 @@ pub(crate) enum RecvInput {
 /// Per-transfer state `route` checks chunks against, without waiting for the task.
 #[derive(Debug)]
 pub(crate) struct RecvEntry {
+    /// Tells this entry from a later one with the same id (after a reject, say).
+    pub(crate) serial: u64,
     pub(crate) tx: mpsc::Sender<RecvInput>,
     /// Next offset expected; `None` until the task has sent `accept`.
     pub(crate) expected: Option<u64>,
@@ -114,12 +116,18 @@ impl RecvTask {
         let part = part_path(&self.dir, self.id, &self.sha256);
         // Held until this task ends, however it ends. An earlier connection's task still
         // holding it ends once its connection is known to be gone.
+        // Until `accept` goes out the offer is unanswered, so a refusal is a `reject`: it
+        // leaves no trace, and the same id may be offered again on this connection (§4.2).
         let Ok(_writing) = tokio::time::timeout(PART_BUSY_WAIT, part_lock::lock(&part)).await
         else {
             let message = "an earlier connection is still writing this transfer; offer it again";
-            self.cancel(Reason::Busy, message).await;
-            return Err(TransferError::Cancelled {
-                by: Side::Local,
+            self.send(&Control::Reject {
+                id: self.id,
+                reason: Reason::Busy,
+                message: message.into(),
+            })
+            .await;
+            return Err(TransferError::Rejected {
                 reason: Reason::Busy,
                 message: message.into(),
             });
@@ -127,8 +135,12 @@ impl RecvTask {
         let (file, hasher, offset) = match self.open_part(&part).await {
             Ok(opened) => opened,
             Err(e) => {
-                self.cancel(Reason::Io, "the receiver could not open its file")
-                    .await;
+                self.send(&Control::Reject {
+                    id: self.id,
+                    reason: Reason::Io,
+                    message: "the receiver could not open its file".into(),
+                })
+                .await;
                 return Err(e.into());
             }
         };

@@ -35,6 +35,63 @@ pub(crate) struct SendSignal {
     pub(crate) accepted: Option<Accepted>,
     pub(crate) acked: u64,
     pub(crate) end: Option<SendEnd>,
+    /// The peer broke the protocol (§4.2): the task sends `cancel` with this and stops.
+    pub(crate) violation: Option<(Reason, String)>,
+}
+
+impl SendSignal {
+    /// Applies an answer from the receiver (`accept`, `ack`, `done`, `reject`) in the state the
+    /// transfer is in; an answer the state does not allow is a violation.
+    pub(crate) fn apply(&mut self, answer: Control) {
+        if self.end.is_some() || self.violation.is_some() {
+            return;
+        }
+        let accepted = self.accepted.is_some();
+        match answer {
+            Control::Accept {
+                offset,
+                window,
+                max_chunk,
+                ..
+            } if !accepted => {
+                self.accepted = Some(Accepted {
+                    offset,
+                    window,
+                    max_chunk,
+                });
+                self.acked = offset;
+            }
+            Control::Accept { .. } => self.violate(Reason::Protocol, "a second accept".into()),
+            Control::Ack { offset, .. } if accepted && offset >= self.acked => self.acked = offset,
+            Control::Ack { offset, .. } if accepted => self.violate(
+                Reason::Protocol,
+                format!("ack of {offset} after an ack of {}", self.acked),
+            ),
+            Control::Ack { .. } => self.violate(Reason::Protocol, "ack before accept".into()),
+            Control::Done { .. } if accepted => self.end_with(SendEnd::Done),
+            Control::Done { .. } => self.violate(Reason::Protocol, "done before accept".into()),
+            Control::Reject {
+                reason, message, ..
+            } if !accepted => self.end_with(SendEnd::Rejected(reason, message)),
+            Control::Reject { .. } => self.violate(
+                Reason::Protocol,
+                "reject after accept (an accepted transfer ends with cancel)".into(),
+            ),
+            Control::Offer { .. } | Control::Cancel { .. } => {}
+        }
+    }
+
+    /// Records how the peer ended the transfer, unless it already ended.
+    pub(crate) fn end_with(&mut self, end: SendEnd) {
+        self.end.get_or_insert(end);
+    }
+
+    /// Records a protocol violation, unless the transfer already ended.
+    pub(crate) fn violate(&mut self, reason: Reason, message: String) {
+        if self.end.is_none() {
+            self.violation.get_or_insert((reason, message));
+        }
+    }
 }
 
 /// The receiver's `accept`.
@@ -208,13 +265,32 @@ impl SendTask {
                     .fail(Reason::Cancelled, "cancelled by the sender")
                     .await);
             }
-            let acked = {
+            let (acked, broken) = {
                 let signal = self.signal.borrow();
                 if let Some(end) = &signal.end {
-                    return self.ended(end, next, accepted.offset, started);
+                    if !matches!(end, SendEnd::Done) || next == self.meta.size {
+                        return self.ended(end, next, accepted.offset, started);
+                    }
                 }
-                signal.acked.max(accepted.offset)
+                // `next` is counted before this look, so an ack can only be past it if the
+                // receiver acknowledged bytes it never got.
+                let broken = match (&signal.violation, &signal.end) {
+                    (Some(violation), _) => Some(violation.clone()),
+                    (None, Some(SendEnd::Done)) => Some((
+                        Reason::Protocol,
+                        format!("done after {next} of {} bytes", self.meta.size),
+                    )),
+                    (None, _) if signal.acked > next => Some((
+                        Reason::Protocol,
+                        format!("ack of {} with {next} bytes sent", signal.acked),
+                    )),
+                    (None, _) => None,
+                };
+                (signal.acked.max(accepted.offset), broken)
             };
+            if let Some((reason, message)) = broken {
+                return Err(self.fail(reason, &message).await);
+            }
             self.progress.set(acked);
             let in_flight = next.saturating_sub(acked);
             in_flight_budget.settle(in_flight);
@@ -294,14 +370,19 @@ impl SendTask {
                     .fail(Reason::Cancelled, "cancelled by the sender")
                     .await);
             }
-            {
+            let broken = {
                 let signal = self.signal.borrow();
-                if let Some(end) = &signal.end {
-                    return Err(end_error(end));
-                }
+                // Accepted first: whatever came after the accept is the sending loop's to judge.
                 if let Some(accepted) = signal.accepted {
                     return Ok(accepted);
                 }
+                if let Some(end) = &signal.end {
+                    return Err(end_error(end));
+                }
+                signal.violation.clone()
+            };
+            if let Some((reason, message)) = broken {
+                return Err(self.fail(reason, &message).await);
             }
             tokio::select! {
                 changed = self.signal.changed() => {
@@ -358,8 +439,8 @@ impl SendTask {
     }
 }
 
-/// The error for a peer's end of the transfer; `done` before the transfer could be done is
-/// the peer breaking the protocol.
+/// The error for a peer's end of the transfer (`done` reaches here only before `accept`,
+/// which [`SendSignal::apply`] makes a violation instead).
 fn end_error(end: &SendEnd) -> TransferError {
     match end {
         SendEnd::Done => TransferError::Cancelled {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mywebsocket::{Message, Writer};
@@ -12,14 +12,15 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use crate::progress::ProgressCounter;
 use crate::receive::{Incoming, RecvEntry, RecvInput, RecvTask};
 use crate::send::{
-    hash_file, Accepted, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source, SEND_BUDGET,
+    hash_file, CancelFlag, SendEnd, SendHandle, SendSignal, SendTask, Source, SEND_BUDGET,
 };
-use crate::{check_offer, is_chunk, Chunk};
+use crate::{check_offer, is_chunk, Answer, BadChunk, Chunk};
 use crate::{is_control, Control};
 use crate::{
     sanitize_name, Decision, FileMeta, Offer, Progress, Reason, ReceiveOptions, Side,
     TransferError, TransferId,
 };
+use mywebsocket_files_proto::UsedIds;
 
 /// How many finished incoming transfers wait for [`Transfers::next_incoming`] before later
 /// ones are dropped (bounded, so an application that never asks leaks nothing).
@@ -47,6 +48,10 @@ struct Inner {
     incoming_tx: mpsc::Sender<Incoming>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
     send_budget: Arc<Semaphore>,
+    /// Ids whose transfer ended on this connection, either direction.
+    used: Mutex<UsedIds>,
+    /// Tells a receiving entry from a later one with the same id.
+    next_serial: AtomicU64,
 }
 
 struct SendEntry {
@@ -75,6 +80,8 @@ impl Transfers {
                 incoming_tx,
                 incoming_rx: tokio::sync::Mutex::new(incoming_rx),
                 send_budget: Arc::new(Semaphore::new(SEND_BUDGET)),
+                used: Mutex::default(),
+                next_serial: AtomicU64::new(0),
             }),
         }
     }
@@ -90,22 +97,33 @@ impl Transfers {
     /// Handles a file-transfer message, or gives an application message back untouched.
     ///
     /// Waits only when a receiving task is behind on disk writes (bounded backpressure).
+    /// Malformed messages get the answer §4.1 and §3 give them; none closes the connection.
     pub async fn route(&self, message: Message) -> Option<Message> {
         if !Self::is_file_message(&message) {
             return Some(message);
         }
         match message {
-            Message::Text(text) => {
-                // §7: a malformed control message is ignored; the connection stays up.
-                if let Ok(control) = serde_json::from_str::<Control>(text.as_str()) {
-                    self.handle_control(control).await;
-                }
-            }
-            Message::Binary(data) => {
-                if let Some(chunk) = Chunk::parse(data) {
-                    self.handle_chunk(chunk).await;
-                }
-            }
+            Message::Text(text) => match Control::parse(text.as_str()) {
+                Ok(control) => self.handle_control(control).await,
+                Err(malformed) => match malformed.answer() {
+                    Answer::Reject(reply) => {
+                        let _ = self.inner.writer.write_string(reply).await;
+                    }
+                    Answer::CancelIfRunning { id, message } => {
+                        self.stop_running(id, Reason::Protocol, message).await;
+                    }
+                    Answer::Ignore => {}
+                },
+            },
+            Message::Binary(data) => match Chunk::parse(data) {
+                Ok(chunk) => self.handle_chunk(chunk).await,
+                Err(BadChunk {
+                    id: Some(id),
+                    message,
+                }) => self.refuse_chunk(id, message).await,
+                // Shorter than an id: it names no transfer to cancel.
+                Err(BadChunk { id: None, .. }) => {}
+            },
         }
         None
     }
@@ -200,6 +218,7 @@ impl Transfers {
             let result = task.run().await;
             if let Some(inner) = weak.upgrade() {
                 lock(&inner.sends).remove(&id);
+                lock(&inner.used).insert(id);
             }
             result
         });
@@ -207,7 +226,6 @@ impl Transfers {
     }
 
     async fn handle_control(&self, control: Control) {
-        let id = control.id();
         match control {
             Control::Offer {
                 id,
@@ -216,31 +234,14 @@ impl Transfers {
                 media_type,
                 sha256,
             } => self.handle_offer(id, name, size, media_type, &sha256).await,
-            Control::Accept {
-                offset,
-                window,
-                max_chunk,
-                ..
-            } => self.signal(id, |s| {
-                s.accepted = Some(Accepted {
-                    offset,
-                    window: window.max(1),
-                    max_chunk: max_chunk.max(1),
-                });
-                s.acked = offset;
-            }),
-            Control::Ack { offset, .. } => self.signal(id, |s| s.acked = s.acked.max(offset)),
-            Control::Done { .. } => self.signal(id, |s| s.end = Some(SendEnd::Done)),
-            Control::Reject {
-                reason, message, ..
-            } => {
-                self.signal(id, |s| s.end = Some(SendEnd::Rejected(reason, message)));
-            }
             Control::Cancel {
-                reason, message, ..
+                id,
+                reason,
+                message,
             } => {
-                let entry = lock(&self.inner.recvs).remove(&id);
+                let entry = self.take_recv(id, None);
                 if let Some(entry) = entry {
+                    lock(&self.inner.used).insert(id);
                     let error = TransferError::Cancelled {
                         by: Side::Remote,
                         reason,
@@ -248,7 +249,20 @@ impl Transfers {
                     };
                     let _ = entry.tx.send(RecvInput::Stop(error)).await;
                 } else {
-                    self.signal(id, |s| s.end = Some(SendEnd::Cancelled(reason, message)));
+                    self.signal(id, |s| s.end_with(SendEnd::Cancelled(reason, message)));
+                }
+            }
+            // Answers to a sender. Sent to the receiving end of a transfer they make no sense.
+            answer => {
+                let id = answer.id();
+                if lock(&self.inner.recvs).contains_key(&id) {
+                    let message = format!(
+                        "{} is an answer to a sender; this end receives {id}",
+                        kind_name(&answer)
+                    );
+                    self.stop_running(id, Reason::Protocol, message).await;
+                } else {
+                    self.signal(id, |s| s.apply(answer));
                 }
             }
         }
@@ -258,6 +272,70 @@ impl Transfers {
         if let Some(entry) = lock(&self.inner.sends).get(&id) {
             entry.signal.send_modify(update);
         }
+    }
+
+    /// Ends a transfer this end runs with `cancel{reason}`; `false` when none runs with `id`.
+    async fn stop_running(&self, id: TransferId, reason: Reason, message: String) -> bool {
+        if let Some(entry) = self.take_recv(id, None) {
+            self.cancel_recv(id, entry, reason, message).await;
+            return true;
+        }
+        let sending = lock(&self.inner.sends).contains_key(&id);
+        // The sending task sends the cancel and ends.
+        self.signal(id, |s| s.violate(reason, message));
+        sending
+    }
+
+    /// Tells the sender a transfer this end received is over, and stops its task.
+    async fn cancel_recv(&self, id: TransferId, entry: RecvEntry, reason: Reason, message: String) {
+        lock(&self.inner.used).insert(id);
+        let cancel = Control::Cancel {
+            id,
+            reason,
+            message: message.clone(),
+        };
+        let _ = self.inner.writer.write_string(cancel.to_text()).await;
+        let error = TransferError::Cancelled {
+            by: Side::Local,
+            reason,
+            message,
+        };
+        let _ = entry.tx.send(RecvInput::Stop(error)).await;
+    }
+
+    /// Removes a receiving entry (only the one numbered `serial`, when given); ids that got
+    /// an `accept` are used up on this connection from then on.
+    fn take_recv(&self, id: TransferId, serial: Option<u64>) -> Option<RecvEntry> {
+        let mut recvs = lock(&self.inner.recvs);
+        if serial.is_some_and(|serial| recvs.get(&id).is_some_and(|e| e.serial != serial)) {
+            return None;
+        }
+        let entry = recvs.remove(&id)?;
+        if entry.expected.is_some() {
+            lock(&self.inner.used).insert(id);
+        }
+        Some(entry)
+    }
+
+    /// A chunk that broke §3 and names `id`: the transfer it names ends with
+    /// `cancel{bad_chunk}`; one that already ended is not answered again (its chunks may
+    /// still be in flight); one never seen here gets the cancel once.
+    async fn refuse_chunk(&self, id: TransferId, message: String) {
+        if self
+            .stop_running(id, Reason::BadChunk, message.clone())
+            .await
+        {
+            return;
+        }
+        if !lock(&self.inner.used).insert(id) {
+            return;
+        }
+        let cancel = Control::Cancel {
+            id,
+            reason: Reason::BadChunk,
+            message,
+        };
+        let _ = self.inner.writer.write_string(cancel.to_text()).await;
     }
 
     async fn handle_offer(
@@ -278,53 +356,41 @@ impl Transfers {
             Ok(checked) => checked,
             Err((reason, message)) => return self.reject(id, reason, message).await,
         };
+        let (tx, rx) = mpsc::channel(RECV_QUEUE);
+        let confirmed = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(ProgressCounter::new(size));
+        // The id is claimed before the policy runs, so the policy sees each offer that will
+        // get a task, exactly once, and chunks sent too early meet an entry (§3).
+        let serial = self.inner.next_serial.fetch_add(1, Ordering::Relaxed);
+        let entry = RecvEntry {
+            serial,
+            tx,
+            expected: None,
+            confirmed: confirmed.clone(),
+            size,
+            window: options.window,
+            max_chunk: options.max_chunk,
+            progress: progress.clone(),
+        };
+        if let Err((reason, message)) = self.claim(id, entry) {
+            return self.reject(id, reason, message).await;
+        }
         let offer = Offer {
             id,
             offered_name,
             name,
             size,
             media_type,
+            sha256: digest,
         };
         let dir = match (options.policy)(&offer) {
             Decision::Accept => options.dest_dir.clone(),
             Decision::AcceptInto(dir) => dir,
-            Decision::Reject(message) => return self.reject(id, Reason::Policy, message).await,
-        };
-        let (tx, rx) = mpsc::channel(RECV_QUEUE);
-        let confirmed = Arc::new(AtomicU64::new(0));
-        let progress = Arc::new(ProgressCounter::new(size));
-        let refused = {
-            let mut recvs = lock(&self.inner.recvs);
-            let in_use = recvs.contains_key(&id) || lock(&self.inner.sends).contains_key(&id);
-            if in_use {
-                Some((
-                    Reason::DuplicateId,
-                    "the id is in use on this connection".to_owned(),
-                ))
-            } else if recvs.len() >= options.max_concurrent {
-                Some((
-                    Reason::Busy,
-                    format!("{} transfers are running already", recvs.len()),
-                ))
-            } else {
-                recvs.insert(
-                    id,
-                    RecvEntry {
-                        tx,
-                        expected: None,
-                        confirmed: confirmed.clone(),
-                        size,
-                        window: options.window,
-                        max_chunk: options.max_chunk,
-                        progress: progress.clone(),
-                    },
-                );
-                None
+            Decision::Reject(message) => {
+                self.take_recv(id, Some(serial));
+                return self.reject(id, Reason::Policy, message).await;
             }
         };
-        if let Some((reason, message)) = refused {
-            return self.reject(id, reason, message).await;
-        }
         let task = RecvTask {
             id,
             name: offer.name.clone(),
@@ -346,57 +412,78 @@ impl Transfers {
             let set_expected = move |offset| {
                 if let Some(inner) = set_weak.upgrade() {
                     if let Some(entry) = lock(&inner.recvs).get_mut(&id) {
-                        entry.expected = Some(offset);
+                        if entry.serial == serial {
+                            entry.expected = Some(offset);
+                        }
                     }
                 }
             };
             let result = task.run(set_expected).await;
             let Some(inner) = weak.upgrade() else { return };
-            lock(&inner.recvs).remove(&id);
+            let files = Transfers { inner };
+            files.take_recv(id, Some(serial));
             let event = match result {
                 Ok(received) => Incoming::Received(received),
                 Err(error) => Incoming::Failed { id, name, error },
             };
-            let _ = inner.incoming_tx.try_send(event);
+            let _ = files.inner.incoming_tx.try_send(event);
         });
+    }
+
+    /// Enters an offered transfer, unless its id is taken (running here either way, or
+    /// used up on this connection, §4.2) or too many run.
+    fn claim(&self, id: TransferId, entry: RecvEntry) -> Result<(), (Reason, String)> {
+        let mut recvs = lock(&self.inner.recvs);
+        if recvs.contains_key(&id) || lock(&self.inner.sends).contains_key(&id) {
+            return Err((
+                Reason::DuplicateId,
+                "the id is in use on this connection".to_owned(),
+            ));
+        }
+        if lock(&self.inner.used).contains(id) {
+            return Err((
+                Reason::DuplicateId,
+                "a transfer with this id already ended on this connection; offer under a new id"
+                    .to_owned(),
+            ));
+        }
+        let max = self.inner.options.max_concurrent;
+        if recvs.len() >= max {
+            return Err((
+                Reason::Busy,
+                format!("{} transfers are running already", recvs.len()),
+            ));
+        }
+        recvs.insert(id, entry);
+        Ok(())
     }
 
     async fn handle_chunk(&self, chunk: Chunk) {
         let len = chunk.data.len() as u64;
         let verdict = {
             let mut recvs = lock(&self.inner.recvs);
-            // Chunks of a transfer that just ended may still be in flight: ignore them.
-            let Some(entry) = recvs.get_mut(&chunk.id) else {
-                return;
-            };
-            let confirmed = entry.confirmed.load(std::sync::atomic::Ordering::Relaxed);
-            match check_chunk(entry, chunk.offset, len, confirmed) {
-                Ok(()) => {
-                    entry.expected = Some(chunk.offset + len);
-                    Ok(entry.tx.clone())
+            match recvs.get_mut(&chunk.id) {
+                None => None,
+                Some(entry) => {
+                    let confirmed = entry.confirmed.load(Ordering::Relaxed);
+                    match check_chunk(entry, chunk.offset, len, confirmed) {
+                        Ok(()) => {
+                            entry.expected = Some(chunk.offset + len);
+                            Some(Ok(entry.tx.clone()))
+                        }
+                        Err(message) => Some(Err(message)),
+                    }
                 }
-                Err(message) => Err((recvs.remove(&chunk.id), message)),
             }
         };
         match verdict {
-            Ok(tx) => {
+            Some(Ok(tx)) => {
                 let _ = tx.send(RecvInput::Data(chunk.data)).await;
             }
-            Err((entry, message)) => {
-                let cancel = Control::Cancel {
-                    id: chunk.id,
-                    reason: Reason::BadChunk,
-                    message: message.clone(),
-                };
-                let _ = self.inner.writer.write_string(cancel.to_text()).await;
-                if let Some(entry) = entry {
-                    let error = TransferError::Cancelled {
-                        by: Side::Local,
-                        reason: Reason::BadChunk,
-                        message,
-                    };
-                    let _ = entry.tx.send(RecvInput::Stop(error)).await;
-                }
+            Some(Err(message)) => self.refuse_chunk(chunk.id, message).await,
+            None => {
+                let message = format!("no transfer {} is being received here", chunk.id);
+                self.refuse_chunk(chunk.id, message).await;
             }
         }
     }
@@ -436,6 +523,18 @@ fn check_chunk(entry: &RecvEntry, offset: u64, len: u64, confirmed: u64) -> Resu
         ));
     }
     Ok(())
+}
+
+/// The `ft` of an answer, for messages.
+fn kind_name(control: &Control) -> &'static str {
+    match control {
+        Control::Offer { .. } => "offer",
+        Control::Accept { .. } => "accept",
+        Control::Reject { .. } => "reject",
+        Control::Ack { .. } => "ack",
+        Control::Done { .. } => "done",
+        Control::Cancel { .. } => "cancel",
+    }
 }
 
 /// Locks a map no code panics while holding, so poisoning cannot happen.

@@ -16,7 +16,8 @@ use super::send::SendState;
 use super::Side;
 use crate::websocket::Writer;
 use mywebsocket_files_proto::{
-    check_offer, is_chunk, is_control, Chunk, Control, Reason, TransferId,
+    check_offer, is_chunk, is_control, sanitize_name, Answer, BadChunk, Chunk, Control, Reason,
+    TransferId, UsedIds,
 };
 
 /// File transfers on one connection, both directions (docs/file-transfer.md).
@@ -43,6 +44,17 @@ pub(crate) struct Inner {
     pub(crate) undecided: HashMap<TransferId, Option<(Reason, String)>>,
     offer_wakers: Vec<Waker>,
     lost: bool,
+    /// Ids whose accepted transfer ended on this connection (§4.2).
+    pub(crate) used: UsedIds,
+}
+
+impl Inner {
+    /// Removes a running download; its id is used up on this connection (it was accepted).
+    pub(crate) fn take_recv(&mut self, id: TransferId) -> Option<RecvState> {
+        let state = self.recvs.remove(&id)?;
+        self.used.insert(id);
+        Some(state)
+    }
 }
 
 /// An offer as it waits in the queue.
@@ -78,6 +90,7 @@ impl Files {
                 undecided: HashMap::new(),
                 offer_wakers: Vec::new(),
                 lost: false,
+                used: UsedIds::default(),
             })),
         }
     }
@@ -93,24 +106,105 @@ impl Files {
 
     /// Handles a file-transfer message, or gives an application message back untouched.
     ///
-    /// Waits only to send an answer (`ack`, `done`, `reject`, ...). A malformed control message
-    /// is ignored (§7); the connection stays usable.
+    /// Waits only to send an answer (`ack`, `done`, `reject`, ...). A malformed message gets
+    /// the answer §3 and §4.1 give it; none closes the connection.
     pub async fn route(&self, message: Message) -> Option<Message> {
         match &message {
             Message::Text(text) if is_control(text.as_str()) => {
-                if let Ok(control) = serde_json::from_str::<Control>(text.as_str()) {
-                    self.handle_control(control).await;
+                match Control::parse(text.as_str()) {
+                    Ok(control) => self.handle_control(control).await,
+                    Err(malformed) => match malformed.answer() {
+                        Answer::Reject(reply) => {
+                            let _ = self.writer.write_string(reply).await;
+                        }
+                        Answer::CancelIfRunning { id, message } => {
+                            self.stop_running(id, Reason::Protocol, message).await;
+                        }
+                        Answer::Ignore => {}
+                    },
                 }
                 None
             }
             Message::Binary(data) if is_chunk(data) => {
-                if let Some(chunk) = Chunk::parse(data.clone()) {
-                    self.handle_chunk(chunk).await;
+                match Chunk::parse(data.clone()) {
+                    Ok(chunk) => self.handle_chunk(chunk).await,
+                    Err(BadChunk {
+                        id: Some(id),
+                        message,
+                    }) => self.refuse_chunk(id, message).await,
+                    // Shorter than an id: it names no transfer.
+                    Err(BadChunk { id: None, .. }) => {}
                 }
                 None
             }
             _ => Some(message),
         }
+    }
+
+    /// Ends a transfer this end runs with `cancel{reason}`; `false` when none runs with `id`.
+    pub(crate) async fn stop_running(
+        &self,
+        id: TransferId,
+        reason: Reason,
+        message: String,
+    ) -> bool {
+        let (waker, running) = {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(state) = inner.take_recv(id) {
+                let error = FileError::Protocol {
+                    reason,
+                    message: message.clone(),
+                };
+                (state.finish(Err(error)), true)
+            } else if let Some(state) = inner.sends.get_mut(&id) {
+                // The sending future sends the cancel as it ends.
+                state.violate(reason, message.clone());
+                (state.waker.take(), false)
+            } else if let Some(slot) = inner.undecided.get_mut(&id) {
+                // Offered and not yet answered: the application's answer will find it ended.
+                *slot = Some((reason, message.clone()));
+                inner.used.insert(id);
+                (None, true)
+            } else if let Some(pos) = inner.offers.iter().position(|o| o.id == id) {
+                inner.offers.remove(pos);
+                inner.used.insert(id);
+                (None, true)
+            } else {
+                return false;
+            }
+        };
+        if running {
+            self.send_control(&Control::Cancel {
+                id,
+                reason,
+                message,
+            })
+            .await;
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
+    /// A chunk that broke §3 and names `id`: the transfer ends with `cancel{bad_chunk}`; an
+    /// id that already ended is not answered again; one never seen gets the cancel once.
+    pub(crate) async fn refuse_chunk(&self, id: TransferId, message: String) {
+        if self
+            .stop_running(id, Reason::BadChunk, message.clone())
+            .await
+        {
+            return;
+        }
+        if !self.inner.borrow_mut().used.insert(id) {
+            return;
+        }
+        self.send_control(&Control::Cancel {
+            id,
+            reason: Reason::BadChunk,
+            message,
+        })
+        .await;
     }
 
     /// The next file the peer offers; `None` once [`Files::connection_lost`] was called.
@@ -190,6 +284,12 @@ impl Files {
                 reason,
                 message,
             } => self.handle_cancel(id, reason, message),
+            // Answers to a sender make no sense to the receiving end of a transfer.
+            other if self.inner.borrow().recvs.contains_key(&other.id()) => {
+                let id = other.id();
+                let message = format!("an answer to a sender was sent to the receiver of {id}");
+                self.stop_running(id, Reason::Protocol, message).await;
+            }
             other => super::send::handle_control(self, other),
         }
     }
@@ -208,12 +308,13 @@ impl Files {
             let in_use = inner.sends.contains_key(&id)
                 || inner.recvs.contains_key(&id)
                 || inner.undecided.contains_key(&id)
-                || inner.offers.iter().any(|o| o.id == id);
+                || inner.offers.iter().any(|o| o.id == id)
+                || inner.used.contains(id);
             let checked =
                 check_offer(size, sha256, inner.options.max_file_size).and_then(|digest| {
-                    if let Err(why) = check_name(&name) {
-                        Err((Reason::BadName, why.to_owned()))
-                    } else if in_use {
+                    let name =
+                        sanitize_name(&name).map_err(|why| (Reason::BadName, why.to_owned()))?;
+                    if in_use {
                         Err((
                             Reason::DuplicateId,
                             "the id is in use on this connection".to_owned(),
@@ -224,11 +325,11 @@ impl Files {
                             format!("{waiting} incoming transfers are waiting or running already"),
                         ))
                     } else {
-                        Ok(digest)
+                        Ok((digest, name))
                     }
                 });
             match checked {
-                Ok(digest) => {
+                Ok((digest, name)) => {
                     inner.offers.push_back(Offered {
                         id,
                         name,
@@ -257,7 +358,7 @@ impl Files {
     fn handle_cancel(&self, id: TransferId, reason: Reason, message: String) {
         let waker = {
             let mut inner = self.inner.borrow_mut();
-            if let Some(state) = inner.recvs.remove(&id) {
+            if let Some(state) = inner.take_recv(id) {
                 state.finish(Err(FileError::Cancelled {
                     by: Side::Remote,
                     reason,
@@ -284,38 +385,5 @@ impl Files {
 
     async fn handle_chunk(&self, chunk: Chunk) {
         super::receive::handle_chunk(self, chunk).await;
-    }
-}
-
-/// The §8 rules a name must pass to be offered for download under that name. Browsers make
-/// download names safe themselves; this only refuses names no sane sender would offer.
-fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name == "." || name == ".." {
-        return Err("the name is empty, . or ..");
-    }
-    if name.len() > 255 {
-        return Err("the name is longer than 255 bytes");
-    }
-    if name.contains(['/', '\\']) {
-        return Err("the name contains a path separator");
-    }
-    if name.chars().any(|c| c.is_control()) {
-        return Err("the name contains control characters");
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_with_paths_or_controls_are_refused() {
-        assert!(check_name("photo.jpg").is_ok());
-        assert!(check_name("résumé (1).pdf").is_ok());
-        for bad in ["", ".", "..", "../etc/passwd", "a/b", "c:\\x", "tab\there"] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_name(&"x".repeat(256)).is_err());
     }
 }

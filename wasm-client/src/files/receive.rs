@@ -233,12 +233,12 @@ impl IncomingOffer {
             id,
         };
         if let Err(e) = files.writer.write_string(accept.to_text()).await {
-            files.inner.borrow_mut().recvs.remove(&id);
+            files.inner.borrow_mut().take_recv(id);
             return Err(FileError::Connection(e));
         }
         options.report(0, self.size);
         if self.size == 0 {
-            let state = files.inner.borrow_mut().recvs.remove(&id);
+            let state = files.inner.borrow_mut().take_recv(id);
             if let Some(state) = state {
                 complete(&files, state).await;
             }
@@ -291,7 +291,7 @@ struct RecvGuard {
 
 impl Drop for RecvGuard {
     fn drop(&mut self) {
-        let running = self.files.inner.borrow_mut().recvs.remove(&self.id);
+        let running = self.files.inner.borrow_mut().take_recv(self.id);
         if running.is_some() {
             self.files.send_control_detached(Control::Cancel {
                 id: self.id,
@@ -312,22 +312,25 @@ enum Step {
 /// Checks a chunk, hashes and keeps its data, and acknowledges it; completes the download
 /// with its last chunk.
 pub(crate) async fn handle_chunk(files: &Files, chunk: Chunk) {
+    let known = files.inner.borrow().recvs.contains_key(&chunk.id);
+    if !known {
+        // Ended here (its chunks may still be in flight: ignored) or never known.
+        let message = format!("no transfer {} is being received here", chunk.id);
+        return files.refuse_chunk(chunk.id, message).await;
+    }
     let step = {
         let mut inner = files.inner.borrow_mut();
-        // Chunks of a transfer that just ended may still be in flight: ignore them.
-        let Some(state) = inner.recvs.get_mut(&chunk.id) else {
-            return;
-        };
+        let state = inner.recvs.get_mut(&chunk.id).expect("checked just above");
         let len = chunk.data.len() as u64;
         if let Err(message) = state.check(chunk.offset, len) {
-            let state = inner.recvs.remove(&chunk.id).expect("just found");
+            let state = inner.take_recv(chunk.id).expect("just found");
             Step::Bad(state, message)
         } else {
             state.hasher.update(&chunk.data);
             state.parts.push(&Uint8Array::from(&chunk.data[..]));
             state.expected += len;
             if state.expected == state.size {
-                Step::Complete(inner.recvs.remove(&chunk.id).expect("just found"))
+                Step::Complete(inner.take_recv(chunk.id).expect("just found"))
             } else {
                 // Every byte received so far is kept and nothing else waits (this runs
                 // synchronously), so the rule "ack when idle" means: ack every chunk.

@@ -35,6 +35,8 @@ pub(crate) struct SendState {
     accepted: Option<Accepted>,
     acked: u64,
     end: Option<SendEnd>,
+    /// The peer broke the protocol (§4.2): the sending future cancels with this and stops.
+    violation: Option<(Reason, String)>,
     /// Bumped on every change, so the sending future knows when to look again.
     version: u64,
     pub(crate) waker: Option<Waker>,
@@ -45,6 +47,14 @@ impl SendState {
     pub(crate) fn end_with(&mut self, end: SendEnd) {
         if self.end.is_none() {
             self.end = Some(end);
+        }
+        self.version += 1;
+    }
+
+    /// Records a protocol violation, unless the transfer already ended.
+    pub(crate) fn violate(&mut self, reason: Reason, message: String) {
+        if self.end.is_none() && self.violation.is_none() {
+            self.violation = Some((reason, message));
         }
         self.version += 1;
     }
@@ -75,28 +85,39 @@ pub(crate) fn handle_control(files: &Files, control: Control) {
         let Some(state) = inner.sends.get_mut(&id) else {
             return;
         };
+        let accepted = state.accepted.is_some();
         match control {
             Control::Accept {
                 offset,
                 window,
                 max_chunk,
                 ..
-            } => {
-                // A second accept (a resume on another connection) is not for this one.
-                if state.accepted.is_none() {
-                    state.accepted = Some(Accepted {
-                        offset,
-                        window: window.max(1),
-                        max_chunk: max_chunk.max(1),
-                    });
-                    state.acked = offset;
-                }
+            } if !accepted => {
+                state.accepted = Some(Accepted {
+                    offset,
+                    window,
+                    max_chunk,
+                });
+                state.acked = offset;
             }
-            Control::Ack { offset, .. } => state.acked = state.acked.max(offset),
-            Control::Done { .. } => state.end_with(SendEnd::Done),
+            Control::Accept { .. } => state.violate(Reason::Protocol, "a second accept".into()),
+            Control::Ack { offset, .. } if accepted && offset >= state.acked => {
+                state.acked = offset;
+            }
+            Control::Ack { offset, .. } if accepted => {
+                let message = format!("ack of {offset} after an ack of {}", state.acked);
+                state.violate(Reason::Protocol, message);
+            }
+            Control::Ack { .. } => state.violate(Reason::Protocol, "ack before accept".into()),
+            Control::Done { .. } if accepted => state.end_with(SendEnd::Done),
+            Control::Done { .. } => state.violate(Reason::Protocol, "done before accept".into()),
             Control::Reject {
                 reason, message, ..
-            } => state.end_with(SendEnd::Rejected(reason, message)),
+            } if !accepted => state.end_with(SendEnd::Rejected(reason, message)),
+            Control::Reject { .. } => state.violate(
+                Reason::Protocol,
+                "reject after accept (an accepted transfer ends with cancel)".into(),
+            ),
             Control::Offer { .. } | Control::Cancel { .. } => {}
         }
         state.version += 1;
@@ -117,7 +138,11 @@ struct SendGuard {
 
 impl Drop for SendGuard {
     fn drop(&mut self) {
-        self.files.inner.borrow_mut().sends.remove(&self.id);
+        {
+            let mut inner = self.files.inner.borrow_mut();
+            inner.sends.remove(&self.id);
+            inner.used.insert(self.id);
+        }
         if self.armed {
             self.files.send_control_detached(Control::Cancel {
                 id: self.id,
@@ -177,6 +202,7 @@ impl Files {
                 accepted: None,
                 acked: 0,
                 end: None,
+                violation: None,
                 version: 0,
                 waker: None,
             },
@@ -246,16 +272,20 @@ impl Files {
                     message: "cancelled by the sender".into(),
                 });
             }
-            let (accepted, acked, end, version) = {
+            let (accepted, acked, end, violation, version) = {
                 let inner = self.inner.borrow();
                 let state = inner.sends.get(&id).expect("the guard keeps the state");
                 (
                     state.accepted,
                     state.acked,
                     state.end.clone(),
+                    state.violation.clone(),
                     state.version,
                 )
             };
+            if let Some((reason, message)) = violation {
+                return Err(FileError::Protocol { reason, message });
+            }
             match end {
                 None => {}
                 Some(SendEnd::Done) if next == Some(size) && acked <= size => {

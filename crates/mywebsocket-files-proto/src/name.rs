@@ -3,6 +3,42 @@
 /// Longest accepted name, in bytes (the usual file-system limit).
 pub const MAX_NAME_LEN: usize = 255;
 
+/// Unicode's format characters (general category Cf, as of Unicode 15.1), as inclusive
+/// ranges: invisible characters that change how the text around them is shown. Bidi controls
+/// (U+202A–U+202E, U+2066–U+2069) make `gpj.exe` look like `exe.jpg`; zero-width characters
+/// (U+200B–U+200F) and the byte-order mark (U+FEFF) make two different names look the same.
+const FORMAT_CHARS: [(u32, u32); 21] = [
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// Whether `c` is a format character (Unicode general category Cf).
+pub fn is_format_char(c: char) -> bool {
+    let c = u32::from(c);
+    FORMAT_CHARS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
 /// Device names Windows reserves in every directory, with or without an extension.
 const RESERVED: [&str; 22] = [
     "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
@@ -25,6 +61,11 @@ pub fn sanitize_name(offered: &str) -> Result<String, &'static str> {
     }
     if offered.chars().any(char::is_control) {
         return Err("the name contains control characters");
+    }
+    if offered.chars().any(is_format_char) {
+        return Err(
+            "the name contains invisible format characters (bidi controls, zero-width, BOM)",
+        );
     }
     if offered.contains([':', '*', '?', '"', '<', '>', '|']) {
         return Err("the name contains a character not allowed in file names");
@@ -74,5 +115,38 @@ mod tests {
             assert!(sanitize_name(bad).is_err(), "{bad:?} accepted");
         }
         assert!(sanitize_name(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn rejects_bidi_zero_width_and_other_format_characters() {
+        for bad in [
+            "invoice\u{202E}fdp.exe",
+            "a\u{202A}b",
+            "a\u{2066}b",
+            "a\u{2069}b",
+            "pho\u{200B}to.jpg",
+            "a\u{200D}b",
+            "a\u{200F}b",
+            "\u{FEFF}notes.txt",
+            "soft\u{AD}hyphen",
+            "tag\u{E0041}",
+        ] {
+            assert!(
+                sanitize_name(bad).is_err_and(|why| why.contains("format")),
+                "{bad:?} accepted"
+            );
+        }
+        // Visible non-ASCII is fine: only invisible format characters are refused.
+        assert!(sanitize_name("שלום.txt").is_ok());
+        assert!(sanitize_name("日本語 ✓.pdf").is_ok());
+    }
+
+    #[test]
+    fn the_format_table_is_sorted_and_disjoint() {
+        for pair in FORMAT_CHARS.windows(2) {
+            assert!(pair[0].0 <= pair[0].1 && pair[0].1 < pair[1].0, "{pair:?}");
+        }
+        assert!(!is_format_char('a') && !is_format_char('\u{2065}'));
+        assert!(is_format_char('\u{2064}') && is_format_char('\u{E007F}'));
     }
 }
