@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ack;
 mod chunk;
 mod control;
 mod id;
@@ -32,6 +33,7 @@ mod reason;
 mod side;
 mod used_ids;
 
+pub use ack::AckSchedule;
 pub use chunk::{
     chunk_buffer, chunk_header, is_chunk, BadChunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC,
 };

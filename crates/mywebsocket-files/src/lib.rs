@@ -90,9 +90,9 @@ mod transfers;
 
 pub use error::TransferError;
 pub use mywebsocket_files_proto::{
-    check_offer, chunk_buffer, chunk_header, is_chunk, is_control, sanitize_name, Answer, BadChunk,
-    Chunk, Control, InvalidTransferId, Malformed, Reason, Side, TransferId, CHUNK_HEADER_LEN,
-    CHUNK_MAGIC, CONTROL_PREFIX, MAX_CONTROL_LEN, MAX_NAME_LEN,
+    check_offer, chunk_buffer, chunk_header, is_chunk, is_control, sanitize_name, AckSchedule,
+    Answer, BadChunk, Chunk, Control, InvalidTransferId, Malformed, Reason, Side, TransferId,
+    CHUNK_HEADER_LEN, CHUNK_MAGIC, CONTROL_PREFIX, MAX_CONTROL_LEN, MAX_NAME_LEN,
 };
 pub use options::{Decision, FileMeta, Offer, Policy, ReceiveOptions};
 pub use progress::Progress;

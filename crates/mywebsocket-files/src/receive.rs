@@ -18,7 +18,7 @@ use crate::part_lock;
 use crate::place::place;
 use crate::progress::ProgressCounter;
 use crate::stage::{self, Stage};
-use crate::Control;
+use crate::{AckSchedule, Control};
 use crate::{Reason, Side, TransferError, TransferId};
 
 /// How long a resumed transfer waits for an earlier connection's task to let go of its part
@@ -156,10 +156,9 @@ impl RecvTask {
         self.send(&accept).await;
         let mut hash = stage::hasher(offset, hasher);
         let mut disk = stage::writer(offset, file.into_std().await);
-        let ack_every = (self.window / 4).max(1);
-        // Bytes handed to the stages, and the last offset acknowledged.
+        let mut acks = AckSchedule::new(offset, self.window);
+        // Bytes handed to the stages.
         let mut received = offset;
-        let mut last_ack = offset;
         loop {
             // An ack promises that the bytes are both hashed and in the file.
             let confirmed = hash.processed().min(disk.processed());
@@ -167,15 +166,12 @@ impl RecvTask {
             // sender short of window (or of its connection-wide budget) may be waiting for
             // exactly these bytes to be confirmed.
             let caught_up = confirmed == received && self.rx.is_empty();
-            if confirmed > last_ack
-                && (confirmed - last_ack >= ack_every || confirmed == self.size || caught_up)
-            {
-                last_ack = confirmed;
-                self.confirmed.store(confirmed, Ordering::Relaxed);
-                self.progress.set(confirmed);
+            while let Some(offset) = acks.next_ack(confirmed, caught_up, self.size) {
+                self.confirmed.store(offset, Ordering::Relaxed);
+                self.progress.set(offset);
                 self.send(&Control::Ack {
                     id: self.id,
-                    offset: confirmed,
+                    offset,
                 })
                 .await;
             }
@@ -186,6 +182,7 @@ impl RecvTask {
                 input = self.rx.recv(), if received < self.size => match input {
                     Some(RecvInput::Data(data)) => {
                         received += data.len() as u64;
+                        acks.received(received);
                         if !hash.push(data.clone()).await || !disk.push(data).await {
                             return Err(self.stages_failed(hash, disk, &part).await);
                         }

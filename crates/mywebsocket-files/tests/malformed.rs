@@ -8,124 +8,13 @@
 
 mod support;
 
-use std::time::Duration;
-
 use bytes::Bytes;
-use mywebsocket::{connect, Upgrader, WebSocket};
 use mywebsocket_files::{
-    chunk_buffer, Control, FileMeta, Incoming, Reason, ReceiveOptions, TransferError, TransferId,
-    MAX_CONTROL_LEN,
+    Control, FileMeta, Incoming, Reason, ReceiveOptions, TransferError, TransferId, MAX_CONTROL_LEN,
 };
 use sha2::{Digest, Sha256};
-use support::{listen, start_end, End};
-
-/// A raw peer: reads and writes messages, speaks the protocol only as each test spells it.
-struct Raw {
-    ws: WebSocket,
-}
-
-impl Raw {
-    async fn text(&mut self, text: impl Into<String>) {
-        self.ws.write_string(text.into()).await.unwrap();
-    }
-
-    async fn send(&mut self, control: &Control) {
-        self.text(control.to_text()).await;
-    }
-
-    async fn binary(&mut self, data: Bytes) {
-        self.ws.write_binary(data).await.unwrap();
-    }
-
-    /// The next control message, as JSON (ids that are not `TransferId`s included).
-    async fn next_json(&mut self) -> serde_json::Value {
-        let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.read_msg())
-            .await
-            .expect("an answer within 10 s")
-            .expect("the connection stays up");
-        serde_json::from_str(msg.as_text().expect("a text message")).unwrap()
-    }
-
-    async fn next(&mut self) -> Control {
-        serde_json::from_value(self.next_json().await).unwrap()
-    }
-
-    /// Sends an offer that is always rejected and checks that its reject is the very next
-    /// message: nothing was sent in between.
-    async fn assert_silent(&mut self) {
-        let probe = TransferId::random();
-        self.text(format!(r#"{{"ft":"offer","id":"{probe}"}}"#))
-            .await;
-        match self.next().await {
-            Control::Reject {
-                id,
-                reason: Reason::BadOffer,
-                ..
-            } if id == probe => {}
-            other => panic!("expected silence, then the probe's reject; got {other:?}"),
-        }
-    }
-}
-
-/// A raw client and a `Transfers` server receiving into a fresh directory.
-async fn raw_to_receiver(options: ReceiveOptions) -> (Raw, End, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let (listener, url) = listen().await;
-    let options = options.dest_dir(dir.path());
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        start_end(Upgrader::default().accept(tcp).await.unwrap(), options)
-    });
-    let (ws, _) = connect(&url).await.unwrap();
-    (Raw { ws }, server.await.unwrap(), dir)
-}
-
-/// A `Transfers` client (the sender under test) and a raw server.
-async fn sender_to_raw() -> (End, Raw) {
-    let (listener, url) = listen().await;
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        Upgrader::default().accept(tcp).await.unwrap()
-    });
-    let (ws, _) = connect(&url).await.unwrap();
-    let client = start_end(ws, ReceiveOptions::default());
-    (
-        client,
-        Raw {
-            ws: server.await.unwrap(),
-        },
-    )
-}
-
-fn sha_hex(content: &[u8]) -> String {
-    hex::encode(Sha256::digest(content))
-}
-
-fn offer(id: TransferId, content: &[u8]) -> Control {
-    Control::Offer {
-        id,
-        name: "data.bin".into(),
-        size: content.len() as u64,
-        media_type: String::new(),
-        sha256: sha_hex(content),
-    }
-}
-
-fn chunk(id: TransferId, offset: u64, data: &[u8]) -> Bytes {
-    let mut chunk = chunk_buffer(id, offset, data.len());
-    chunk.extend_from_slice(data);
-    chunk.freeze()
-}
-
-/// Offers `content` and reads the `accept`.
-async fn offered(raw: &mut Raw, content: &[u8]) -> TransferId {
-    let id = TransferId::random();
-    raw.send(&offer(id, content)).await;
-    match raw.next().await {
-        Control::Accept { id: accepted, .. } if accepted == id => id,
-        other => panic!("expected accept, got {other:?}"),
-    }
-}
+use support::raw::{chunk, offer, offered, raw_to_receiver, sender_to_raw, sha_hex, Raw};
+use support::End;
 
 fn assert_cancel(control: Control, want_id: TransferId, want: Reason) -> String {
     match control {

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 mod random_file;
+pub mod raw;
 
 /// Writes `size` pseudo-random bytes (xorshift, seeded) and returns their SHA-256.
 pub async fn make_file(path: &Path, size: u64, seed: u64) -> [u8; 32] {
