@@ -5,7 +5,7 @@
 //!                  [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX]
 //!                  [--slow-consumer close-1008|close-1013|drop-oldest]
 //!                  [--tls-cert PEM --tls-key PEM] [--shutdown-grace-ms MS]
-//!                  [--max-file-bytes N] [--files-total-bytes N]
+//!                  [--max-file-bytes N] [--files-total-bytes N] [--files-partial-ttl-secs S]
 //! ```
 //! Without `--redis` it is a single node with everything in memory; with it, one node of
 //! many sharing the Redis (see `mywebsocket_hub`). It logs to stderr with `tracing`; set
@@ -23,7 +23,8 @@
 //! Pages share files through the node (see [`files`]): uploads over the file-transfer
 //! protocol at `/files` (at most `--max-file-bytes`, default 64 MiB, each, and
 //! `--files-total-bytes`, default 1 GiB, kept in all, oldest evicted first, in a temporary
-//! directory removed at exit), downloads at `GET /files/ID`.
+//! directory removed at exit), downloads at `GET /files/ID`. An upload cut off by a lost
+//! connection resumes when offered again within `--files-partial-ttl-secs` (default 600).
 
 #![forbid(unsafe_code)]
 
@@ -54,7 +55,8 @@ use tokio_util::task::TaskTracker;
 const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] \
 [--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] \
 [--slow-consumer close-1008|close-1013|drop-oldest] [--tls-cert PEM --tls-key PEM] \
-[--shutdown-grace-ms MS] [--presence-limit N] [--max-file-bytes N] [--files-total-bytes N]
+[--shutdown-grace-ms MS] [--presence-limit N] [--max-file-bytes N] [--files-total-bytes N] \
+[--files-partial-ttl-secs S]
 
   --tls-cert PEM, --tls-key PEM  serve HTTPS and wss:// with this certificate chain and key
   --shutdown-grace-ms MS         on Ctrl-C/SIGTERM, how long closing handshakes may take
@@ -62,8 +64,10 @@ const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--pr
   --presence-limit N             rooms larger than N on a node get no join/leave events there,
                                  and member lists are cut to N plus the count (default 100)
   --max-file-bytes N             largest file a page may share (default 67108864, 64 MiB)
-  --files-total-bytes N          shared files kept in all, oldest dropped first (default
-                                 1073741824, 1 GiB)";
+  --files-total-bytes N          shared files kept in all, oldest dropped first, uploads in
+                                 progress included (default 1073741824, 1 GiB)
+  --files-partial-ttl-secs S     how long an upload cut off by a lost connection waits to be
+                                 resumed before its partial file is deleted (default 600)";
 
 /// Command-line options.
 #[derive(Debug)]
@@ -76,6 +80,7 @@ struct Options {
     shutdown_grace: Duration,
     max_file_bytes: u64,
     files_total_bytes: u64,
+    files_partial_ttl: Duration,
 }
 
 /// The body of every HTTP response: a static page, a short text, or a file streamed from disk.
@@ -90,6 +95,7 @@ fn parse_args() -> Result<Options, String> {
         shutdown_grace: Duration::from_secs(10),
         max_file_bytes: 64 << 20,
         files_total_bytes: 1 << 30,
+        files_partial_ttl: files::DEFAULT_PARTIAL_TTL,
     };
     let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
@@ -158,6 +164,12 @@ fn parse_args() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--files-total-bytes: {e}"))?;
             }
+            "--files-partial-ttl-secs" => {
+                let secs: u64 = value("--files-partial-ttl-secs")?
+                    .parse()
+                    .map_err(|e| format!("--files-partial-ttl-secs: {e}"))?;
+                options.files_partial_ttl = Duration::from_secs(secs);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -215,14 +227,18 @@ async fn main() {
         },
         None => None,
     };
-    let file_store = match files::FileStore::new(options.max_file_bytes, options.files_total_bytes)
-    {
+    let file_store = match files::FileStore::new(
+        options.max_file_bytes,
+        options.files_total_bytes,
+        options.files_partial_ttl,
+    ) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("mywebsocket-chat: cannot create the shared files' directory: {e}");
             std::process::exit(1);
         }
     };
+    let _expiry = file_store.spawn_expiry(options.files_partial_ttl);
     let listener = match TcpListener::bind(options.listen).await {
         Ok(l) => l,
         Err(e) => {

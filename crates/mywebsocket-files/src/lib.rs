@@ -96,6 +96,6 @@ pub use mywebsocket_files_proto::{
 };
 pub use options::{Decision, FileMeta, Offer, Policy, ReceiveOptions};
 pub use progress::Progress;
-pub use receive::{Incoming, Received};
+pub use receive::{part_file_name, Incoming, Received};
 pub use send::{SendHandle, Sent};
 pub use transfers::Transfers;

@@ -101,9 +101,15 @@ pub(crate) struct RecvTask {
     pub(crate) progress: Arc<ProgressCounter>,
 }
 
-/// Where the partial file of a transfer lives: unique per id and content (§6).
-pub(crate) fn part_path(dir: &Path, id: TransferId, sha256: &[u8; 32]) -> PathBuf {
-    dir.join(format!(".{id}.{}.part", hex::encode(sha256)))
+/// The name of a transfer's partial file in its destination directory, `.ID.SHA256.part`:
+/// unique per id and content (§6), hidden. An application that keeps partial files for a
+/// resume across connections deletes them by this name once it gives up on them.
+pub fn part_file_name(id: TransferId, sha256: &[u8; 32]) -> String {
+    format!(".{id}.{}.part", hex::encode(sha256))
+}
+
+fn part_path(dir: &Path, id: TransferId, sha256: &[u8; 32]) -> PathBuf {
+    dir.join(part_file_name(id, sha256))
 }
 
 impl RecvTask {

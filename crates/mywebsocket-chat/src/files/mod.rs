@@ -1,32 +1,52 @@
 //! File sharing: a page uploads a file over the file-transfer protocol (`mywebsocket-files`,
 //! docs/file-transfer.md) on a WebSocket at `/files`; the node keeps it in a temporary
 //! directory it owns and serves it at `GET /files/ID` for the download link the page then
-//! posts in the room.
+//! posts in the room. The spec's appendix "The chat app's /files endpoint" describes what a
+//! client sees.
 //!
-//! Bounded: one upload at a time per connection and [`MAX_UPLOADS`] connections at once, files
-//! up to `max_file_size` bytes, and at most `max_total` bytes kept (the oldest files go first).
-//! The directory is removed when the node exits; those of nodes that died without exiting
-//! (`kill -9`) are removed by the next node that starts on the machine.
+//! An upload cut off by a lost connection keeps its part file for `partial_ttl` (see
+//! [`partials`]), so offering it again on a new connection resumes it.
+//!
+//! Bounded: [`UPLOADS_PER_CONNECTION`] uploads at a time per connection and [`MAX_UPLOADS`]
+//! connections at once, files up to `max_file_size` bytes, and at most `max_total` bytes kept,
+//! partial uploads (reserved in full from their offer) and stored files together; stored files
+//! go oldest first to make room. The directory is removed when the node exits; those of nodes
+//! that died without exiting (`kill -9`) are removed by the next node that starts on the
+//! machine.
+
+mod partials;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use mywebsocket::{CloseCode, WebSocket};
-use mywebsocket_files::{Incoming, ReceiveOptions, Received, TransferId, Transfers};
+use mywebsocket_files::{
+    part_file_name, Decision, Incoming, Offer, ReceiveOptions, Received, TransferError, TransferId,
+    Transfers,
+};
 use tokio_util::io::ReaderStream;
 
 use crate::Body;
+use partials::{PartKey, Partials};
 
-/// Upload connections a node serves at once; more are closed with 1013 (try again later), so
-/// partial files on disk stay within `MAX_UPLOADS × max_file_size`.
+/// Upload connections a node serves at once; more are closed with 1013 (try again later).
 pub(crate) const MAX_UPLOADS: usize = 16;
+
+/// Uploads one `/files` connection may run at once; a further offer is rejected `busy`.
+pub(crate) const UPLOADS_PER_CONNECTION: usize = 4;
+
+/// How long the part file of an upload nobody is writing is kept by default: long enough for
+/// a laptop to change networks or a page to reload, short enough that abandoned uploads do not
+/// hold the node's file budget for long.
+pub(crate) const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(600);
 
 /// Where the node keeps shared files, and which ones it has.
 #[derive(Clone)]
@@ -37,19 +57,42 @@ pub(crate) struct FileStore {
 struct Inner {
     /// A directory of the system's temporary directory, owned by this node.
     root: PathBuf,
+    /// Where uploads are received, by every connection: `root/incoming`. Part files stay
+    /// here between connections.
+    incoming: PathBuf,
     max_file_size: u64,
     max_total: u64,
     files: Mutex<Stored>,
-    next_upload: AtomicU64,
     uploads: std::sync::atomic::AtomicUsize,
 }
 
-#[derive(Default)]
 struct Stored {
     by_id: HashMap<String, StoredFile>,
     /// Ids, oldest first, for eviction.
     order: VecDeque<String>,
+    /// Bytes of the stored files.
     total: u64,
+    /// Uploads not finished, with their reservations.
+    partials: Partials,
+}
+
+impl Stored {
+    /// Forgets the oldest stored files until `size` more bytes fit within `max_total` beside
+    /// the stored files and the reservations, or none is left; their paths are the caller's to
+    /// delete.
+    fn make_room(&mut self, size: u64, max_total: u64) -> Vec<PathBuf> {
+        let mut evicted = Vec::new();
+        while self.total + self.partials.reserved() + size > max_total {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.by_id.remove(&old) {
+                self.total -= old.size;
+                evicted.push(old.path);
+            }
+        }
+        evicted
+    }
 }
 
 struct StoredFile {
@@ -67,33 +110,100 @@ impl Drop for Inner {
 
 impl FileStore {
     /// A store in a fresh directory under the system's temporary directory, for files of at
-    /// most `max_file_size` bytes, `max_total` bytes in all.
+    /// most `max_file_size` bytes, `max_total` bytes in all, keeping the part files of cut
+    /// uploads for `partial_ttl` (once [`FileStore::spawn_expiry`] runs).
     ///
     /// # Errors
     /// The directory cannot be created.
-    pub(crate) fn new(max_file_size: u64, max_total: u64) -> io::Result<Self> {
+    pub(crate) fn new(
+        max_file_size: u64,
+        max_total: u64,
+        partial_ttl: Duration,
+    ) -> io::Result<Self> {
         remove_stale_dirs(&std::env::temp_dir());
         let root = std::env::temp_dir().join(format!(
             "{DIR_PREFIX}{}-{}",
             std::process::id(),
             TransferId::random()
         ));
-        std::fs::create_dir_all(&root)?;
+        let incoming = root.join("incoming");
+        std::fs::create_dir_all(&incoming)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
+                incoming,
                 max_file_size: max_file_size.min(max_total),
                 max_total,
-                files: Mutex::default(),
-                next_upload: AtomicU64::new(0),
+                files: Mutex::new(Stored {
+                    by_id: HashMap::new(),
+                    order: VecDeque::new(),
+                    total: 0,
+                    partials: Partials::new(partial_ttl),
+                }),
                 uploads: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
 
+    /// Deletes the part files of uploads nobody has written for the time to live, checking
+    /// every tenth of it (between 1 s and 1 min). Ends when the store is dropped.
+    pub(crate) fn spawn_expiry(&self, partial_ttl: Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let period = (partial_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                FileStore { inner }.expire(Instant::now()).await;
+            }
+        })
+    }
+
+    /// Deletes the part files that expired as of `now`.
+    async fn expire(&self, now: Instant) {
+        let expired = lock(&self.inner.files).partials.expire(now);
+        for (id, sha256) in expired {
+            let path = self.inner.incoming.join(part_file_name(id, &sha256));
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+
+    /// The policy for one connection's offers: resume a kept partial upload, or reserve room
+    /// for a new one (evicting the oldest stored files), or refuse when the node's budget is
+    /// held by other uploads. Records each accepted offer in `keys` for the events.
+    fn policy(&self, offer: &Offer, keys: &Mutex<HashMap<TransferId, PartKey>>) -> Decision {
+        let key = (offer.id, offer.sha256);
+        let evicted = {
+            let mut files = lock(&self.inner.files);
+            if !files.partials.resume(key) {
+                let evicted = files.make_room(offer.size, self.inner.max_total);
+                if files.total + files.partials.reserved() + offer.size > self.inner.max_total {
+                    return Decision::Reject(format!(
+                        "uploads in progress hold the node's space for files ({} bytes); \
+                         try again later",
+                        files.partials.reserved()
+                    ));
+                }
+                files.partials.begin(key, offer.size);
+                evicted
+            } else {
+                Vec::new()
+            }
+        };
+        lock(keys).insert(offer.id, key);
+        // Small and rare (only when the budget is full): unlinking here keeps the policy
+        // synchronous, as the library calls it.
+        for old in evicted {
+            let _ = std::fs::remove_file(old);
+        }
+        Decision::Accept
+    }
+
     /// Runs the file-transfer protocol on `ws` until it closes: each file received (and
     /// verified) is stored, and the page is told its download path with
-    /// `{"type":"file","transfer":TRANSFER_ID,"id":ID,"path":"/files/ID"}`.
+    /// `{"type":"file","transfer":TRANSFER_ID,"id":ID,"path":"/files/ID"}`. When the
+    /// connection ends, the part files of its unfinished uploads stay for a resume.
     pub(crate) async fn serve_upload(&self, mut ws: WebSocket) {
         let _slot = match UploadSlot::take(&self.inner) {
             Some(slot) => slot,
@@ -104,20 +214,18 @@ impl FileStore {
                 return;
             }
         };
-        let n = self.inner.next_upload.fetch_add(1, Ordering::Relaxed);
-        // Per connection, so partial files of a connection that ends go with it.
-        let incoming = self.inner.root.join(format!("incoming-{n}"));
-        if let Err(e) = tokio::fs::create_dir_all(&incoming).await {
-            tracing::warn!(error = %e, "cannot create the upload directory");
-            return;
-        }
         let (mut reader, writer) = ws.split();
+        // The accepted offers of this connection whose transfer has not ended.
+        let keys = Arc::new(Mutex::new(HashMap::new()));
+        let store = self.clone();
+        let policy_keys = Arc::clone(&keys);
         let files = Transfers::new(
             writer.clone(),
             ReceiveOptions::default()
-                .dest_dir(&incoming)
+                .dest_dir(&self.inner.incoming)
                 .max_file_size(self.inner.max_file_size)
-                .max_concurrent(1),
+                .max_concurrent(UPLOADS_PER_CONNECTION)
+                .policy(move |offer| store.policy(offer, &policy_keys)),
         );
         let routing = files.clone();
         let reading = async {
@@ -125,38 +233,70 @@ impl FileStore {
             while let Ok(message) = reader.read_msg().await {
                 let _ = routing.route(message).await;
             }
+            // Running transfers end as lost; their events still come below.
             routing.connection_lost();
         };
-        let storing = async {
-            while let Some(event) = files.next_incoming().await {
-                match event {
-                    Incoming::Received(received) => {
-                        let transfer = received.id.to_string();
-                        match self.store(received).await {
-                            Ok(id) => {
-                                let stored = serde_json::json!({
-                                    "type": "file",
-                                    "transfer": transfer,
-                                    "id": id,
-                                    "path": format!("/files/{id}"),
-                                });
-                                let _ = writer.write_string(stored.to_string()).await;
-                            }
-                            Err(e) => tracing::warn!(error = %e, "cannot store a received file"),
-                        }
+        tokio::pin!(reading);
+        let mut read_all = false;
+        // Every accepted offer ends with exactly one event: wait for all of them, so each
+        // reservation is settled, before letting the connection go.
+        while !(read_all && lock(&keys).is_empty()) {
+            tokio::select! {
+                () = &mut reading, if !read_all => read_all = true,
+                event = files.next_incoming() => match event {
+                    Some(event) => self.settle(event, &keys, &writer).await,
+                    None => break,
+                },
+            }
+        }
+    }
+
+    /// Settles an upload's reservation, and stores and announces a received file.
+    async fn settle(
+        &self,
+        event: Incoming,
+        keys: &Mutex<HashMap<TransferId, PartKey>>,
+        writer: &mywebsocket::Writer,
+    ) {
+        let (id, kept) = match &event {
+            Incoming::Received(received) => (received.id, false),
+            // A lost connection, or a part file another connection still held: it stays.
+            Incoming::Failed {
+                id,
+                error: TransferError::ConnectionLost { .. } | TransferError::Rejected { .. },
+                ..
+            } => (*id, true),
+            // Cancelled, corrupt, or unwritable: the part file was deleted.
+            Incoming::Failed { id, .. } => (*id, false),
+            _ => return,
+        };
+        let key = lock(keys).remove(&id);
+        if let Some(key) = key {
+            lock(&self.inner.files)
+                .partials
+                .end(key, kept, Instant::now());
+        }
+        match event {
+            Incoming::Received(received) => {
+                let transfer = received.id.to_string();
+                match self.store(received).await {
+                    Ok(id) => {
+                        let stored = serde_json::json!({
+                            "type": "file",
+                            "transfer": transfer,
+                            "id": id,
+                            "path": format!("/files/{id}"),
+                        });
+                        let _ = writer.write_string(stored.to_string()).await;
                     }
-                    Incoming::Failed { name, error, .. } => {
-                        tracing::info!(%name, %error, "upload failed");
-                    }
-                    _ => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot store a received file"),
                 }
             }
-        };
-        tokio::select! {
-            () = reading => {}
-            () = storing => {}
+            Incoming::Failed { name, error, .. } => {
+                tracing::info!(%name, %error, "upload ended without a file");
+            }
+            _ => {}
         }
-        let _ = tokio::fs::remove_dir_all(&incoming).await;
     }
 
     /// Moves a verified file into the store under a fresh id, evicting the oldest files
@@ -172,16 +312,7 @@ impl FileStore {
             .unwrap_or_default();
         let evicted = {
             let mut files = lock(&self.inner.files);
-            let mut evicted = Vec::new();
-            while files.total + received.size > self.inner.max_total {
-                let Some(old) = files.order.pop_front() else {
-                    break;
-                };
-                if let Some(old) = files.by_id.remove(&old) {
-                    files.total -= old.size;
-                    evicted.push(old.path);
-                }
-            }
+            let evicted = files.make_room(received.size, self.inner.max_total);
             files.total += received.size;
             files.order.push_back(id.clone());
             files.by_id.insert(
@@ -377,7 +508,7 @@ mod tests {
 
     #[test]
     fn upload_slots_are_bounded_and_given_back() {
-        let store = FileStore::new(10, 100).unwrap();
+        let store = FileStore::new(10, 100, DEFAULT_PARTIAL_TTL).unwrap();
         let slots: Vec<_> = (0..MAX_UPLOADS)
             .map(|_| UploadSlot::take(&store.inner).expect("a free slot"))
             .collect();
@@ -386,9 +517,56 @@ mod tests {
         assert!(UploadSlot::take(&store.inner).is_some());
     }
 
+    fn offer(n: u8, size: u64) -> Offer {
+        Offer {
+            id: TransferId([n; 16]),
+            offered_name: "f".into(),
+            name: "f".into(),
+            size,
+            media_type: String::new(),
+            sha256: [n; 32],
+        }
+    }
+
+    #[test]
+    fn uploads_in_progress_hold_their_size_of_the_budget_and_a_resume_holds_none_more() {
+        let store = FileStore::new(100, 150, DEFAULT_PARTIAL_TTL).unwrap();
+        let keys = Mutex::default();
+        assert_eq!(store.policy(&offer(1, 100), &keys), Decision::Accept);
+        assert!(matches!(
+            store.policy(&offer(2, 100), &keys),
+            Decision::Reject(_)
+        ));
+        // The same upload offered again (a resume) reserves nothing more.
+        assert_eq!(store.policy(&offer(1, 100), &keys), Decision::Accept);
+        assert_eq!(store.policy(&offer(3, 50), &keys), Decision::Accept);
+        assert_eq!(lock(&store.inner.files).partials.reserved(), 150);
+    }
+
+    #[tokio::test]
+    async fn the_part_file_of_a_cut_upload_is_deleted_once_it_expires() {
+        let store = FileStore::new(100, 1000, Duration::from_secs(600)).unwrap();
+        let keys = Mutex::default();
+        let cut = offer(7, 100);
+        assert_eq!(store.policy(&cut, &keys), Decision::Accept);
+        let part = store
+            .inner
+            .incoming
+            .join(part_file_name(cut.id, &cut.sha256));
+        std::fs::write(&part, [7; 40]).unwrap();
+        let lost_at = Instant::now();
+        let key = (cut.id, cut.sha256);
+        lock(&store.inner.files).partials.end(key, true, lost_at);
+        store.expire(lost_at + Duration::from_secs(599)).await;
+        assert!(part.exists(), "deleted before its time");
+        store.expire(lost_at + Duration::from_secs(600)).await;
+        assert!(!part.exists(), "kept after its time");
+        assert_eq!(lock(&store.inner.files).partials.reserved(), 0);
+    }
+
     #[tokio::test]
     async fn keeps_at_most_the_total_evicting_the_oldest() {
-        let store = FileStore::new(10, 25).unwrap();
+        let store = FileStore::new(10, 25, DEFAULT_PARTIAL_TTL).unwrap();
         let mut ids = Vec::new();
         for i in 0..3u8 {
             let path = store.root().join(format!("in-{i}"));
