@@ -722,6 +722,22 @@ pub fn upgrade_request(key: Option<&str>, version: &str, extra: &str) -> String 
     )
 }
 
+/// Completes the opening handshake by hand on a connected `tcp`: sends an upgrade request with
+/// `extra` header lines, reads the response head byte by byte (nothing after it is consumed)
+/// and checks it is a `101`. Returns the head.
+pub async fn upgrade_by_hand(tcp: &mut TcpStream, extra: &str) -> String {
+    tcp.write_all(upgrade_request(Some(SAMPLE_KEY), "13", extra).as_bytes())
+        .await
+        .expect("request");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.expect("response"));
+    }
+    let head = String::from_utf8(head).expect("ASCII response head");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    head
+}
+
 /// Headers parsed by httparse, as owned pairs.
 fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers

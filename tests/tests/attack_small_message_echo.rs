@@ -15,9 +15,9 @@ use std::time::Duration;
 use cap::Cap;
 use mywebsocket::{Error, TimeoutKind, Upgrader};
 use mywebsocket_tests::{
-    bounded, echo, encode_frame, non_reading_config, raw_frame, upgrade_request, Task, SAMPLE_KEY,
+    bounded, echo, encode_frame, non_reading_config, raw_frame, upgrade_by_hand, Task,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -57,15 +57,7 @@ async fn small_buffered_client(addr: std::net::SocketAddr) -> TcpStream {
         .set_recv_buffer_size(SOCKET_BUFFER)
         .expect("SO_RCVBUF");
     let mut tcp = socket.connect(addr).await.expect("connect");
-    tcp.write_all(upgrade_request(Some(SAMPLE_KEY), "13", "").as_bytes())
-        .await
-        .expect("request");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = tcp.read_u8().await.expect("response");
-        head.push(byte);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    upgrade_by_hand(&mut tcp, "").await;
     tcp
 }
 

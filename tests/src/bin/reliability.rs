@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use mywebsocket::{CloseCode, Config, Message};
 use mywebsocket_tests::{
-    encode_frame, first_message_compressed, inflate_message, raw_frame, rsv1_frame,
-    upgrade_request, SAMPLE_KEY,
+    encode_frame, first_message_compressed, inflate_message, raw_frame, rsv1_frame, upgrade_by_hand,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -123,16 +122,7 @@ async fn handshake(addr: SocketAddr) -> TcpStream {
 /// [`handshake`] with `extra` header lines in the request; also returns the response head.
 async fn handshake_with(addr: SocketAddr, extra: &str) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(upgrade_request(Some(SAMPLE_KEY), "13", extra).as_bytes())
-        .await
-        .expect("request");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = tcp.read_u8().await.expect("response");
-        head.push(byte);
-    }
-    let head = String::from_utf8(head).expect("ASCII response head");
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let head = upgrade_by_hand(&mut tcp, extra).await;
     (tcp, head)
 }
 
