@@ -52,6 +52,23 @@ pub fn non_reading_config(write_buffer: usize, write_timeout: std::time::Duratio
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// Each published crate's own README (what crates.io shows), compiled and run as doctests.
+#[cfg(doctest)]
+pub mod crate_readmes {
+    #[doc = include_str!("../../crates/mywebsocket/README.md")]
+    pub struct Mywebsocket;
+    #[doc = include_str!("../../crates/mywebsocket-proto/README.md")]
+    pub struct MywebsocketProto;
+    #[doc = include_str!("../../crates/mywebsocket-files-proto/README.md")]
+    pub struct MywebsocketFilesProto;
+    #[doc = include_str!("../../crates/mywebsocket-files/README.md")]
+    pub struct MywebsocketFiles;
+    #[doc = include_str!("../../crates/mywebsocket-hub/README.md")]
+    pub struct MywebsocketHub;
+    #[doc = include_str!("../../wasm-client/README.md")]
+    pub struct MywebsocketWasm;
+}
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
