@@ -25,6 +25,7 @@ mod ack;
 mod chunk;
 mod control;
 mod id;
+mod machine;
 mod malformed;
 mod name;
 mod offer_check;
@@ -39,6 +40,10 @@ pub use chunk::{
 };
 pub use control::{is_control, Control, CONTROL_PREFIX};
 pub use id::{InvalidTransferId, TransferId};
+pub use machine::{
+    CommandError, Config, Connection, Direction, End, Event, OfferInfo, DEFAULT_ANSWER_TIMEOUT,
+    DEFAULT_MAX_CHUNK, DEFAULT_WINDOW,
+};
 pub use malformed::{Answer, Kind, Malformed, WireId};
 pub use name::{is_format_char, sanitize_name, MAX_NAME_LEN};
 pub use offer_check::{check_offer, Refusal};

@@ -31,6 +31,8 @@ pub enum Reason {
     Cancelled,
     /// A message made no sense in the transfer's state.
     Protocol,
+    /// The sender waited longer than its answer timeout for an answer it was owed (§5).
+    Timeout,
     /// A code this version does not know.
     #[serde(other)]
     Other,
