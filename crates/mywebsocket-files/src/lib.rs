@@ -77,6 +77,7 @@
 
 #![forbid(unsafe_code)]
 
+mod driver;
 mod error;
 mod options;
 mod part_lock;

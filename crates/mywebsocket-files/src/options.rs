@@ -3,6 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use mywebsocket_files_proto::{DEFAULT_ANSWER_TIMEOUT, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW};
 
 use crate::TransferId;
 
@@ -49,13 +52,20 @@ pub struct ReceiveOptions {
     pub max_file_size: u64,
     /// Most incoming transfers at once on one connection. Default: 8.
     pub max_concurrent: usize,
-    /// Bytes a sender may have in flight beyond the last ack. Default: 2 MiB: enough to keep
-    /// loopback and LAN links busy, small enough that memory stays bounded per transfer.
+    /// Bytes a sender may have in flight beyond the last ack. Default:
+    /// [`DEFAULT_WINDOW`] (2 MiB), the protocol's, which the browser client uses too: enough
+    /// to keep loopback and LAN links busy, small enough that memory stays bounded per
+    /// transfer.
     pub window: u64,
     /// Largest data length of one chunk, in bytes. Default: 256 KiB.
     pub max_chunk: u64,
     /// Accept or reject each offer that passed the limits. Default: accept everything.
     pub policy: Policy,
+    /// How long a transfer this end sends waits for an answer it is owed (to its offer, for
+    /// bytes in flight, the `done` after the last byte) before it ends with
+    /// `cancel{timeout}` and [`TransferError::Cancelled`](crate::TransferError::Cancelled).
+    /// Default: [`DEFAULT_ANSWER_TIMEOUT`] (60 s).
+    pub answer_timeout: Duration,
 }
 
 impl Default for ReceiveOptions {
@@ -64,9 +74,10 @@ impl Default for ReceiveOptions {
             dest_dir: std::env::temp_dir(),
             max_file_size: 4 << 30,
             max_concurrent: 8,
-            window: 2 << 20,
-            max_chunk: 256 << 10,
+            window: DEFAULT_WINDOW,
+            max_chunk: DEFAULT_MAX_CHUNK,
             policy: Arc::new(|_| Decision::Accept),
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         }
     }
 }
@@ -79,6 +90,7 @@ impl fmt::Debug for ReceiveOptions {
             .field("max_concurrent", &self.max_concurrent)
             .field("window", &self.window)
             .field("max_chunk", &self.max_chunk)
+            .field("answer_timeout", &self.answer_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +123,12 @@ impl ReceiveOptions {
     /// Sets [`ReceiveOptions::max_chunk`] (at least 1).
     pub fn max_chunk(mut self, bytes: u64) -> Self {
         self.max_chunk = bytes.max(1);
+        self
+    }
+
+    /// Sets [`ReceiveOptions::answer_timeout`].
+    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
         self
     }
 

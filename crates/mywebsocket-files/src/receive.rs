@@ -3,51 +3,27 @@
 //! and moves the file into place.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mywebsocket::Writer;
+use mywebsocket_files_proto::{CommandError, Connection, End};
 use sha2::{Digest, Sha256};
 use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::driver::Inner;
 use crate::part_lock;
 use crate::place::place;
 use crate::progress::ProgressCounter;
+use crate::send::end_error;
 use crate::stage::{self, Stage};
-use crate::{AckSchedule, Control};
-use crate::{Reason, Side, TransferError, TransferId};
+use crate::{Reason, TransferError, TransferId};
 
 /// How long a resumed transfer waits for an earlier connection's task to let go of its part
 /// file (that task ends when its connection's end is noticed) before it is refused as busy.
 const PART_BUSY_WAIT: Duration = Duration::from_secs(10);
-
-/// What `route` hands the task.
-#[derive(Debug)]
-pub(crate) enum RecvInput {
-    /// The next bytes, already checked to be in order and within the window.
-    Data(Bytes),
-    /// The transfer stops: delete the partial file.
-    Stop(TransferError),
-}
-
-/// Per-transfer state `route` checks chunks against, without waiting for the task.
-#[derive(Debug)]
-pub(crate) struct RecvEntry {
-    /// Tells this entry from a later one with the same id (after a reject, say).
-    pub(crate) serial: u64,
-    pub(crate) tx: mpsc::Sender<RecvInput>,
-    /// Next offset expected; `None` until the task has sent `accept`.
-    pub(crate) expected: Option<u64>,
-    pub(crate) confirmed: Arc<AtomicU64>,
-    pub(crate) size: u64,
-    pub(crate) window: u64,
-    pub(crate) max_chunk: u64,
-    pub(crate) progress: Arc<ProgressCounter>,
-}
 
 /// A file that arrived and passed its SHA-256 check, or a transfer that failed.
 #[derive(Debug)]
@@ -93,12 +69,12 @@ pub(crate) struct RecvTask {
     pub(crate) media_type: String,
     pub(crate) sha256: [u8; 32],
     pub(crate) dir: PathBuf,
-    pub(crate) window: u64,
-    pub(crate) max_chunk: u64,
-    pub(crate) writer: Writer,
-    pub(crate) rx: mpsc::Receiver<RecvInput>,
-    pub(crate) confirmed: Arc<AtomicU64>,
+    /// Data of the chunks the machine let through, in order.
+    pub(crate) rx: mpsc::Receiver<Bytes>,
+    /// How the machine ended the transfer, when it did (a cancel, a bad chunk).
+    pub(crate) end: watch::Receiver<Option<End>>,
     pub(crate) progress: Arc<ProgressCounter>,
+    pub(crate) inner: Weak<Inner>,
 }
 
 /// The name of a transfer's partial file in its destination directory, `.ID.SHA256.part`:
@@ -113,11 +89,9 @@ fn part_path(dir: &Path, id: TransferId, sha256: &[u8; 32]) -> PathBuf {
 }
 
 impl RecvTask {
-    /// Runs the transfer; `set_expected` tells `route` the resume offset before `accept` goes out.
-    pub(crate) async fn run(
-        mut self,
-        set_expected: impl FnOnce(u64),
-    ) -> Result<Received, TransferError> {
+    /// Runs the transfer: opens the part file, accepts, writes and hashes what arrives,
+    /// reports it to the machine (which acks), verifies and puts the file in place.
+    pub(crate) async fn run(mut self) -> Result<Received, TransferError> {
         let started = Instant::now();
         let part = part_path(&self.dir, self.id, &self.sha256);
         // Held until this task ends, however it ends. An earlier connection's task still
@@ -127,88 +101,64 @@ impl RecvTask {
         let Ok(_writing) = tokio::time::timeout(PART_BUSY_WAIT, part_lock::lock(&part)).await
         else {
             let message = "an earlier connection is still writing this transfer; offer it again";
-            self.send(&Control::Reject {
-                id: self.id,
-                reason: Reason::Busy,
-                message: message.into(),
-            })
-            .await;
-            return Err(TransferError::Rejected {
-                reason: Reason::Busy,
-                message: message.into(),
-            });
+            return Err(self.refuse(Reason::Busy, message).await);
         };
         let (file, hasher, offset) = match self.open_part(&part).await {
             Ok(opened) => opened,
             Err(e) => {
-                self.send(&Control::Reject {
-                    id: self.id,
-                    reason: Reason::Io,
-                    message: "the receiver could not open its file".into(),
-                })
-                .await;
+                let _ = self
+                    .refuse(Reason::Io, "the receiver could not open its file")
+                    .await;
                 return Err(e.into());
             }
         };
-        self.confirmed.store(offset, Ordering::Relaxed);
+        let id = self.id;
+        if self.tell(|m| m.accept(id, offset)).await.is_err() {
+            // Cancelled (or the connection lost) while the part file was opened.
+            return Err(self.ended());
+        }
         self.progress.start_at(offset);
-        set_expected(offset);
-        let accept = Control::Accept {
-            id: self.id,
-            offset,
-            window: self.window,
-            max_chunk: self.max_chunk,
-        };
-        self.send(&accept).await;
         let mut hash = stage::hasher(offset, hasher);
         let mut disk = stage::writer(offset, file.into_std().await);
-        let mut acks = AckSchedule::new(offset, self.window);
-        // Bytes handed to the stages.
+        // Bytes handed to the stages, and the last count reported to the machine.
         let mut received = offset;
+        let mut reported = offset;
         loop {
             // An ack promises that the bytes are both hashed and in the file.
             let confirmed = hash.processed().min(disk.processed());
-            // Also ack whenever everything received is done and nothing more is waiting: a
-            // sender short of window (or of its connection-wide budget) may be waiting for
-            // exactly these bytes to be confirmed.
-            let caught_up = confirmed == received && self.rx.is_empty();
-            while let Some(offset) = acks.next_ack(confirmed, caught_up, self.size) {
-                self.confirmed.store(offset, Ordering::Relaxed);
-                self.progress.set(offset);
-                self.send(&Control::Ack {
-                    id: self.id,
-                    offset,
-                })
-                .await;
+            if confirmed > reported {
+                // The machine acks as §5 says: every quarter window, and whatever is
+                // confirmed when nothing else it let through is waiting.
+                reported = confirmed;
+                self.progress.set(confirmed);
+                if self.tell(|m| m.confirmed(id, confirmed)).await.is_err() {
+                    let _ = hash.finish().await;
+                    let _ = disk.finish().await;
+                    return Err(self.stopped(&part).await);
+                }
             }
             if confirmed == self.size {
                 break;
             }
             tokio::select! {
                 input = self.rx.recv(), if received < self.size => match input {
-                    Some(RecvInput::Data(data)) => {
+                    Some(data) => {
                         received += data.len() as u64;
-                        acks.received(received);
                         if !hash.push(data.clone()).await || !disk.push(data).await {
                             return Err(self.stages_failed(hash, disk, &part).await);
                         }
                     }
-                    Some(RecvInput::Stop(error)) => {
-                        let _ = hash.finish().await;
-                        let _ = disk.finish().await;
-                        let _ = tokio::fs::remove_file(&part).await;
-                        return Err(error);
+                    None => return Err(lost(hash, disk, received).await),
+                },
+                changed = self.end.changed() => {
+                    let lost_connection = changed.is_err()
+                        || matches!(*self.end.borrow(), Some(End::ConnectionLost { .. }));
+                    if lost_connection {
+                        return Err(lost(hash, disk, received).await);
                     }
-                    None => {
-                        // The connection is gone: keep what reached disk for a resume.
-                        let _ = hash.finish().await;
-                        let written = disk.processed();
-                        let confirmed = match disk.finish().await {
-                            Ok(()) => received,
-                            Err(_) => written,
-                        };
-                        return Err(TransferError::ConnectionLost { confirmed });
-                    }
+                    let _ = hash.finish().await;
+                    let _ = disk.finish().await;
+                    return Err(self.stopped(&part).await);
                 },
                 running = hash.changed() => if !running {
                     return Err(self.stages_failed(hash, disk, &part).await);
@@ -224,19 +174,10 @@ impl RecvTask {
             (Ok(digest), Ok(())) => digest,
             (Err(e), _) | (_, Err(e)) => return Err(self.io_failed(&part, e).await),
         };
-        if digest != self.sha256 {
-            let _ = tokio::fs::remove_file(&part).await;
-            let message = format!(
-                "SHA-256 of the received bytes is {}, the offer said {}",
-                hex::encode(digest),
-                hex::encode(self.sha256)
-            );
-            self.cancel(Reason::ChecksumMismatch, &message).await;
-            return Err(TransferError::Cancelled {
-                by: Side::Local,
-                reason: Reason::ChecksumMismatch,
-                message,
-            });
+        match self.tell(|m| m.verify(id, digest)).await {
+            Ok(true) => {}
+            // A mismatch: the machine sent `cancel{checksum_mismatch}`.
+            Ok(false) | Err(_) => return Err(self.stopped(&part).await),
         }
         let path = match place(&part, &self.dir, &self.name).await {
             Ok(path) => path,
@@ -247,11 +188,7 @@ impl RecvTask {
                 return Err(e.into());
             }
         };
-        self.send(&Control::Done {
-            id: self.id,
-            sha256: hex::encode(digest),
-        })
-        .await;
+        let _ = self.tell(|m| m.complete(id)).await;
         Ok(Received {
             id: self.id,
             path,
@@ -261,6 +198,47 @@ impl RecvTask {
             resumed_from: offset,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Runs a command on the machine and writes what it queued.
+    async fn tell<R>(
+        &self,
+        command: impl FnOnce(&mut Connection) -> Result<R, CommandError>,
+    ) -> Result<R, CommandError> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Err(CommandError::ConnectionLost);
+        };
+        let result = inner.run(|m, _| command(m));
+        inner.flush().await;
+        result
+    }
+
+    /// How the machine ended the transfer, as an error.
+    fn ended(&self) -> TransferError {
+        match self.end.borrow().clone() {
+            Some(end) => end_error(end),
+            None => TransferError::ConnectionLost { confirmed: 0 },
+        }
+    }
+
+    /// The machine ended the transfer (a cancel either way, a bad chunk, a checksum
+    /// mismatch): the partial file goes.
+    async fn stopped(&self, part: &Path) -> TransferError {
+        let error = self.ended();
+        if !matches!(error, TransferError::ConnectionLost { .. }) {
+            let _ = tokio::fs::remove_file(part).await;
+        }
+        error
+    }
+
+    /// Declines the offer before `accept` (`reject`, no trace left).
+    async fn refuse(&self, reason: Reason, message: &str) -> TransferError {
+        let id = self.id;
+        let _ = self.tell(|m| m.reject(id, reason, message)).await;
+        TransferError::Rejected {
+            reason,
+            message: message.into(),
+        }
     }
 
     /// Opens (or creates) the partial file and hashes what it already holds.
@@ -315,16 +293,21 @@ impl RecvTask {
     }
 
     async fn cancel(&self, reason: Reason, message: &str) {
-        self.send(&Control::Cancel {
-            id: self.id,
-            reason,
-            message: message.into(),
-        })
-        .await;
+        let id = self.id;
+        if let Some(inner) = self.inner.upgrade() {
+            inner.run(|m, _| m.cancel(id, reason, message));
+            inner.flush().await;
+        }
     }
+}
 
-    /// Failures here mean the connection is gone; the sender learns of it on its own.
-    async fn send(&self, control: &Control) {
-        let _ = self.writer.write_string(control.to_text()).await;
-    }
+/// The connection is gone: keep what reached disk for a resume.
+async fn lost(hash: Stage<[u8; 32]>, disk: Stage<()>, received: u64) -> TransferError {
+    let _ = hash.finish().await;
+    let written = disk.processed();
+    let confirmed = match disk.finish().await {
+        Ok(()) => received,
+        Err(_) => written,
+    };
+    TransferError::ConnectionLost { confirmed }
 }

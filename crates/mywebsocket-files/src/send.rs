@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,11 +12,12 @@ use tokio::io::AsyncRead;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::driver::{timer, Inner, SendSignal};
 use crate::progress::ProgressCounter;
 use crate::read_ahead::ReadAhead;
-use crate::Control;
 use crate::CHUNK_HEADER_LEN;
 use crate::{FileMeta, Progress, Reason, Side, TransferError, TransferId};
+use mywebsocket_files_proto::{CommandError, End};
 
 /// Data length of chunks this end sends, if the receiver allows it: large enough that the
 /// 28-byte header and per-message costs vanish, small enough that chat messages queued behind
@@ -28,87 +29,6 @@ pub(crate) const SEND_CHUNK: u64 = 256 << 10;
 /// data (about 10 ms at 400 MB/s), and the semaphore's FIFO order makes the transfers take
 /// turns chunk by chunk.
 pub(crate) const SEND_BUDGET: usize = 4 << 20;
-
-/// What the peer has said about an outgoing transfer; `route` updates it, the task watches it.
-#[derive(Debug, Default)]
-pub(crate) struct SendSignal {
-    pub(crate) accepted: Option<Accepted>,
-    pub(crate) acked: u64,
-    pub(crate) end: Option<SendEnd>,
-    /// The peer broke the protocol (§4.2): the task sends `cancel` with this and stops.
-    pub(crate) violation: Option<(Reason, String)>,
-}
-
-impl SendSignal {
-    /// Applies an answer from the receiver (`accept`, `ack`, `done`, `reject`) in the state the
-    /// transfer is in; an answer the state does not allow is a violation.
-    pub(crate) fn apply(&mut self, answer: Control) {
-        if self.end.is_some() || self.violation.is_some() {
-            return;
-        }
-        let accepted = self.accepted.is_some();
-        match answer {
-            Control::Accept {
-                offset,
-                window,
-                max_chunk,
-                ..
-            } if !accepted => {
-                self.accepted = Some(Accepted {
-                    offset,
-                    window,
-                    max_chunk,
-                });
-                self.acked = offset;
-            }
-            Control::Accept { .. } => self.violate(Reason::Protocol, "a second accept".into()),
-            Control::Ack { offset, .. } if accepted && offset >= self.acked => self.acked = offset,
-            Control::Ack { offset, .. } if accepted => self.violate(
-                Reason::Protocol,
-                format!("ack of {offset} after an ack of {}", self.acked),
-            ),
-            Control::Ack { .. } => self.violate(Reason::Protocol, "ack before accept".into()),
-            Control::Done { .. } if accepted => self.end_with(SendEnd::Done),
-            Control::Done { .. } => self.violate(Reason::Protocol, "done before accept".into()),
-            Control::Reject {
-                reason, message, ..
-            } if !accepted => self.end_with(SendEnd::Rejected(reason, message)),
-            Control::Reject { .. } => self.violate(
-                Reason::Protocol,
-                "reject after accept (an accepted transfer ends with cancel)".into(),
-            ),
-            Control::Offer { .. } | Control::Cancel { .. } => {}
-        }
-    }
-
-    /// Records how the peer ended the transfer, unless it already ended.
-    pub(crate) fn end_with(&mut self, end: SendEnd) {
-        self.end.get_or_insert(end);
-    }
-
-    /// Records a protocol violation, unless the transfer already ended.
-    pub(crate) fn violate(&mut self, reason: Reason, message: String) {
-        if self.end.is_none() {
-            self.violation.get_or_insert((reason, message));
-        }
-    }
-}
-
-/// The receiver's `accept`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Accepted {
-    pub(crate) offset: u64,
-    pub(crate) window: u64,
-    pub(crate) max_chunk: u64,
-}
-
-/// How the peer ended the transfer.
-#[derive(Debug)]
-pub(crate) enum SendEnd {
-    Done,
-    Rejected(Reason, String),
-    Cancelled(Reason, String),
-}
 
 /// Where the bytes come from; [`ReadAhead`] reads either.
 pub(crate) enum Source {
@@ -192,6 +112,7 @@ pub(crate) struct SendTask {
     pub(crate) progress: Arc<ProgressCounter>,
     pub(crate) cancel: Arc<CancelFlag>,
     pub(crate) budget: Arc<Semaphore>,
+    pub(crate) inner: Weak<Inner>,
 }
 
 /// This transfer's share of the connection's [`SEND_BUDGET`]: permits for its unacked bytes,
@@ -231,29 +152,52 @@ impl CancelFlag {
     }
 }
 
+/// What woke the sending task.
+enum Woken {
+    /// The machine said something about the transfer, or the user cancelled, or time passed.
+    Look,
+    /// The connection's transfers are gone.
+    Lost,
+}
+
 impl SendTask {
     pub(crate) async fn run(mut self) -> Result<Sent, TransferError> {
         let started = std::time::Instant::now();
         let id = self.meta.id;
-        let offer = Control::Offer {
-            id,
-            name: self.meta.name.clone(),
-            size: self.meta.size,
-            media_type: self.meta.media_type.clone(),
-            sha256: hex::encode(self.meta.sha256),
+        let Some(inner) = self.inner.upgrade() else {
+            return Err(TransferError::ConnectionLost { confirmed: 0 });
         };
-        self.send_control(&offer).await?;
-        let accepted = self.wait_accept().await?;
-        self.progress.start_at(accepted.offset);
-        if accepted.offset > self.meta.size {
-            return Err(self
-                .fail(Reason::Protocol, "accept offset past the end")
-                .await);
+        let meta = &self.meta;
+        let offered = inner.run(|m, now| {
+            m.offer(
+                now,
+                id,
+                &meta.name,
+                meta.size,
+                &meta.media_type,
+                meta.sha256,
+            )
+        });
+        match offered {
+            Ok(()) => inner.flush().await,
+            Err(CommandError::IdInUse(_)) => {
+                return Err(TransferError::Cancelled {
+                    by: Side::Local,
+                    reason: Reason::DuplicateId,
+                    message: format!(
+                        "transfer {id} runs or ran on this connection; send under a new id"
+                    ),
+                })
+            }
+            Err(_) => return Err(TransferError::ConnectionLost { confirmed: 0 }),
         }
-        let chunk_len = accepted.max_chunk.min(accepted.window).clamp(1, SEND_CHUNK);
+        drop(inner);
+        let (offset, window, max_chunk) = self.wait_accept().await?;
+        self.progress.start_at(offset);
+        let chunk_len = max_chunk.min(window).clamp(1, SEND_CHUNK);
         let source = self.source.take().expect("run once");
-        let mut chunks = ReadAhead::start(source, id, accepted.offset, self.meta.size, chunk_len);
-        let mut next = accepted.offset;
+        let mut chunks = ReadAhead::start(source, id, offset, self.meta.size, chunk_len);
+        let mut next = offset;
         let mut ready: Option<Bytes> = None;
         let mut in_flight_budget = InFlight {
             budget: self.budget.clone(),
@@ -265,40 +209,24 @@ impl SendTask {
                     .fail(Reason::Cancelled, "cancelled by the sender")
                     .await);
             }
-            let (acked, broken) = {
-                let signal = self.signal.borrow();
-                if let Some(end) = &signal.end {
-                    if !matches!(end, SendEnd::Done) || next == self.meta.size {
-                        return self.ended(end, next, accepted.offset, started);
-                    }
-                }
-                // `next` is counted before this look, so an ack can only be past it if the
-                // receiver acknowledged bytes it never got.
-                let broken = match (&signal.violation, &signal.end) {
-                    (Some(violation), _) => Some(violation.clone()),
-                    (None, Some(SendEnd::Done)) => Some((
-                        Reason::Protocol,
-                        format!("done after {next} of {} bytes", self.meta.size),
-                    )),
-                    (None, _) if signal.acked > next => Some((
-                        Reason::Protocol,
-                        format!("ack of {} with {next} bytes sent", signal.acked),
-                    )),
-                    (None, _) => None,
-                };
-                (signal.acked.max(accepted.offset), broken)
+            let (acked, end) = {
+                let signal = self.signal.borrow_and_update();
+                (signal.acked.max(offset), signal.end.clone())
             };
-            if let Some((reason, message)) = broken {
-                return Err(self.fail(reason, &message).await);
+            if let Some(end) = end {
+                return self.ended(end, offset, started);
             }
             self.progress.set(acked);
             let in_flight = next.saturating_sub(acked);
             in_flight_budget.settle(in_flight);
             if next < self.meta.size && ready.is_none() {
                 // The read-ahead task has usually read this chunk while the last one was sent.
-                tokio::select! {
+                let woken = tokio::select! {
                     chunk = chunks.next() => match chunk {
-                        Ok(chunk) => ready = Some(chunk),
+                        Ok(chunk) => {
+                            ready = Some(chunk);
+                            Woken::Look
+                        }
                         Err(e) => {
                             let _ = self
                                 .fail(Reason::Io, "the sender could not read the file")
@@ -306,35 +234,50 @@ impl SendTask {
                             return Err(e.into());
                         }
                     },
-                    changed = self.signal.changed() => {
-                        if changed.is_err() {
-                            return Err(TransferError::ConnectionLost { confirmed: acked });
-                        }
-                    }
-                    () = self.cancel.notify.notified() => {}
+                    woken = self.woken() => woken,
+                };
+                if let Woken::Lost = woken {
+                    return Err(TransferError::ConnectionLost { confirmed: acked });
                 }
                 continue;
             }
             let len = ready
                 .as_ref()
                 .map_or(0, |c| (c.len() - CHUNK_HEADER_LEN) as u64);
+            let room = self
+                .inner
+                .upgrade()
+                .and_then(|inner| lock_room(&inner, id))
+                .map_or(0, |(_, room)| room);
             // A whole chunk goes out once the window has room for all of it.
-            if len > 0 && in_flight + len <= accepted.window {
+            if len > 0 && len <= room {
                 let permits = u32::try_from(len).expect("at most SEND_CHUNK");
                 // Wait for room in the connection's budget, but keep taking acks meanwhile:
                 // our own acks may be what frees it.
+                let budget = self.budget.clone();
                 tokio::select! {
-                    permit = self.budget.acquire_many(permits) => {
+                    permit = budget.acquire_many(permits) => {
                         permit.expect("the semaphore is never closed").forget();
                         in_flight_budget.held += len;
                     }
-                    changed = self.signal.changed() => {
-                        if changed.is_err() {
+                    woken = self.woken() => {
+                        if let Woken::Lost = woken {
                             return Err(TransferError::ConnectionLost { confirmed: acked });
                         }
                         continue;
                     }
-                    () = self.cancel.notify.notified() => continue,
+                }
+                // Counted before the write: the ack for these bytes may arrive before the
+                // write returns.
+                let counted = self
+                    .inner
+                    .upgrade()
+                    .map(|inner| inner.run(|m, now| m.chunk_sent(now, id, next, len)));
+                match counted {
+                    Some(Ok(())) => {}
+                    // Ended meanwhile: the signal says how.
+                    Some(Err(_)) => continue,
+                    None => return Err(TransferError::ConnectionLost { confirmed: acked }),
                 }
                 let chunk = ready.take().expect("checked above");
                 // File data is usually compressed already (media, archives), and deflating it on the
@@ -352,58 +295,58 @@ impl SendTask {
                 next += len;
                 continue;
             }
-            tokio::select! {
-                changed = self.signal.changed() => {
-                    if changed.is_err() {
-                        return Err(TransferError::ConnectionLost { confirmed: acked });
-                    }
-                }
-                () = self.cancel.notify.notified() => {}
+            if let Woken::Lost = self.woken().await {
+                return Err(TransferError::ConnectionLost { confirmed: acked });
             }
         }
     }
 
-    async fn wait_accept(&mut self) -> Result<Accepted, TransferError> {
+    /// Waits for the receiver's `accept`: offset, window and max_chunk.
+    async fn wait_accept(&mut self) -> Result<(u64, u64, u64), TransferError> {
         loop {
             if self.cancel.is_set() {
                 return Err(self
                     .fail(Reason::Cancelled, "cancelled by the sender")
                     .await);
             }
-            let broken = {
-                let signal = self.signal.borrow();
-                // Accepted first: whatever came after the accept is the sending loop's to judge.
-                if let Some(accepted) = signal.accepted {
-                    return Ok(accepted);
-                }
-                if let Some(end) = &signal.end {
-                    return Err(end_error(end));
-                }
-                signal.violation.clone()
+            let (accepted, end) = {
+                let signal = self.signal.borrow_and_update();
+                (signal.accepted, signal.end.clone())
             };
-            if let Some((reason, message)) = broken {
-                return Err(self.fail(reason, &message).await);
+            // Accepted first: whatever came after the accept is the sending loop's to judge.
+            if let Some(accepted) = accepted {
+                return Ok(accepted);
             }
-            tokio::select! {
-                changed = self.signal.changed() => {
-                    if changed.is_err() {
-                        return Err(TransferError::ConnectionLost { confirmed: 0 });
-                    }
-                }
-                () = self.cancel.notify.notified() => {}
+            if let Some(end) = end {
+                return Err(end_error(end));
+            }
+            if let Woken::Lost = self.woken().await {
+                return Err(TransferError::ConnectionLost { confirmed: 0 });
             }
         }
     }
 
+    /// Waits for news from the machine, a cancel from the user, or the machine's deadline.
+    async fn woken(&mut self) -> Woken {
+        tokio::select! {
+            changed = self.signal.changed() => match changed {
+                Ok(()) => Woken::Look,
+                Err(_) => Woken::Lost,
+            },
+            () = self.cancel.notify.notified() => Woken::Look,
+            () = timer(&self.inner) => Woken::Look,
+        }
+    }
+
+    /// The transfer ended as the machine says.
     fn ended(
         &self,
-        end: &SendEnd,
-        sent: u64,
+        end: End,
         resumed_from: u64,
         started: std::time::Instant,
     ) -> Result<Sent, TransferError> {
         match end {
-            SendEnd::Done if sent == self.meta.size => {
+            End::Done => {
                 self.progress.set(self.meta.size);
                 Ok(Sent {
                     id: self.meta.id,
@@ -418,44 +361,47 @@ impl SendTask {
 
     /// Tells the peer we stop, and returns the matching error.
     async fn fail(&mut self, reason: Reason, message: &str) -> TransferError {
-        let cancel = Control::Cancel {
-            id: self.meta.id,
-            reason,
-            message: message.into(),
-        };
-        let _ = self.writer.write_string(cancel.to_text()).await;
+        let id = self.meta.id;
+        if let Some(inner) = self.inner.upgrade() {
+            inner.run(|m, _| m.cancel(id, reason, message));
+            inner.flush().await;
+        }
         TransferError::Cancelled {
             by: Side::Local,
             reason,
             message: message.into(),
         }
     }
-
-    async fn send_control(&mut self, control: &Control) -> Result<(), TransferError> {
-        self.writer
-            .write_string(control.to_text())
-            .await
-            .map_err(|_| TransferError::ConnectionLost { confirmed: 0 })
-    }
 }
 
-/// The error for a peer's end of the transfer (`done` reaches here only before `accept`,
-/// which [`SendSignal::apply`] makes a violation instead).
-fn end_error(end: &SendEnd) -> TransferError {
+/// The window room of an outgoing transfer, if it runs.
+fn lock_room(inner: &Inner, id: TransferId) -> Option<(u64, u64)> {
+    inner.run(|m, _| m.send_room(id))
+}
+
+/// The error for a transfer the machine ended otherwise than with `done`.
+pub(crate) fn end_error(end: End) -> TransferError {
     match end {
-        SendEnd::Done => TransferError::Cancelled {
+        End::Rejected { reason, message } => TransferError::Rejected { reason, message },
+        End::Cancelled {
+            by,
+            reason,
+            message,
+        } => TransferError::Cancelled {
+            by,
+            reason,
+            message,
+        },
+        End::ConnectionLost { confirmed } => TransferError::ConnectionLost { confirmed },
+        End::Done => TransferError::Cancelled {
             by: Side::Remote,
             reason: Reason::Protocol,
-            message: "done before all bytes were sent".into(),
+            message: "done".into(),
         },
-        SendEnd::Rejected(reason, message) => TransferError::Rejected {
-            reason: *reason,
-            message: message.clone(),
-        },
-        SendEnd::Cancelled(reason, message) => TransferError::Cancelled {
-            by: Side::Remote,
-            reason: *reason,
-            message: message.clone(),
+        _ => TransferError::Cancelled {
+            by: Side::Local,
+            reason: Reason::Other,
+            message: "the transfer ended".into(),
         },
     }
 }
