@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy test fuzz wasm files cluster chat-browser conformance browser bench-smoke soak
+ci: fmt-check clippy release-checks test fuzz wasm files cluster chat-browser conformance browser bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -45,6 +45,12 @@ fmt:
 # Lints, warnings denied.
 clippy:
     cargo clippy --workspace --all-targets -- -D warnings
+
+# What users of the published crates depend on (about 5 minutes): the MSRV, the feature matrix,
+# docs without warnings, `cargo publish --dry-run` in dependency order. CHECK: msrv, features,
+# docs, publish or all.
+release-checks check="all":
+    bash scripts/release-checks.sh {{check}}
 
 # The protocol crate builds for the browser.
 wasm:

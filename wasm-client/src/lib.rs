@@ -44,6 +44,7 @@
 //! other targets the crate compiles, so that workspaces check it, but cannot be used.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod close;
 mod error;

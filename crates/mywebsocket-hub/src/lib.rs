@@ -60,6 +60,7 @@
 //! The [`protocol`] module defines a JSON protocol for browsers and [`server`] serves it.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod broker;
 mod config;

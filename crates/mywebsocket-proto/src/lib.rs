@@ -35,6 +35,7 @@
 //! - permessage-deflate negotiation and compression ([`deflate`], RFC 7692).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod close;
 mod decoder;
