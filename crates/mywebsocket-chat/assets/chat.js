@@ -306,10 +306,19 @@
     stop.title = "Cancel";
     row.append(el("span", "name", file.name), bar, status, stop);
     $("uploads").append(row);
-    const job = window.chatFiles.upload(upload, file, (phase, done, total) => {
+    // The upload goes to the node this page is on now and stays there across reconnections,
+    // since that node keeps what it received (files.js).
+    const job = window.chatFiles.upload(upload, file, (phase, done, total, info) => {
       bar.value = done;
       const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
-      status.textContent = phase === "hash" ? `checking ${pct}%` : `${pct}%`;
+      row.classList.toggle("reconnecting", phase === "reconnecting");
+      if (phase === "reconnecting") {
+        status.textContent = `reconnecting… (${info.attempt}/${info.attempts})`;
+        status.title = info.why;
+      } else {
+        status.textContent = phase === "hash" ? `checking ${pct}%` : `${pct}%`;
+        status.title = "";
+      }
     });
     stop.onclick = () => job.cancel();
     job.promise.then((stored) => {
@@ -323,6 +332,7 @@
       }
       setTimeout(() => row.remove(), 3000);
     }, (e) => {
+      row.classList.remove("reconnecting");
       row.classList.add("failed");
       status.textContent = `failed: ${e.message}`;
       stop.onclick = () => row.remove();

@@ -1,7 +1,9 @@
 // File sharing for the chat page: uploads a File to the node over the file-transfer protocol
 // (docs/file-transfer.md, "ft" version 1) on its own WebSocket at `/files`, read slice by slice
 // (never whole in memory), hashed with an incremental SHA-256, sent within the node's
-// flow-control window. Exposes `window.chatFiles = { upload, Sha256 }`.
+// flow-control window. An upload whose connection is lost resumes by itself on a new one,
+// sending only the bytes the node does not have yet (see `upload`). Exposes
+// `window.chatFiles = { upload, Sha256, recent }`.
 "use strict";
 
 (() => {
@@ -9,6 +11,24 @@
   // Chunks wait while the browser holds more than this, so memory stays bounded.
   const MAX_BUFFERED = 4 << 20;
   const MAGIC = [0xf7, 0x46, 0x54, 0x01];
+  // How long the page waits for the node when it expects an answer: the `accept` (or
+  // `reject`) of an offer, counted from opening the connection; an `ack` while bytes are in
+  // flight; `done` and the download link after the last byte. Longer than the 10 s the chat
+  // may hold back the `accept` of a resume while the lost connection still holds the part
+  // file (spec, appendix), and far longer than the node's acks take (one every window/4 =
+  // 512 KiB, so a link sending under 17 KiB/s would look dead: the timer is re-armed while
+  // the browser's send buffer still drains). On expiry the connection counts as lost.
+  const ANSWER_TIMEOUT_MS = 30000;
+  // Reconnections in a row without progress before the upload fails: with `retryDelay`, about
+  // 40 s of a node being unreachable (a node restart, a network change).
+  const MAX_ATTEMPTS = 8;
+
+  /** The wait before reconnection `attempt` (1-based): 0.5 s doubling to 8 s, ±25% jitter so
+   *  the uploads of many pages do not come back at the same instant. */
+  function retryDelay(attempt) {
+    const base = Math.min(8000, 500 * 2 ** (attempt - 1));
+    return Math.round(base * (0.75 + Math.random() / 2));
+  }
 
   const K = new Uint32Array([
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -114,119 +134,275 @@
     return hasher.hex();
   }
 
+  /** What the page says for each reason code of a `reject` or `cancel` (spec §7). */
+  const REASONS = {
+    too_large: "the file is larger than the node accepts",
+    bad_name: "the node does not accept this file name",
+    policy: "the node declined the file",
+    busy: "the node is busy",
+    duplicate_id: "the node already runs an upload with this id",
+    bad_offer: "the node found the offer malformed",
+    bad_chunk: "the node received a malformed chunk",
+    checksum_mismatch: "the bytes the node received do not match the file's SHA-256 (did the file change during the upload?)",
+    io: "the node could not write the file",
+    cancelled: "the node cancelled the upload",
+    protocol: "the node reported a protocol error",
+  };
+
+  function refusal(msg) {
+    const reason = typeof msg.reason === "string" ? msg.reason : "";
+    const text = REASONS[reason] || `refused by the node (${reason || "no reason given"})`;
+    return typeof msg.message === "string" && msg.message ? `${text}: ${msg.message}` : text;
+  }
+
+  function isOffset(n) {
+    return Number.isSafeInteger(n) && n >= 0;
+  }
+
+  /** The figures of the last uploads (at most `RECENT` of them), for diagnostics and the
+   *  browser test: connections opened, each accepted connection's `accept` offset and bytes
+   *  of file data handed to its socket, the bytes in all, the outcome. */
+  const RECENT = 16;
+  const recent = [];
+
   /**
    * Uploads `file` to the node's `/files` WebSocket at `url`. Resolves with the node's answer
    * (`{ id, path }`, the download path on that node) once the node verified and stored it.
-   * `onProgress(phase, done, total)` with phase "hash" then "send" (bytes acknowledged).
-   * Returns `{ promise, cancel }`.
+   * `onProgress(phase, done, total, info)`: phase "hash" (bytes hashed), "send" (bytes the node
+   * acknowledged), or "reconnecting" (`info`: `{ attempt, attempts, why }`) while a lost
+   * connection waits for its next attempt and until the new connection's `accept`.
+   * Returns `{ promise, cancel, stats }`.
+   *
+   * A lost connection (closed, failed, the node restarted, or silent for `ANSWER_TIMEOUT_MS`)
+   * is retried by itself on a new connection to the same URL after `retryDelay(attempt)`,
+   * at most `MAX_ATTEMPTS` times in a row without progress (an `ack` that moves forward
+   * starts the count over), and a node that answers `busy` the same way. Each attempt offers
+   * the same id, name, size, type and SHA-256 (hashed once), so the node continues from the
+   * bytes it kept (spec §6; the chat keeps them `--files-partial-ttl-secs`, 600 s by default):
+   * its `accept` says from where, and only the bytes from there on are read (File.slice) and
+   * sent. Any other `reject`, a `cancel` from the node, or `cancel()` ends it for good.
    */
   function upload(url, file, onProgress) {
+    const stats = {
+      name: file.name, size: file.size, sha256: null, connections: 0, offsets: [],
+      sentFrom: [], window: 0, sent: 0, outcome: null,
+    };
+    recent.push(stats);
+    if (recent.length > RECENT) recent.shift();
     let cancelled = false;
-    let ws = null;
+    let settled = false;
+    let conn = null; // the current connection's state; events of older ones are ignored
     let id = null;
-    let fail = () => {};
+    let idBytes = null;
+    let offer = null;
+    let acked = 0; // the latest acknowledged offset, shown as progress
+    let attempts = 0; // reconnections in a row without progress
+    let retryTimer = null;
+    let finish = () => {};
+
     const promise = new Promise((resolve, reject) => {
-      let settled = false;
-      fail = (why) => {
+      finish = (error, value) => {
         if (settled) return;
         settled = true;
-        if (ws && id && ws.readyState === WebSocket.OPEN) {
-          ws.send(JSON.stringify({ ft: "cancel", id, reason: "cancelled", message: why }));
-        }
-        if (ws) ws.close();
-        reject(new Error(why));
-      };
-      const succeed = (value) => {
-        if (settled) return;
-        settled = true;
-        ws.close();
-        resolve(value);
+        clearTimeout(retryTimer);
+        if (conn) drop(conn);
+        conn = null;
+        stats.outcome = error ? error.message : "stored";
+        if (error) reject(error);
+        else resolve(value);
       };
       hashFile(file, (done) => onProgress("hash", done, file.size), () => cancelled).then((sha256) => {
-        if (cancelled) return fail("cancelled");
-        const idBytes = new Uint8Array(16);
+        if (cancelled) return finish(new Error("cancelled"));
+        idBytes = new Uint8Array(16);
         crypto.getRandomValues(idBytes);
         id = hex(idBytes);
-        ws = new WebSocket(url);
-        ws.binaryType = "arraybuffer";
-        let next = 0, acked = 0, windowSize = 0, maxChunk = 0, accepted = false, pumping = false;
-        const pump = async () => {
-          if (pumping || !accepted || settled) return;
-          pumping = true;
-          try {
-            while (!settled && next < file.size && next - acked < windowSize) {
-              if (ws.bufferedAmount > MAX_BUFFERED) {
-                setTimeout(pump, 10);
-                return;
-              }
-              const len = Math.min(maxChunk, file.size - next, windowSize - (next - acked));
-              const data = await readSlice(file, next, next + len);
-              const message = new Uint8Array(28 + len);
-              message.set(MAGIC, 0);
-              message.set(idBytes, 4);
-              const view = new DataView(message.buffer);
-              view.setUint32(20, Math.floor(next / 0x100000000));
-              view.setUint32(24, next >>> 0);
-              message.set(data, 28);
-              if (ws.readyState !== WebSocket.OPEN) return;
-              ws.send(message);
-              next += len;
-            }
-          } catch (e) {
-            fail(`cannot read the file: ${e.message}`);
-          } finally {
-            pumping = false;
+        stats.sha256 = sha256;
+        offer = JSON.stringify({
+          ft: "offer", id, name: file.name, size: file.size, type: file.type || "", sha256,
+        });
+        connect();
+      }, (e) => finish(new Error(e.message)));
+    });
+
+    /** Closes `c` and silences its events. */
+    function drop(c) {
+      clearTimeout(c.timer);
+      c.timer = null;
+      c.ws.onopen = c.ws.onmessage = c.ws.onclose = c.ws.onerror = null;
+      if (c.ws.readyState === WebSocket.CONNECTING || c.ws.readyState === WebSocket.OPEN) c.ws.close();
+    }
+
+    function connect() {
+      if (settled) return;
+      stats.connections += 1;
+      const ws = new WebSocket(url);
+      ws.binaryType = "arraybuffer";
+      const c = {
+        ws, accepted: false, done: false, next: 0, acked: 0, window: 0, maxChunk: 0,
+        pumping: false, timer: null, buffered: 0,
+      };
+      conn = c;
+      ws.onopen = () => ws.send(offer);
+      ws.onmessage = (event) => onMessage(c, event.data);
+      ws.onclose = () => lost(c, "the connection to the node was lost");
+      watch(c);
+    }
+
+    /** Whether the page waits for the node on `c`: for the answer to its offer, an ack for
+     *  bytes in flight, or `done` and the download link after the last byte. */
+    function awaiting(c) {
+      return !c.accepted || c.next > c.acked || c.next === file.size;
+    }
+
+    /** Arms `c`'s answer timer when the page waits for the node and it is not running,
+     *  stops it when the page waits for nothing. */
+    function watch(c) {
+      if (!awaiting(c)) {
+        clearTimeout(c.timer);
+        c.timer = null;
+        return;
+      }
+      if (c.timer) return;
+      c.buffered = c.ws.bufferedAmount;
+      c.timer = setTimeout(() => {
+        c.timer = null;
+        // Bytes still leave the browser: a slow link, not a dead one.
+        if (c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount < c.buffered) return watch(c);
+        lost(c, `no answer from the node in ${ANSWER_TIMEOUT_MS / 1000} s`);
+      }, ANSWER_TIMEOUT_MS);
+    }
+
+    /** `c` is lost (`why`): a new connection after the backoff, or the end. */
+    function lost(c, why) {
+      if (settled || conn !== c) return;
+      drop(c);
+      conn = null;
+      attempts += 1;
+      if (attempts > MAX_ATTEMPTS) {
+        return finish(new Error(`${why}; gave up after ${MAX_ATTEMPTS} attempts to reconnect`));
+      }
+      onProgress("reconnecting", acked, file.size, { attempt: attempts, attempts: MAX_ATTEMPTS, why });
+      retryTimer = setTimeout(connect, retryDelay(attempts));
+    }
+
+    /** The node broke the protocol on `c` (`what`): tell it (spec §4.2) and give up. */
+    function broken(c, what) {
+      if (c.ws.readyState === WebSocket.OPEN) {
+        c.ws.send(JSON.stringify({ ft: "cancel", id, reason: "protocol", message: what }));
+      }
+      finish(new Error(`the node broke the file-transfer protocol: ${what}`));
+    }
+
+    function onMessage(c, data) {
+      if (settled || conn !== c || typeof data !== "string") return;
+      let msg;
+      try {
+        msg = JSON.parse(data);
+      } catch (e) {
+        return;
+      }
+      if (!msg || typeof msg !== "object") return;
+      // The chat's download link follows `done` (spec, appendix).
+      if (msg.type === "file" && msg.transfer === id) {
+        return finish(null, { id: msg.id, path: msg.path });
+      }
+      if (msg.id !== id) return;
+      // Every answer restarts the timer.
+      clearTimeout(c.timer);
+      c.timer = null;
+      switch (msg.ft) {
+        case "accept":
+          if (c.accepted) return broken(c, "a second accept");
+          if (!isOffset(msg.offset) || msg.offset > file.size || !Number.isSafeInteger(msg.window)
+            || msg.window < 1 || !Number.isSafeInteger(msg.max_chunk) || msg.max_chunk < 1) {
+            return broken(c, "a malformed accept");
           }
-        };
-        ws.onopen = () => {
-          ws.send(JSON.stringify({
-            ft: "offer", id, name: file.name, size: file.size, type: file.type || "", sha256,
-          }));
-        };
-        ws.onmessage = (event) => {
-          if (typeof event.data !== "string") return;
-          let msg;
-          try {
-            msg = JSON.parse(event.data);
-          } catch (e) {
+          c.accepted = true;
+          c.next = c.acked = msg.offset;
+          c.window = msg.window;
+          c.maxChunk = msg.max_chunk;
+          stats.offsets.push(msg.offset);
+          stats.sentFrom.push(0);
+          stats.window = msg.window;
+          acked = msg.offset;
+          onProgress("send", acked, file.size);
+          pump(c);
+          break;
+        case "ack":
+          if (!c.accepted || !isOffset(msg.offset) || msg.offset < c.acked || msg.offset > c.next) {
+            return broken(c, `an ack at ${msg.offset} with bytes ${c.acked}..${c.next} in flight`);
+          }
+          if (msg.offset > c.acked) attempts = 0; // progress: the reconnection budget starts over
+          c.acked = acked = msg.offset;
+          onProgress("send", acked, file.size);
+          pump(c);
+          break;
+        case "done":
+          if (!c.accepted || c.next < file.size) return broken(c, "done before the last byte");
+          c.done = true;
+          c.acked = acked = file.size;
+          onProgress("send", file.size, file.size);
+          break; // the node's `file` message follows
+        case "reject":
+          if (c.accepted) return broken(c, "a reject after the accept");
+          // Spec §7: offer it again a little later, under the same id.
+          if (msg.reason === "busy") return lost(c, refusal(msg));
+          return finish(new Error(refusal(msg)));
+        case "cancel":
+          return finish(new Error(refusal(msg)));
+        default:
+          break; // a later version's message
+      }
+      watch(c);
+    }
+
+    /** Sends chunks on `c` while the window allows, reading the file from `c.next`. */
+    async function pump(c) {
+      if (c.pumping || !c.accepted || settled || conn !== c) return;
+      c.pumping = true;
+      try {
+        while (!settled && conn === c && c.next < file.size && c.next - c.acked < c.window) {
+          if (c.ws.bufferedAmount > MAX_BUFFERED) {
+            setTimeout(() => pump(c), 10);
             return;
           }
-          if (msg.type === "file" && msg.transfer === id) return succeed({ id: msg.id, path: msg.path });
-          if (msg.id !== id) return;
-          switch (msg.ft) {
-            case "accept":
-              accepted = true;
-              next = acked = msg.offset;
-              windowSize = Math.max(1, msg.window);
-              maxChunk = Math.max(1, msg.max_chunk);
-              pump();
-              break;
-            case "ack":
-              acked = Math.max(acked, msg.offset);
-              onProgress("send", acked, file.size);
-              pump();
-              break;
-            case "done":
-              onProgress("send", file.size, file.size);
-              break; // the node's `file` message follows
-            case "reject":
-            case "cancel":
-              settled = true;
-              ws.close();
-              reject(new Error(msg.message || msg.reason || "refused by the node"));
-              break;
-            default:
-          }
-        };
-        ws.onclose = () => fail("the connection to the node was lost");
-      }, (e) => fail(e.message));
-    });
+          const next = c.next;
+          const len = Math.min(c.maxChunk, file.size - next, c.window - (next - c.acked));
+          const data = await readSlice(file, next, next + len);
+          if (settled || conn !== c || c.ws.readyState !== WebSocket.OPEN) return;
+          const message = new Uint8Array(28 + len);
+          message.set(MAGIC, 0);
+          message.set(idBytes, 4);
+          const view = new DataView(message.buffer);
+          view.setUint32(20, Math.floor(next / 0x100000000));
+          view.setUint32(24, next >>> 0);
+          message.set(data, 28);
+          c.ws.send(message);
+          c.next = next + len;
+          stats.sent += len;
+          stats.sentFrom[stats.sentFrom.length - 1] += len;
+          watch(c);
+        }
+      } catch (e) {
+        finish(new Error(`cannot read the file: ${e.message}`));
+      } finally {
+        c.pumping = false;
+      }
+    }
+
     const cancel = () => {
+      if (settled) return;
       cancelled = true;
-      fail("cancelled");
+      // Final (spec §4): the node deletes what it kept of this upload. Sent also before the
+      // `accept`, which may be on its way; a node that runs no such transfer ignores it.
+      // Cancelled while no connection is open, the node drops the part file when it expires.
+      if (conn && conn.ws.readyState === WebSocket.OPEN) {
+        conn.ws.send(JSON.stringify({ ft: "cancel", id, reason: "cancelled", message: "cancelled by the user" }));
+      }
+      finish(new Error("cancelled"));
     };
-    return { promise, cancel };
+    return { promise, cancel, stats };
   }
 
-  window.chatFiles = { upload, Sha256 };
+  window.chatFiles = { upload, Sha256, recent };
 })();

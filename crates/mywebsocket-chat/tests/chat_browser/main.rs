@@ -1,6 +1,7 @@
 //! Two people chat through the page, each in headless Chromium on a different node of a
 //! two-node cluster sharing a private redis-server; then one node is killed and its user's
-//! page reconnects to the other node and shows what it missed, exactly once.
+//! page reconnects to the other node and shows what it missed, exactly once. And an upload
+//! whose connection is cut halfway resumes by itself ([`resume`]).
 //!
 //! Needs redis-server, chromium and chromedriver: `scripts/chat-browser.sh` (or
 //! `just chat-browser`) installs what is missing and runs it. Screenshots go to
@@ -10,6 +11,8 @@
 mod http;
 mod page;
 mod procs;
+mod proxy;
+mod resume;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +23,9 @@ use serde_json::json;
 
 /// A dead node leaves presence within this (plus a reap interval) on the live ones.
 const PRESENCE_TTL_MS: u64 = 2000;
+/// The tests run one after the other: each drives browsers against timeouts, and two at
+/// once on a small CI machine would mostly measure each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Messages A sends while B's node dies and B's page reconnects.
 const TICKS: u64 = 20;
 const ROOM: &str = "browser-test";
@@ -37,9 +43,10 @@ fn screenshot_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server, chromium and chromedriver: run scripts/chat-browser.sh"]
 async fn two_browsers_on_two_nodes_chat_and_recover_from_a_dead_node() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = Redis::start();
-    let node1 = Node::start(&redis.url, PRESENCE_TTL_MS);
-    let node2 = Node::start(&redis.url, PRESENCE_TTL_MS);
+    let node1 = Node::start(Some(&redis.url), PRESENCE_TTL_MS);
+    let node2 = Node::start(Some(&redis.url), PRESENCE_TTL_MS);
     assert_ne!(node1.id, node2.id);
     let driver = ChromeDriver::start();
     // B's list has a port nobody listens on between its node and the other one: when its

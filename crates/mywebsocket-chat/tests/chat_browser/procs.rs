@@ -109,16 +109,19 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Starts a node on a free port with `redis`, reading its address and id from its first
-    /// line of output.
-    pub(crate) fn start(redis: &str, presence_ttl_ms: u64) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mywebsocket-chat"))
-            .args(["--listen", "127.0.0.1:0", "--redis", redis])
+    /// Starts a node on a free port with `redis` (alone, in memory, without), reading its
+    /// address and id from its first line of output.
+    pub(crate) fn start(redis: Option<&str>, presence_ttl_ms: u64) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mywebsocket-chat"));
+        command
+            .args(["--listen", "127.0.0.1:0"])
             .args(["--presence-ttl-ms", &presence_ttl_ms.to_string()])
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the chat node");
+            .stdout(Stdio::piped());
+        if let Some(redis) = redis {
+            command.args(["--redis", redis]);
+        }
+        let mut child = command.spawn().expect("start the chat node");
         let stdout = child.stdout.take().expect("piped stdout");
         let child = Guard(child);
         let mut stdout = BufReader::new(stdout);
