@@ -212,6 +212,7 @@ fn from_ours(event: Event) -> Ev {
         Event::Close(frame) => {
             Ev::Close(frame.map(|f| (f.code.as_u16(), f.reason.as_str().to_owned())))
         }
+        other => panic!("an event this test does not know: {other:?}"),
     }
 }
 

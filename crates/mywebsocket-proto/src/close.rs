@@ -89,7 +89,11 @@ impl fmt::Display for CloseCode {
 }
 
 /// The body of a close frame: a code and a UTF-8 reason.
+///
+/// `#[non_exhaustive]`: build one with [`CloseFrame::new`] (or [`CloseFrame::parse`]); the
+/// fields stay public to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CloseFrame {
     /// Why the connection is closing.
     pub code: CloseCode,

@@ -29,8 +29,11 @@ const OWN_ALLOCATION_BELOW: usize = 4 << 10;
 const MAX_RESERVE_AHEAD: usize = 1 << 20;
 
 /// Something the peer sent.
+///
+/// `#[non_exhaustive]`: a later extension may add events (a match needs a `_` arm).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum Event {
     /// A complete data message.
     Message(Message),

@@ -4,8 +4,20 @@
 use std::str;
 
 /// The input is not valid UTF-8.
+///
+/// `#[non_exhaustive]` so that it can later say where the input went wrong (as
+/// [`std::str::Utf8Error::valid_up_to`] does) without breaking callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvalidUtf8;
+
+impl std::fmt::Display for InvalidUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid UTF-8")
+    }
+}
+
+impl std::error::Error for InvalidUtf8 {}
 
 /// Validates a stream of UTF-8 fed in arbitrary pieces.
 ///

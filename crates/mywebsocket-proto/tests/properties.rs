@@ -318,6 +318,7 @@ fn check_any_stream(
             Event::Ping(p) | Event::Pong(p) => prop_assert!(p.len() <= MAX_CONTROL_PAYLOAD),
             Event::Close(Some(frame)) => prop_assert!(frame.code.is_valid_on_wire()),
             Event::Close(None) => {}
+            other => prop_assert!(false, "unexpected event {other:?}"),
         }
     }
     Ok(())

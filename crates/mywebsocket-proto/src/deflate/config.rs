@@ -103,7 +103,12 @@ impl DeflateConfig {
 }
 
 /// The parameters both ends agreed on in the handshake.
+///
+/// Made by [`negotiate`](crate::deflate::negotiate) (server) and
+/// [`accept_response`](crate::deflate::accept_response) (client); `#[non_exhaustive]` so that
+/// a new local setting can be added without breaking callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeflateParams {
     /// The server resets its compression context after each message.
     pub server_no_context_takeover: bool,

@@ -12,7 +12,11 @@ use super::{derive_accept_key, header_has_token, select_protocol};
 use crate::error::HandshakeError;
 
 /// What a valid upgrade request leads to: the accept key and the chosen subprotocol.
+///
+/// Made by [`validate_request`]; `#[non_exhaustive]` so that later negotiations (another
+/// extension) can add fields. The fields stay public to read and to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Accept {
     /// The `Sec-WebSocket-Accept` value.
     pub accept_key: String,

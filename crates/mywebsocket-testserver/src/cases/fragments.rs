@@ -87,6 +87,8 @@ pub(super) async fn run(conn: Conn, rec: &Recorder) -> CaseResult {
                     .await?;
                 break;
             }
+            // The decoder negotiates no extension here, so it has no other events.
+            _ => {}
         }
     }
     write.shutdown().await?;

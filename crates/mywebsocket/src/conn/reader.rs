@@ -180,6 +180,8 @@ impl Reader {
                     self.on_close(frame);
                     continue;
                 }
+                // Events of extensions this driver does not negotiate cannot occur.
+                Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => {
                     self.fail(CloseFrame::new(e.close_code(), &e.to_string()));
