@@ -105,7 +105,17 @@ async fn a_certificate_for_another_name_is_rejected_with_a_clear_error() {
             .await
             .expect_err("the name does not match");
         let text = err.to_string();
-        assert!(matches!(err, Error::Io(_)), "{err:?}");
+        let Error::Tls(tls) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(tls.what(), "tls handshake with localhost failed");
+        // The rustls error is kept, as the source, not flattened into a string.
+        let cause = std::error::Error::source(&err).and_then(std::error::Error::source);
+        assert!(cause.is_some_and(|c| c.is::<mywebsocket::tls::rustls::Error>()));
+        assert!(matches!(
+            tls.rustls_error(),
+            Some(mywebsocket::tls::rustls::Error::InvalidCertificate(_))
+        ));
         assert!(
             text.contains("tls handshake with localhost failed")
                 && text.contains("not valid for name"),
@@ -154,7 +164,7 @@ async fn server_config_rejects_bad_pem() {
         (cert_pem.as_str(), "", "no private key"),
     ] {
         let err = server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap_err();
-        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert!(matches!(err, Error::Tls(_)), "{err:?}");
         assert!(err.to_string().contains(why), "{err}");
     }
 }

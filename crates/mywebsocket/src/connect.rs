@@ -106,7 +106,8 @@ pub(crate) async fn open_tcp(target: &Target, config: &Config) -> Result<TcpStre
 /// `Sec-WebSocket-Protocol` there; [`Config::protocols`] are added too).
 ///
 /// # Errors
-/// [`Error::Handshake`] if the server refuses or answers wrongly (including a non-101
+/// [`Error::InvalidSubprotocol`] for a name in [`Config::protocols`] that is not an HTTP
+/// token, [`Error::Handshake`] if the server refuses or answers wrongly (including a non-101
 /// status), [`Error::Timeout`] past the handshake timeout, [`Error::Io`].
 pub async fn connect_with<S>(
     mut stream: S,
@@ -119,10 +120,14 @@ where
     let key = handshake::generate_key(rand::random());
     handshake::prepare_request(&mut request, &key)?;
     if !config.protocols.is_empty() {
-        let offered = config.protocols.join(", ");
-        let value = offered
+        if let Some(bad) = config.protocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::InvalidSubprotocol(bad.clone()));
+        }
+        let value = config
+            .protocols
+            .join(", ")
             .parse()
-            .map_err(|_| Error::InvalidUrl(format!("invalid subprotocol list {offered:?}")))?;
+            .expect("tokens joined by \", \" are a valid header value");
         request
             .headers_mut()
             .append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
@@ -167,6 +172,14 @@ where
     Ok((ws, response))
 }
 
+/// Whether `s` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol name must be (RFC 6455
+/// §4.1).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// The extension the server accepted: none, or permessage-deflate within what we offered.
 fn agreed_deflate(
     response: &Response<()>,
@@ -183,5 +196,31 @@ fn agreed_deflate(
         (true, _) => Ok(None),
         (false, None) => Err(HandshakeError::UnexpectedExtension),
         (false, Some(config)) => deflate::accept_response(values, config).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_subprotocol_that_is_no_token_is_refused_before_any_io() {
+        for bad in ["two words", "a,b", "", "tab\there", "é"] {
+            let (io, _peer) = tokio::io::duplex(64);
+            let request = Request::get("ws://example.com/").body(()).unwrap();
+            let config = Config::default().protocols(["chat", bad]);
+            match connect_with(io, request, config).await {
+                Err(Error::InvalidSubprotocol(name)) => assert_eq!(name, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_follow_rfc_7230() {
+        assert!(is_token("chat.v2"));
+        assert!(is_token("graphql-transport-ws"));
+        assert!(!is_token("a/b"));
+        assert!(!is_token("\"quoted\""));
     }
 }

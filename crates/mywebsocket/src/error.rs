@@ -5,6 +5,8 @@ use std::{fmt, io};
 use mywebsocket_proto::{CloseFrame, HandshakeError, ProtocolError};
 
 /// Which end started the closing of a connection.
+///
+/// Not `#[non_exhaustive]`: a connection has two ends, and a close is started by one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Initiator {
     /// We did: a call to `close`, or a protocol error or timeout we detected.
@@ -68,6 +70,73 @@ pub enum Error {
     Json(serde_json::Error),
     /// The URL given to `connect` is not a `ws://` URL we can reach.
     InvalidUrl(String),
+    /// A subprotocol in [`Config::protocols`](crate::Config::protocols) cannot be offered: it
+    /// is not an HTTP token (RFC 6455 §4.1), such as a name with a space or a comma. Holds the
+    /// name.
+    InvalidSubprotocol(String),
+    /// TLS failed: the handshake with the server (`wss://`), or a certificate or key that
+    /// rustls refused. Only made with the `tls` feature.
+    Tls(TlsError),
+}
+
+/// A TLS failure, with what we were doing and the cause as its
+/// [`source`](std::error::Error::source): the [`rustls::Error`] when rustls decided (such as
+/// a certificate not valid for the host), otherwise the I/O or PEM error.
+///
+/// [`rustls::Error`]: https://docs.rs/rustls/latest/rustls/enum.Error.html
+#[derive(Debug)]
+pub struct TlsError(Box<TlsErrorInner>);
+
+#[derive(Debug)]
+struct TlsErrorInner {
+    what: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TlsError {
+    /// A TLS failure: `what` we were doing, and its cause.
+    pub(crate) fn new(
+        what: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self(Box::new(TlsErrorInner {
+            what: what.into(),
+            source,
+        }))
+    }
+
+    /// What failed, without the cause: "tls handshake with example.com failed".
+    pub fn what(&self) -> &str {
+        &self.0.what
+    }
+
+    /// The rustls error behind this failure, if rustls decided it.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn rustls_error(&self) -> Option<&rustls::Error> {
+        self.0.source.as_ref()?.downcast_ref()
+    }
+
+    /// The I/O error behind this failure, if the connection failed during the TLS handshake.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.0.source.as_ref()?.downcast_ref()
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.source {
+            Some(source) => write!(f, "{}: {source}", self.0.what),
+            None => f.write_str(&self.0.what),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source: &(dyn std::error::Error + 'static) = self.0.source.as_deref()?;
+        Some(source)
+    }
 }
 
 impl Error {
@@ -122,6 +191,11 @@ impl fmt::Display for Error {
             Self::InvalidInput(what) => write!(f, "invalid input: {what}"),
             Self::Json(e) => write!(f, "json serialization failed: {e}"),
             Self::InvalidUrl(why) => write!(f, "invalid url: {why}"),
+            Self::InvalidSubprotocol(name) => write!(
+                f,
+                "subprotocol {name:?} is not an HTTP token (RFC 6455 section 4.1)"
+            ),
+            Self::Tls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -140,7 +214,14 @@ impl std::error::Error for Error {
             Self::Handshake(e) => Some(e),
             Self::Io(e) => Some(e),
             Self::Json(e) => Some(e),
-            _ => None,
+            Self::Tls(e) => Some(e),
+            Self::MessageTooBig { .. }
+            | Self::Timeout(_)
+            | Self::Closed { .. }
+            | Self::AlreadyClosed
+            | Self::InvalidInput(_)
+            | Self::InvalidUrl(_)
+            | Self::InvalidSubprotocol(_) => None,
         }
     }
 }
@@ -198,6 +279,32 @@ mod tests {
         let e = Error::from(ProtocolError::MessageTooBig { size: 10, limit: 5 });
         assert!(matches!(e, Error::MessageTooBig { size: 10, limit: 5 }));
         assert!(e.to_string().contains("1009"));
+    }
+
+    #[test]
+    fn every_cause_is_a_source() {
+        use std::error::Error as _;
+        let io = Error::from(io::Error::other("boom"));
+        assert_eq!(io.source().unwrap().to_string(), "boom");
+        let tls = Error::Tls(TlsError::new(
+            "tls handshake with example.com failed",
+            Some(Box::new(io::Error::other("reset"))),
+        ));
+        assert_eq!(
+            tls.to_string(),
+            "tls handshake with example.com failed: reset"
+        );
+        let TlsError(inner) = match &tls {
+            Error::Tls(e) => e,
+            _ => unreachable!(),
+        };
+        assert_eq!(inner.what, "tls handshake with example.com failed");
+        let cause = tls.source().and_then(|e| e.source()).unwrap();
+        assert_eq!(cause.to_string(), "reset");
+        assert!(cause.downcast_ref::<io::Error>().is_some());
+        let protocol = Error::InvalidSubprotocol("a b".into());
+        assert!(protocol.source().is_none());
+        assert!(protocol.to_string().contains("\"a b\""), "{protocol}");
     }
 
     #[test]

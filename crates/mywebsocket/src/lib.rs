@@ -62,7 +62,7 @@ pub use accept::Upgrader;
 pub use config::{Config, ControlHandler, OriginCheck};
 pub use conn::{PreparedMessage, Reader, WebSocket, WriteOptions, Writer};
 pub use connect::{connect, connect_config, connect_with};
-pub use error::{Error, Initiator, Result, TimeoutKind};
+pub use error::{Error, Initiator, Result, TimeoutKind, TlsError};
 #[cfg(feature = "hyper")]
 pub use hyper::UpgradeFuture;
 pub use tracker::ShutdownReport;

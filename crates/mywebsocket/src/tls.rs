@@ -52,7 +52,7 @@ pub use tokio_rustls;
 
 use crate::config::Config;
 use crate::connect::{connect_with, open_tcp, Target};
-use crate::error::{Error, Result, TimeoutKind};
+use crate::error::{Error, Result, TimeoutKind, TlsError};
 use crate::WebSocket;
 
 /// The crypto provider: ring, named explicitly so that a program that also links rustls's
@@ -91,8 +91,9 @@ pub fn default_client_config() -> Arc<ClientConfig> {
 ///
 /// # Errors
 /// [`Error::InvalidUrl`] for a URL that is not `wss://host[:port][/path]`, [`Error::Io`] when
-/// the TLS handshake fails (its message names the cause, such as a certificate not valid for
-/// the host), then as [`connect_with`].
+/// TCP fails, [`Error::Tls`] when the TLS handshake fails (its source is the
+/// [`rustls::Error`], such as a certificate not valid for the host, or the I/O error that
+/// broke the handshake), then as [`connect_with`].
 pub async fn connect_tls(
     url: &str,
     config: Config,
@@ -123,13 +124,23 @@ async fn handshake(
     let stream = tokio::time::timeout(config.handshake_timeout, connecting)
         .await
         .map_err(|_| Error::Timeout(TimeoutKind::Handshake))?
-        .map_err(|e| {
-            Error::Io(io::Error::new(
-                e.kind(),
-                format!("tls handshake with {host} failed: {e}"),
-            ))
-        })?;
+        .map_err(|e| handshake_error(host, e))?;
     Ok(stream)
+}
+
+/// A failed TLS handshake as [`Error::Tls`], whose source is the [`rustls::Error`] that
+/// tokio-rustls wrapped in an I/O error, or the I/O error itself when the connection failed.
+fn handshake_error(host: &str, e: io::Error) -> Error {
+    let what = format!("tls handshake with {host} failed");
+    let rustls_decided = e
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+    let source: Box<dyn std::error::Error + Send + Sync> = if rustls_decided {
+        e.into_inner().expect("checked: it wraps a rustls error")
+    } else {
+        Box::new(e)
+    };
+    Error::Tls(TlsError::new(what, Some(source)))
 }
 
 /// A server configuration from a PEM certificate chain (leaf first) and a PEM private key
@@ -137,23 +148,30 @@ async fn handshake(
 /// and no client authentication. Serve `http/1.1` over it: ALPN is set to that.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] when the PEM holds no certificate or no key, or rustls rejects
-/// the pair (for example a key that does not match the certificate).
+/// [`Error::Tls`] when the PEM holds no certificate or no key, or rustls rejects the pair (for
+/// example a key that does not match the certificate); its source is the PEM parser's or
+/// rustls's error.
 pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
+    let tls_error = |what: &str, e: Box<dyn std::error::Error + Send + Sync>| {
+        Error::Tls(TlsError::new(what, Some(e)))
+    };
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| Error::InvalidInput("certificate PEM is malformed"))?;
+        .map_err(|e| tls_error("certificate PEM is malformed", Box::new(e)))?;
     if chain.is_empty() {
-        return Err(Error::InvalidInput("certificate PEM holds no certificate"));
+        return Err(Error::Tls(TlsError::new(
+            "certificate PEM holds no certificate",
+            None,
+        )));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|_| Error::InvalidInput("key PEM holds no private key"))?;
+        .map_err(|e| tls_error("key PEM holds no private key", Box::new(e)))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|_| Error::InvalidInput("the private key does not fit the certificate"))?;
+        .map_err(|e| tls_error("the private key does not fit the certificate", Box::new(e)))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
