@@ -115,10 +115,12 @@ bench-fanout *args:
     ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench-fanout {{args}}
 
 # File transfer: every test in release, incl. 1 GiB each way in two processes and the chat
-# latency bound (~2 minutes with the build).
+# latency bound, then the conformance table (docs/file-transfer-conformance.md) against the
+# Rust implementation, the chat's /files and the browser engine (~4 minutes with the builds).
 files:
     nice cargo build --release -p mywebsocket-files --example ft_peer
     FT_PEER_BIN="$PWD/target/release/examples/ft_peer" nice cargo test --release -p mywebsocket-files -- --include-ignored --nocapture
+    bash scripts/files-conformance.sh rust chat
 
 # The chat page in two headless Chromiums on two nodes through Redis; installs what is missing.
 chat-browser:
