@@ -245,6 +245,8 @@
       ws.onopen = () => ws.send(offer);
       ws.onmessage = (event) => onMessage(c, event.data);
       ws.onclose = () => lost(c, "the connection to the node was lost");
+      // Browsers follow an error with a close; some WebSocket implementations (Node's) do not.
+      ws.onerror = () => lost(c, "the connection to the node failed");
       watch(c);
     }
 
