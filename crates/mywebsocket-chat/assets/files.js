@@ -235,7 +235,13 @@
     function connect() {
       if (settled) return;
       stats.connections += 1;
-      const ws = new WebSocket(url);
+      let ws;
+      try {
+        ws = new WebSocket(url);
+      } catch (e) {
+        // A malformed URL, or ws:// from an https:// page: no retry can help.
+        return finish(new Error(`cannot connect to ${url}: ${e.message}`));
+      }
       ws.binaryType = "arraybuffer";
       const c = {
         ws, accepted: false, done: false, next: 0, acked: 0, window: 0, maxChunk: 0,
