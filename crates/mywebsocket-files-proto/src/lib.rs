@@ -4,6 +4,18 @@
 //! (`mywebsocket-files`) and the browser client (`mywebsocket-wasm`) both speak through these
 //! types, so the two cannot drift apart; the crate builds for `wasm32-unknown-unknown`.
 //!
+//! They also make the same decisions: [`Connection`] is the protocol for one connection as a
+//! sans-IO state machine (messages and the time in; control messages to send, events and a
+//! deadline out), in the manner of quinn-proto. It checks offers and chunks, keeps windows
+//! and acks, allows each answer only where §4.2 does, and gives up on a silent receiver after
+//! [`Config::answer_timeout`]; the drivers only read and write files and sockets.
+//!
+//! ```text
+//!  peer's messages ──handle_text / handle_binary──►┌────────────┐──poll_transmit──► to the peer
+//!  the time ─────────────────handle_timeout───────►│ Connection │──poll_event─────► driver, app
+//!  app, driver: offer, accept, confirmed, ... ────►└────────────┘──poll_timeout────► a timer
+//! ```
+//!
 //! ```
 //! use mywebsocket_files_proto::{chunk_buffer, is_control, Chunk, Control, TransferId};
 //!

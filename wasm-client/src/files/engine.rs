@@ -1,4 +1,5 @@
-//! The per-connection engine: routes messages to the transfers they belong to.
+//! The per-connection engine: passes messages to the protocol's state machine and hands what
+//! it decided to the transfers' futures.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -6,6 +7,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use mywebsocket_proto::Message;
 
@@ -13,11 +15,9 @@ use super::error::FileError;
 use super::options::FilesOptions;
 use super::receive::{IncomingOffer, RecvState};
 use super::send::SendState;
-use super::Side;
 use crate::websocket::Writer;
 use mywebsocket_files_proto::{
-    check_offer, is_chunk, is_control, sanitize_name, Answer, BadChunk, Chunk, Control, Reason,
-    TransferId, UsedIds,
+    is_chunk, is_control, Config, Connection, Direction, End, Event, OfferInfo, TransferId,
 };
 
 /// File transfers on one connection, both directions (docs/file-transfer.md).
@@ -26,6 +26,10 @@ use mywebsocket_files_proto::{
 /// the file-transfer messages and hands back the application's. Send with
 /// [`Files::send_blob`] or [`Files::send_file`]; take incoming files from
 /// [`Files::next_offer`]. Call [`Files::connection_lost`] when the connection ends.
+///
+/// The protocol's decisions (offer and chunk checks, windows and acks, which answer is
+/// allowed when, the sender's answer timeout) are made by
+/// [`mywebsocket_files_proto::Connection`], the state machine the Rust server runs too.
 #[derive(Clone)]
 pub struct Files {
     pub(crate) writer: Writer,
@@ -35,35 +39,77 @@ pub struct Files {
 /// What the transfers of a connection share with [`Files::route`].
 pub(crate) struct Inner {
     pub(crate) options: FilesOptions,
+    pub(crate) machine: Connection,
     pub(crate) sends: HashMap<TransferId, SendState>,
     pub(crate) recvs: HashMap<TransferId, RecvState>,
     /// Offers not yet handed to the application (plain data: an [`IncomingOffer`] holds a
     /// [`Files`], which must not be kept in here).
-    offers: VecDeque<Offered>,
-    /// Offers handed out and not yet accepted or rejected; `Some` once the sender cancelled.
-    pub(crate) undecided: HashMap<TransferId, Option<(Reason, String)>>,
+    offers: VecDeque<OfferInfo>,
+    /// Offers handed out and not yet accepted or rejected; `Some` once the machine ended it.
+    pub(crate) undecided: HashMap<TransferId, Option<End>>,
     offer_wakers: Vec<Waker>,
     lost: bool,
-    /// Ids whose accepted transfer ended on this connection (§4.2).
-    pub(crate) used: UsedIds,
+    /// A [`Files::flush`] is writing: later callers leave their messages to it, so control
+    /// messages leave in the order the machine queued them.
+    flushing: bool,
+    /// The machine's clock, never going backwards (`Date.now()` may).
+    now: Duration,
 }
 
 impl Inner {
-    /// Removes a running download; its id is used up on this connection (it was accepted).
-    pub(crate) fn take_recv(&mut self, id: TransferId) -> Option<RecvState> {
-        let state = self.recvs.remove(&id)?;
-        self.used.insert(id);
-        Some(state)
+    /// Milliseconds since the Unix epoch, as the machine's `now`.
+    pub(crate) fn now(&mut self) -> Duration {
+        let now = Duration::from_millis(js_sys::Date::now().max(0.0) as u64);
+        self.now = self.now.max(now);
+        self.now
     }
-}
 
-/// An offer as it waits in the queue.
-struct Offered {
-    id: TransferId,
-    name: String,
-    size: u64,
-    media_type: String,
-    sha256: [u8; 32],
+    /// Hands the machine's events to the futures; the wakers to call once nothing is borrowed.
+    fn dispatch(&mut self) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        while let Some(event) = self.machine.poll_event() {
+            match event {
+                Event::Offered(offer) => {
+                    self.offers.push_back(offer);
+                    wakers.append(&mut self.offer_wakers);
+                }
+                Event::Accepted {
+                    id,
+                    offset,
+                    window,
+                    max_chunk,
+                } => wakers.extend(self.signal(id, |s| s.accepted(offset, window, max_chunk))),
+                Event::Acked { id, offset } => wakers.extend(self.signal(id, |s| s.acked(offset))),
+                Event::Ended {
+                    id,
+                    direction: Direction::Send,
+                    end,
+                } => wakers.extend(self.signal(id, |s| s.end_with(end))),
+                Event::Ended {
+                    id,
+                    direction: Direction::Receive,
+                    end,
+                } => {
+                    if let Some(state) = self.recvs.remove(&id) {
+                        wakers.extend(state.finish(Err(FileError::from_end(end))));
+                    } else if let Some(slot) = self.undecided.get_mut(&id) {
+                        slot.get_or_insert(end);
+                    } else if let Some(pos) = self.offers.iter().position(|o| o.id == id) {
+                        // Never handed out: the application need not hear of it.
+                        self.offers.remove(pos);
+                    }
+                }
+                _ => {}
+            }
+        }
+        wakers
+    }
+
+    fn signal(&mut self, id: TransferId, update: impl FnOnce(&mut SendState)) -> Option<Waker> {
+        let state = self.sends.get_mut(&id)?;
+        update(state);
+        state.waker.take()
+    }
 }
 
 impl fmt::Debug for Files {
@@ -80,17 +126,25 @@ impl fmt::Debug for Files {
 impl Files {
     /// File transfers over the connection `writer` writes to, receiving under `options`.
     pub fn new(writer: Writer, options: FilesOptions) -> Self {
+        let config = Config::default()
+            .max_file_size(options.max_file_size)
+            .max_incoming(options.max_incoming)
+            .window(options.window)
+            .max_chunk(options.max_chunk)
+            .answer_timeout(options.answer_timeout);
         Self {
             writer,
             inner: Rc::new(RefCell::new(Inner {
                 options,
+                machine: Connection::new(config),
                 sends: HashMap::new(),
                 recvs: HashMap::new(),
                 offers: VecDeque::new(),
                 undecided: HashMap::new(),
                 offer_wakers: Vec::new(),
                 lost: false,
-                used: UsedIds::default(),
+                flushing: false,
+                now: Duration::ZERO,
             })),
         }
     }
@@ -111,100 +165,54 @@ impl Files {
     pub async fn route(&self, message: Message) -> Option<Message> {
         match &message {
             Message::Text(text) if is_control(text.as_str()) => {
-                match Control::parse(text.as_str()) {
-                    Ok(control) => self.handle_control(control).await,
-                    Err(malformed) => match malformed.answer() {
-                        Answer::Reject(reply) => {
-                            let _ = self.writer.write_string(reply).await;
-                        }
-                        Answer::CancelIfRunning { id, message } => {
-                            self.stop_running(id, Reason::Protocol, message).await;
-                        }
-                        Answer::Ignore => {}
-                    },
-                }
+                self.step(|m, now| m.handle_text(now, text.as_str()));
+                self.flush().await;
                 None
             }
             Message::Binary(data) if is_chunk(data) => {
-                match Chunk::parse(data.clone()) {
-                    Ok(chunk) => self.handle_chunk(chunk).await,
-                    Err(BadChunk {
-                        id: Some(id),
-                        message,
-                    }) => self.refuse_chunk(id, message).await,
-                    // Shorter than an id: it names no transfer.
-                    Err(BadChunk { id: None, .. }) => {}
+                let chunk = self.step(|m, now| m.handle_binary(now, data.clone()));
+                if let Some(chunk) = chunk {
+                    super::receive::take_chunk(self, chunk);
                 }
+                self.flush().await;
                 None
             }
             _ => Some(message),
         }
     }
 
-    /// Ends a transfer this end runs with `cancel{reason}`; `false` when none runs with `id`.
-    pub(crate) async fn stop_running(
-        &self,
-        id: TransferId,
-        reason: Reason,
-        message: String,
-    ) -> bool {
-        let (waker, running) = {
+    /// Runs `f` on the state machine with the time now, and hands its events to the
+    /// transfers. Call [`Files::flush`] after.
+    pub(crate) fn step<R>(&self, f: impl FnOnce(&mut Connection, Duration) -> R) -> R {
+        let (result, wakers) = {
             let mut inner = self.inner.borrow_mut();
-            if let Some(state) = inner.take_recv(id) {
-                let error = FileError::Protocol {
-                    reason,
-                    message: message.clone(),
-                };
-                (state.finish(Err(error)), true)
-            } else if let Some(state) = inner.sends.get_mut(&id) {
-                // The sending future sends the cancel as it ends.
-                state.violate(reason, message.clone());
-                (state.waker.take(), false)
-            } else if let Some(slot) = inner.undecided.get_mut(&id) {
-                // Offered and not yet answered: the application's answer will find it ended.
-                *slot = Some((reason, message.clone()));
-                inner.used.insert(id);
-                (None, true)
-            } else if let Some(pos) = inner.offers.iter().position(|o| o.id == id) {
-                inner.offers.remove(pos);
-                inner.used.insert(id);
-                (None, true)
-            } else {
-                return false;
-            }
+            let now = inner.now();
+            let result = f(&mut inner.machine, now);
+            (result, inner.dispatch())
         };
-        if running {
-            self.send_control(&Control::Cancel {
-                id,
-                reason,
-                message,
-            })
-            .await;
-        }
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        true
+        wakers.into_iter().for_each(Waker::wake);
+        result
     }
 
-    /// A chunk that broke §3 and names `id`: the transfer ends with `cancel{bad_chunk}`; an
-    /// id that already ended is not answered again; one never seen gets the cancel once.
-    pub(crate) async fn refuse_chunk(&self, id: TransferId, message: String) {
-        if self
-            .stop_running(id, Reason::BadChunk, message.clone())
-            .await
-        {
+    /// Sends the control messages the machine queued, in order. A failure means the
+    /// connection is gone, which the transfers learn from [`Files::connection_lost`] or
+    /// their own writes.
+    pub(crate) async fn flush(&self) {
+        if std::mem::replace(&mut self.inner.borrow_mut().flushing, true) {
             return;
         }
-        if !self.inner.borrow_mut().used.insert(id) {
-            return;
+        let _flushing = FlushGuard(self);
+        loop {
+            let text = self.inner.borrow_mut().machine.poll_transmit();
+            let Some(text) = text else { return };
+            let _ = self.writer.write_string(text).await;
         }
-        self.send_control(&Control::Cancel {
-            id,
-            reason: Reason::BadChunk,
-            message,
-        })
-        .await;
+    }
+
+    /// [`Files::flush`] from code that cannot wait (a `Drop`).
+    pub(crate) fn flush_detached(&self) {
+        let files = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { files.flush().await });
     }
 
     /// The next file the peer offers; `None` once [`Files::connection_lost`] was called.
@@ -238,152 +246,23 @@ impl Files {
     /// Ends every running transfer with [`FileError::ConnectionLost`] and
     /// [`Files::next_offer`] with `None`: call it when the connection has ended.
     pub fn connection_lost(&self) {
+        self.step(|m, _| m.connection_lost());
         let wakers = {
             let mut inner = self.inner.borrow_mut();
             inner.lost = true;
             inner.offers.clear();
             inner.undecided.clear();
-            let mut wakers = std::mem::take(&mut inner.offer_wakers);
-            for state in inner.sends.values_mut() {
-                state.end_with(super::send::SendEnd::Lost);
-                wakers.extend(state.waker.take());
-            }
-            for (_, state) in inner.recvs.drain() {
-                let confirmed = state.expected;
-                wakers.extend(state.finish(Err(FileError::ConnectionLost { confirmed })));
-            }
-            wakers
+            std::mem::take(&mut inner.offer_wakers)
         };
         wakers.into_iter().for_each(Waker::wake);
     }
+}
 
-    /// Sends a control message; a failure means the connection is gone, which the transfers
-    /// learn from [`Files::connection_lost`] or their own writes.
-    pub(crate) async fn send_control(&self, control: &Control) {
-        let _ = self.writer.write_string(control.to_text()).await;
-    }
+/// Lets the next [`Files::flush`] write, however this one ends.
+struct FlushGuard<'a>(&'a Files);
 
-    /// [`Files::send_control`] from code that cannot wait (a `Drop`): the message goes out
-    /// from a task of its own.
-    pub(crate) fn send_control_detached(&self, control: Control) {
-        let files = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { files.send_control(&control).await });
-    }
-
-    async fn handle_control(&self, control: Control) {
-        match control {
-            Control::Offer {
-                id,
-                name,
-                size,
-                media_type,
-                sha256,
-            } => self.handle_offer(id, name, size, media_type, &sha256).await,
-            Control::Cancel {
-                id,
-                reason,
-                message,
-            } => self.handle_cancel(id, reason, message),
-            // Answers to a sender make no sense to the receiving end of a transfer.
-            other if self.inner.borrow().recvs.contains_key(&other.id()) => {
-                let id = other.id();
-                let message = format!("an answer to a sender was sent to the receiver of {id}");
-                self.stop_running(id, Reason::Protocol, message).await;
-            }
-            other => super::send::handle_control(self, other),
-        }
-    }
-
-    async fn handle_offer(
-        &self,
-        id: TransferId,
-        name: String,
-        size: u64,
-        media_type: String,
-        sha256: &str,
-    ) {
-        let refused = {
-            let mut inner = self.inner.borrow_mut();
-            let waiting = inner.offers.len() + inner.undecided.len() + inner.recvs.len();
-            let in_use = inner.sends.contains_key(&id)
-                || inner.recvs.contains_key(&id)
-                || inner.undecided.contains_key(&id)
-                || inner.offers.iter().any(|o| o.id == id)
-                || inner.used.contains(id);
-            let checked =
-                check_offer(size, sha256, inner.options.max_file_size).and_then(|digest| {
-                    let name =
-                        sanitize_name(&name).map_err(|why| (Reason::BadName, why.to_owned()))?;
-                    if in_use {
-                        Err((
-                            Reason::DuplicateId,
-                            "the id is in use on this connection".to_owned(),
-                        ))
-                    } else if waiting >= inner.options.max_incoming {
-                        Err((
-                            Reason::Busy,
-                            format!("{waiting} incoming transfers are waiting or running already"),
-                        ))
-                    } else {
-                        Ok((digest, name))
-                    }
-                });
-            match checked {
-                Ok((digest, name)) => {
-                    inner.offers.push_back(Offered {
-                        id,
-                        name,
-                        size,
-                        media_type,
-                        sha256: digest,
-                    });
-                    let wakers = std::mem::take(&mut inner.offer_wakers);
-                    drop(inner);
-                    wakers.into_iter().for_each(Waker::wake);
-                    None
-                }
-                Err(refusal) => Some(refusal),
-            }
-        };
-        if let Some((reason, message)) = refused {
-            self.send_control(&Control::Reject {
-                id,
-                reason,
-                message,
-            })
-            .await;
-        }
-    }
-
-    fn handle_cancel(&self, id: TransferId, reason: Reason, message: String) {
-        let waker = {
-            let mut inner = self.inner.borrow_mut();
-            if let Some(state) = inner.take_recv(id) {
-                state.finish(Err(FileError::Cancelled {
-                    by: Side::Remote,
-                    reason,
-                    message,
-                }))
-            } else if let Some(slot) = inner.undecided.get_mut(&id) {
-                *slot = Some((reason, message));
-                None
-            } else if let Some(pos) = inner.offers.iter().position(|o| o.id == id) {
-                // Never handed out: the application need not hear of it.
-                inner.offers.remove(pos);
-                None
-            } else if let Some(state) = inner.sends.get_mut(&id) {
-                state.end_with(super::send::SendEnd::Cancelled(reason, message));
-                state.waker.take()
-            } else {
-                None
-            }
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    async fn handle_chunk(&self, chunk: Chunk) {
-        super::receive::handle_chunk(self, chunk).await;
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inner.borrow_mut().flushing = false;
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use mywebsocket_files_proto::{Reason, Side};
+use mywebsocket_files_proto::{End, Reason, Side};
 
 /// Why a transfer did not complete.
 #[derive(Debug)]
@@ -54,6 +54,33 @@ pub enum FileError {
 }
 
 impl FileError {
+    /// The error for a transfer the state machine ended otherwise than with `done`: what the
+    /// peer's `reject` or `cancel` said, or the violation or timeout this end cancelled for.
+    pub(crate) fn from_end(end: End) -> Self {
+        match end {
+            End::Rejected { reason, message } => Self::Rejected { reason, message },
+            End::Cancelled {
+                by: Side::Local,
+                reason: reason @ (Reason::Protocol | Reason::BadChunk),
+                message,
+            } => Self::Protocol { reason, message },
+            End::Cancelled {
+                by,
+                reason,
+                message,
+            } => Self::Cancelled {
+                by,
+                reason,
+                message,
+            },
+            End::ConnectionLost { confirmed } => Self::ConnectionLost { confirmed },
+            other => Self::Protocol {
+                reason: Reason::Protocol,
+                message: format!("the transfer ended: {other:?}"),
+            },
+        }
+    }
+
     /// The reason code this error is reported to the peer with.
     pub fn reason(&self) -> Reason {
         match self {

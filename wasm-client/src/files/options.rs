@@ -1,9 +1,12 @@
 //! Settings: limits for files this page receives, and per-transfer progress and cancellation.
 
-use mywebsocket_files_proto::TransferId;
+use mywebsocket_files_proto::{
+    TransferId, DEFAULT_ANSWER_TIMEOUT, DEFAULT_MAX_CHUNK, DEFAULT_WINDOW,
+};
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::cancel::CancelToken;
 
@@ -19,10 +22,16 @@ pub struct FilesOptions {
     /// Most offers waiting for [`Files::next_offer`](super::Files::next_offer) or a decision,
     /// and downloads running, together; more are rejected with `busy`. Default: 8.
     pub max_incoming: usize,
-    /// Bytes a sender may have in flight beyond this page's last ack. Default: 4 MiB.
+    /// Bytes a sender may have in flight beyond this page's last ack. Default:
+    /// [`DEFAULT_WINDOW`] (2 MiB), the protocol's, which the Rust server uses too.
     pub window: u64,
     /// Largest data length of one chunk this page accepts, in bytes. Default: 256 KiB.
     pub max_chunk: u64,
+    /// How long a file this page sends waits for an answer it is owed (to its offer, for
+    /// bytes in flight, the `done` after the last byte) before it ends with `cancel{timeout}`
+    /// and [`FileError::Cancelled`](super::FileError::Cancelled). Default:
+    /// [`DEFAULT_ANSWER_TIMEOUT`] (60 s).
+    pub answer_timeout: Duration,
 }
 
 impl Default for FilesOptions {
@@ -30,8 +39,9 @@ impl Default for FilesOptions {
         Self {
             max_file_size: 1 << 30,
             max_incoming: 8,
-            window: 4 << 20,
-            max_chunk: 256 << 10,
+            window: DEFAULT_WINDOW,
+            max_chunk: DEFAULT_MAX_CHUNK,
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         }
     }
 }
@@ -62,6 +72,13 @@ impl FilesOptions {
     #[must_use]
     pub fn max_chunk(mut self, bytes: u64) -> Self {
         self.max_chunk = bytes.max(1);
+        self
+    }
+
+    /// Sets [`FilesOptions::answer_timeout`].
+    #[must_use]
+    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
         self
     }
 }

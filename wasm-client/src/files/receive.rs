@@ -15,7 +15,7 @@ use super::engine::Files;
 use super::error::FileError;
 use super::options::TransferOptions;
 use super::Side;
-use mywebsocket_files_proto::{Chunk, Control, Reason, TransferId};
+use mywebsocket_files_proto::{Chunk, Reason, TransferId};
 
 /// A file the peer offers, from [`Files::next_offer`]. Look at its name, size and type, then
 /// [`accept`](IncomingOffer::accept) or [`reject`](IncomingOffer::reject) it; dropping it
@@ -76,19 +76,14 @@ pub(crate) struct Outcome {
     waker: Option<Waker>,
 }
 
-/// A download under way; [`Files::route`] feeds it.
+/// A download under way; [`Files::route`] feeds it the chunks the machine let through.
 pub(crate) struct RecvState {
-    id: TransferId,
     name: String,
     media_type: String,
     size: u64,
     sha256: [u8; 32],
-    window: u64,
-    max_chunk: u64,
-    /// The next offset expected: every byte below it is hashed and kept.
-    pub(crate) expected: u64,
-    /// The last offset acknowledged.
-    acked: u64,
+    /// Every byte below it is hashed and kept.
+    received: u64,
     hasher: Sha256,
     /// The received data, as `Uint8Array`s in JavaScript memory, to become the `Blob`.
     parts: Array,
@@ -102,33 +97,6 @@ impl RecvState {
         let mut outcome = self.outcome.borrow_mut();
         outcome.result.get_or_insert(result);
         outcome.waker.take()
-    }
-
-    /// The §3 rules for the next chunk.
-    fn check(&self, offset: u64, len: u64) -> Result<(), String> {
-        if offset != self.expected {
-            return Err(format!(
-                "chunk at offset {offset}, expected {}",
-                self.expected
-            ));
-        }
-        if len > self.max_chunk {
-            return Err(format!(
-                "chunk of {len} bytes, max_chunk is {}",
-                self.max_chunk
-            ));
-        }
-        let end = offset.saturating_add(len);
-        if end > self.size {
-            return Err(format!("chunk ends at {end}, past the size {}", self.size));
-        }
-        if end - self.acked > self.window {
-            return Err(format!(
-                "chunk ends at {end}, past the window of {} beyond {}",
-                self.window, self.acked
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -163,13 +131,11 @@ impl IncomingOffer {
         self.decided = true;
         let still_offered = self.files.inner.borrow_mut().undecided.remove(&self.id);
         if matches!(still_offered, Some(None)) {
-            self.files
-                .send_control(&Control::Reject {
-                    id: self.id,
-                    reason: Reason::Policy,
-                    message: message.to_owned(),
-                })
-                .await;
+            let id = self.id;
+            let _ = self
+                .files
+                .step(|m, _| m.reject(id, Reason::Policy, message));
+            self.files.flush().await;
         }
     }
 
@@ -189,60 +155,45 @@ impl IncomingOffer {
         let files = self.files.clone();
         let id = self.id;
         let outcome = Rc::new(RefCell::new(Outcome::default()));
-        let accept = {
+        {
             let mut inner = files.inner.borrow_mut();
             match inner.undecided.remove(&id) {
                 Some(None) => {}
-                Some(Some((reason, message))) => {
-                    return Err(FileError::Cancelled {
-                        by: Side::Remote,
-                        reason,
-                        message,
-                    })
-                }
+                Some(Some(end)) => return Err(FileError::from_end(end)),
                 None => return Err(FileError::ConnectionLost { confirmed: 0 }),
             }
-            let (window, max_chunk) = (inner.options.window, inner.options.max_chunk);
             inner.recvs.insert(
                 id,
                 RecvState {
-                    id,
                     name: std::mem::take(&mut self.name),
                     media_type: std::mem::take(&mut self.media_type),
                     size: self.size,
                     sha256: self.sha256,
-                    window,
-                    max_chunk,
-                    expected: 0,
-                    acked: 0,
+                    received: 0,
                     hasher: Sha256::new(),
                     parts: Array::new(),
                     options: options.clone(),
                     outcome: Rc::clone(&outcome),
                 },
             );
-            Control::Accept {
-                id,
-                offset: 0,
-                window,
-                max_chunk,
-            }
-        };
+        }
         let guard = RecvGuard {
             files: files.clone(),
             id,
         };
-        if let Err(e) = files.writer.write_string(accept.to_text()).await {
-            files.inner.borrow_mut().take_recv(id);
-            return Err(FileError::Connection(e));
+        if let Err(error) = files.step(|m, _| m.accept(id, 0)) {
+            files.inner.borrow_mut().recvs.remove(&id);
+            return Err(FileError::Protocol {
+                reason: Reason::Protocol,
+                message: error.to_string(),
+            });
         }
         options.report(0, self.size);
         if self.size == 0 {
-            let state = files.inner.borrow_mut().take_recv(id);
-            if let Some(state) = state {
-                complete(&files, state).await;
-            }
+            // No chunk will come: compare the SHA-256 of no bytes at once (§5).
+            complete(&files, id);
         }
+        files.flush().await;
         let result = poll_fn(|cx| {
             let mut outcome = outcome.borrow_mut();
             if let Some(result) = outcome.result.take() {
@@ -274,11 +225,11 @@ impl Drop for IncomingOffer {
         }
         let still_offered = self.files.inner.borrow_mut().undecided.remove(&self.id);
         if matches!(still_offered, Some(None)) {
-            self.files.send_control_detached(Control::Reject {
-                id: self.id,
-                reason: Reason::Policy,
-                message: "the page ignored the offer".into(),
-            });
+            let id = self.id;
+            let _ = self
+                .files
+                .step(|m, _| m.reject(id, Reason::Policy, "the page ignored the offer"));
+            self.files.flush_detached();
         }
     }
 }
@@ -291,135 +242,77 @@ struct RecvGuard {
 
 impl Drop for RecvGuard {
     fn drop(&mut self) {
-        let running = self.files.inner.borrow_mut().take_recv(self.id);
+        let running = self.files.inner.borrow_mut().recvs.remove(&self.id);
         if running.is_some() {
-            self.files.send_control_detached(Control::Cancel {
-                id: self.id,
-                reason: Reason::Cancelled,
-                message: "cancelled by the receiver".into(),
-            });
-        }
-    }
-}
-
-/// What a chunk leads to, decided while the state is borrowed and done after.
-enum Step {
-    Ack(u64, u64, TransferOptions),
-    Complete(RecvState),
-    Bad(RecvState, String),
-}
-
-/// Checks a chunk, hashes and keeps its data, and acknowledges it; completes the download
-/// with its last chunk.
-pub(crate) async fn handle_chunk(files: &Files, chunk: Chunk) {
-    let known = files.inner.borrow().recvs.contains_key(&chunk.id);
-    if !known {
-        // Ended here (its chunks may still be in flight: ignored) or never known.
-        let message = format!("no transfer {} is being received here", chunk.id);
-        return files.refuse_chunk(chunk.id, message).await;
-    }
-    let step = {
-        let mut inner = files.inner.borrow_mut();
-        let state = inner.recvs.get_mut(&chunk.id).expect("checked just above");
-        let len = chunk.data.len() as u64;
-        if let Err(message) = state.check(chunk.offset, len) {
-            let state = inner.take_recv(chunk.id).expect("just found");
-            Step::Bad(state, message)
-        } else {
-            state.hasher.update(&chunk.data);
-            state.parts.push(&Uint8Array::from(&chunk.data[..]));
-            state.expected += len;
-            if state.expected == state.size {
-                Step::Complete(inner.take_recv(chunk.id).expect("just found"))
-            } else {
-                // Every byte received so far is kept and nothing else waits (this runs
-                // synchronously), so the rule "ack when idle" means: ack every chunk.
-                state.acked = state.expected;
-                Step::Ack(state.expected, state.size, state.options.clone())
+            let id = self.id;
+            let cancelled = self
+                .files
+                .step(|m, _| m.cancel(id, Reason::Cancelled, "cancelled by the receiver"));
+            if cancelled {
+                self.files.flush_detached();
             }
         }
-    };
-    match step {
-        Step::Ack(offset, size, options) => {
-            options.report(offset, size);
-            files
-                .send_control(&Control::Ack {
-                    id: chunk.id,
-                    offset,
-                })
-                .await;
-        }
-        Step::Complete(state) => complete(files, state).await,
-        Step::Bad(state, message) => {
-            files
-                .send_control(&Control::Cancel {
-                    id: chunk.id,
-                    reason: Reason::BadChunk,
-                    message: message.clone(),
-                })
-                .await;
-            let waker = state.finish(Err(FileError::Protocol {
-                reason: Reason::BadChunk,
-                message,
-            }));
-            waker.into_iter().for_each(Waker::wake);
-        }
     }
 }
 
-/// Every byte arrived: verifies the SHA-256, builds the `Blob`, and tells the sender.
-async fn complete(files: &Files, mut state: RecvState) {
+/// Hashes and keeps the data of a chunk the machine let through, tells the machine (which
+/// acks: every chunk here, since nothing else waits while this runs), and completes the
+/// download with its last chunk. The caller flushes.
+pub(crate) fn take_chunk(files: &Files, chunk: Chunk) {
+    let id = chunk.id;
+    let progress = {
+        let mut inner = files.inner.borrow_mut();
+        let Some(state) = inner.recvs.get_mut(&id) else {
+            return;
+        };
+        state.hasher.update(&chunk.data);
+        state.parts.push(&Uint8Array::from(&chunk.data[..]));
+        state.received += chunk.data.len() as u64;
+        (state.received, state.size, state.options.clone())
+    };
+    let (received, size, options) = progress;
+    let _ = files.step(|m, _| m.confirmed(id, received));
+    options.report(received, size);
+    if received == size {
+        complete(files, id);
+    }
+}
+
+/// Every byte arrived: the machine compares the SHA-256, the `Blob` is built, and `done` (or
+/// the `cancel`) is queued. The caller flushes.
+fn complete(files: &Files, id: TransferId) {
+    let Some(mut state) = files.inner.borrow_mut().recvs.remove(&id) else {
+        return;
+    };
     let digest: [u8; 32] = std::mem::take(&mut state.hasher).finalize().into();
-    let result = if digest == state.sha256 {
-        match build_blob(&state.parts, &state.media_type) {
+    let result = match files.step(|m, _| m.verify(id, digest)) {
+        Ok(true) => match build_blob(&state.parts, &state.media_type) {
             Ok(blob) => {
-                state.options.report(state.size, state.size);
-                let sha256 = hex::encode(digest);
-                files
-                    .send_control(&Control::Ack {
-                        id: state.id,
-                        offset: state.size,
-                    })
-                    .await;
-                files
-                    .send_control(&Control::Done {
-                        id: state.id,
-                        sha256: sha256.clone(),
-                    })
-                    .await;
+                let _ = files.step(|m, _| m.complete(id));
                 Ok(ReceivedFile {
-                    id: state.id,
+                    id,
                     name: state.name.clone(),
                     size: state.size,
                     media_type: state.media_type.clone(),
-                    sha256,
+                    sha256: hex::encode(digest),
                     blob,
                 })
             }
             Err(e) => {
                 files
-                    .send_control(&Control::Cancel {
-                        id: state.id,
-                        reason: Reason::Io,
-                        message: "the receiver could not store the file".into(),
-                    })
-                    .await;
+                    .step(|m, _| m.cancel(id, Reason::Io, "the receiver could not store the file"));
                 Err(FileError::Read(e))
             }
-        }
-    } else {
-        let expected = hex::encode(state.sha256);
-        let actual = hex::encode(digest);
-        files
-            .send_control(&Control::Cancel {
-                id: state.id,
-                reason: Reason::ChecksumMismatch,
-                message: format!(
-                    "SHA-256 of the received bytes is {actual}, the offer said {expected}"
-                ),
-            })
-            .await;
-        Err(FileError::ChecksumMismatch { expected, actual })
+        },
+        // The machine queued `cancel{checksum_mismatch}`.
+        Ok(false) => Err(FileError::ChecksumMismatch {
+            expected: hex::encode(state.sha256),
+            actual: hex::encode(digest),
+        }),
+        Err(error) => Err(FileError::Protocol {
+            reason: Reason::Protocol,
+            message: error.to_string(),
+        }),
     };
     // The data now lives in the Blob (or nowhere): let the parts go.
     state.parts = Array::new();

@@ -1,6 +1,7 @@
 //! Sending a `Blob` or `File`: hash it, offer it, then chunks within the receiver's window.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::task::{Poll, Waker};
 
 use web_sys::{Blob, File};
@@ -10,52 +11,36 @@ use super::engine::Files;
 use super::error::FileError;
 use super::options::TransferOptions;
 use super::Side;
-use mywebsocket_files_proto::{chunk_buffer, Control, Reason, TransferId, CHUNK_HEADER_LEN};
+use crate::timer::sleep;
+use mywebsocket_files_proto::{chunk_buffer, End, Reason, TransferId, CHUNK_HEADER_LEN};
 
-/// The receiver's `accept`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Accepted {
-    offset: u64,
-    window: u64,
-    max_chunk: u64,
-}
-
-/// How an outgoing transfer ended, from the peer's side (or the connection's).
-#[derive(Debug, Clone)]
-pub(crate) enum SendEnd {
-    Done,
-    Rejected(Reason, String),
-    Cancelled(Reason, String),
-    Lost,
-}
-
-/// What the peer has said about an outgoing transfer; [`Files::route`] updates it.
-#[derive(Debug)]
+/// What the machine has said about an outgoing transfer; [`Files::route`] updates it.
+#[derive(Debug, Default)]
 pub(crate) struct SendState {
-    accepted: Option<Accepted>,
+    /// The receiver's `accept`: offset, window, max_chunk.
+    accepted: Option<(u64, u64, u64)>,
     acked: u64,
-    end: Option<SendEnd>,
-    /// The peer broke the protocol (§4.2): the sending future cancels with this and stops.
-    violation: Option<(Reason, String)>,
+    end: Option<End>,
     /// Bumped on every change, so the sending future knows when to look again.
     version: u64,
     pub(crate) waker: Option<Waker>,
 }
 
 impl SendState {
-    /// Records the end, unless the transfer already ended.
-    pub(crate) fn end_with(&mut self, end: SendEnd) {
-        if self.end.is_none() {
-            self.end = Some(end);
-        }
+    pub(crate) fn accepted(&mut self, offset: u64, window: u64, max_chunk: u64) {
+        self.accepted.get_or_insert((offset, window, max_chunk));
+        self.acked = offset;
         self.version += 1;
     }
 
-    /// Records a protocol violation, unless the transfer already ended.
-    pub(crate) fn violate(&mut self, reason: Reason, message: String) {
-        if self.end.is_none() && self.violation.is_none() {
-            self.violation = Some((reason, message));
-        }
+    pub(crate) fn acked(&mut self, offset: u64) {
+        self.acked = self.acked.max(offset);
+        self.version += 1;
+    }
+
+    /// Records the end, unless the transfer already ended.
+    pub(crate) fn end_with(&mut self, end: End) {
+        self.end.get_or_insert(end);
         self.version += 1;
     }
 }
@@ -71,63 +56,6 @@ pub struct Sent {
     pub sha256: String,
 }
 
-/// Applies `accept`, `ack`, `done` and `reject` to the outgoing transfer they name.
-pub(crate) fn handle_control(files: &Files, control: Control) {
-    let waker = {
-        let mut inner = files.inner.borrow_mut();
-        let id = match &control {
-            Control::Accept { id, .. }
-            | Control::Ack { id, .. }
-            | Control::Done { id, .. }
-            | Control::Reject { id, .. } => *id,
-            Control::Offer { .. } | Control::Cancel { .. } => return,
-        };
-        let Some(state) = inner.sends.get_mut(&id) else {
-            return;
-        };
-        let accepted = state.accepted.is_some();
-        match control {
-            Control::Accept {
-                offset,
-                window,
-                max_chunk,
-                ..
-            } if !accepted => {
-                state.accepted = Some(Accepted {
-                    offset,
-                    window,
-                    max_chunk,
-                });
-                state.acked = offset;
-            }
-            Control::Accept { .. } => state.violate(Reason::Protocol, "a second accept".into()),
-            Control::Ack { offset, .. } if accepted && offset >= state.acked => {
-                state.acked = offset;
-            }
-            Control::Ack { offset, .. } if accepted => {
-                let message = format!("ack of {offset} after an ack of {}", state.acked);
-                state.violate(Reason::Protocol, message);
-            }
-            Control::Ack { .. } => state.violate(Reason::Protocol, "ack before accept".into()),
-            Control::Done { .. } if accepted => state.end_with(SendEnd::Done),
-            Control::Done { .. } => state.violate(Reason::Protocol, "done before accept".into()),
-            Control::Reject {
-                reason, message, ..
-            } if !accepted => state.end_with(SendEnd::Rejected(reason, message)),
-            Control::Reject { .. } => state.violate(
-                Reason::Protocol,
-                "reject after accept (an accepted transfer ends with cancel)".into(),
-            ),
-            Control::Offer { .. } | Control::Cancel { .. } => {}
-        }
-        state.version += 1;
-        state.waker.take()
-    };
-    if let Some(waker) = waker {
-        waker.wake();
-    }
-}
-
 /// Forgets the transfer however the sending future ends; if it is dropped before the
 /// transfer ended, tells the peer it was cancelled.
 struct SendGuard {
@@ -138,17 +66,15 @@ struct SendGuard {
 
 impl Drop for SendGuard {
     fn drop(&mut self) {
-        {
-            let mut inner = self.files.inner.borrow_mut();
-            inner.sends.remove(&self.id);
-            inner.used.insert(self.id);
-        }
+        self.files.inner.borrow_mut().sends.remove(&self.id);
         if self.armed {
-            self.files.send_control_detached(Control::Cancel {
-                id: self.id,
-                reason: Reason::Cancelled,
-                message: "the sender stopped".into(),
-            });
+            let id = self.id;
+            let cancelled = self
+                .files
+                .step(|m, _| m.cancel(id, Reason::Cancelled, "the sender stopped"));
+            if cancelled {
+                self.files.flush_detached();
+            }
         }
     }
 }
@@ -196,17 +122,10 @@ impl Files {
                 message: format!("transfer {id} is already being sent on this connection"),
             });
         }
-        self.inner.borrow_mut().sends.insert(
-            id,
-            SendState {
-                accepted: None,
-                acked: 0,
-                end: None,
-                violation: None,
-                version: 0,
-                waker: None,
-            },
-        );
+        self.inner
+            .borrow_mut()
+            .sends
+            .insert(id, SendState::default());
         // Taken before hashing, so a second send under the same id is refused at once; the
         // guard gives it back however this ends.
         let mut guard = SendGuard {
@@ -214,40 +133,31 @@ impl Files {
             id,
             armed: false,
         };
-        let sha256 = hex::encode(hash_blob(blob, size, &options.cancel).await?);
-        let offer = Control::Offer {
-            id,
-            name: name.to_owned(),
-            size,
-            media_type: blob.type_(),
-            sha256: sha256.clone(),
-        };
-        self.writer
-            .write_string(offer.to_text())
-            .await
-            .map_err(FileError::Connection)?;
+        let digest = hash_blob(blob, size, &options.cancel).await?;
+        let sha256 = hex::encode(digest);
+        let media_type = blob.type_();
+        let offered = self.step(|m, now| m.offer(now, id, name, size, &media_type, digest));
+        if offered.is_err() {
+            return Err(FileError::Protocol {
+                reason: Reason::DuplicateId,
+                message: format!("transfer {id} ran on this connection; send under a new id"),
+            });
+        }
         guard.armed = true;
+        self.flush().await;
         let result = self.stream(blob, id, size, options).await;
-        match &result {
-            // The peer ended it (or the connection is gone): nothing to tell.
-            Ok(()) | Err(FileError::Rejected { .. }) | Err(FileError::ConnectionLost { .. }) => {}
-            Err(FileError::Cancelled {
-                by: Side::Remote, ..
-            })
-            | Err(FileError::Connection(_)) => {}
-            Err(error) => {
-                let message = match error {
-                    FileError::Cancelled { message, .. } | FileError::Protocol { message, .. } => {
-                        message.clone()
-                    }
-                    other => other.to_string(),
-                };
-                self.send_control(&Control::Cancel {
-                    id,
-                    reason: error.reason(),
-                    message,
-                })
-                .await;
+        if let Err(error) = &result {
+            // Ours to tell the peer (a read error, a cancel here); the machine already told
+            // it of what the peer did wrong, and sends nothing for a transfer that ended.
+            let message = match error {
+                FileError::Cancelled { message, .. } | FileError::Protocol { message, .. } => {
+                    message.clone()
+                }
+                other => other.to_string(),
+            };
+            let reason = error.reason();
+            if self.step(|m, _| m.cancel(id, reason, message)) {
+                self.flush().await;
             }
         }
         guard.armed = false;
@@ -262,8 +172,8 @@ impl Files {
         size: u64,
         options: &TransferOptions,
     ) -> Result<(), FileError> {
-        let mut next: Option<u64> = None;
         let mut reported = None;
+        let mut timer = self.timer();
         loop {
             if options.cancel.is_cancelled() {
                 return Err(FileError::Cancelled {
@@ -272,102 +182,103 @@ impl Files {
                     message: "cancelled by the sender".into(),
                 });
             }
-            let (accepted, acked, end, violation, version) = {
+            let (accepted, acked, end, version) = {
                 let inner = self.inner.borrow();
                 let state = inner.sends.get(&id).expect("the guard keeps the state");
                 (
                     state.accepted,
                     state.acked,
                     state.end.clone(),
-                    state.violation.clone(),
                     state.version,
                 )
             };
-            if let Some((reason, message)) = violation {
-                return Err(FileError::Protocol { reason, message });
-            }
             match end {
                 None => {}
-                Some(SendEnd::Done) if next == Some(size) && acked <= size => {
+                Some(End::Done) => {
                     if reported != Some(size) {
                         options.report(size, size);
                     }
                     return Ok(());
                 }
-                Some(SendEnd::Done) => return Err(protocol("done before every byte was sent")),
-                Some(SendEnd::Rejected(reason, message)) => {
-                    return Err(FileError::Rejected { reason, message })
-                }
-                Some(SendEnd::Cancelled(reason, message)) => {
-                    return Err(FileError::Cancelled {
-                        by: Side::Remote,
-                        reason,
-                        message,
-                    })
-                }
-                Some(SendEnd::Lost) => return Err(FileError::ConnectionLost { confirmed: acked }),
+                Some(end) => return Err(FileError::from_end(end)),
             }
-            if let Some(accepted) = accepted {
-                if accepted.offset > size {
-                    return Err(protocol(&format!(
-                        "accept at offset {} past the size {size}",
-                        accepted.offset
-                    )));
-                }
-                let sent = *next.get_or_insert(accepted.offset);
-                if acked > sent {
-                    return Err(protocol(&format!("ack of {acked} bytes, only {sent} sent")));
-                }
+            if let Some((_, _, max_chunk)) = accepted {
                 if reported != Some(acked) {
                     options.report(acked, size);
                     reported = Some(acked);
                 }
-                let in_flight = sent - acked;
-                if sent < size && in_flight < accepted.window {
-                    let len = accepted
-                        .max_chunk
-                        .min(size - sent)
-                        .min(accepted.window - in_flight);
+                let room = self.inner.borrow().machine.send_room(id);
+                if let Some((sent, room)) = room.filter(|&(_, room)| room > 0) {
+                    let len = max_chunk.min(room);
                     let data = read_slice(blob, sent, sent + len).await?;
                     let data_len = data.length() as usize;
                     let mut message = chunk_buffer(id, sent, data_len);
                     message.resize(CHUNK_HEADER_LEN + data_len, 0);
                     data.copy_to(&mut message[CHUNK_HEADER_LEN..]);
+                    // Counted before the write: the ack for these bytes may come first.
+                    if self
+                        .step(|m, now| m.chunk_sent(now, id, sent, len))
+                        .is_err()
+                    {
+                        continue; // ended meanwhile: the state says how
+                    }
                     self.writer
                         .write_binary(message)
                         .await
                         .map_err(FileError::Connection)?;
-                    next = Some(sent + len);
                     continue;
                 }
             }
-            self.changed(id, version, options).await;
+            self.changed(id, version, options, &mut timer).await;
         }
     }
 
-    /// Waits until the transfer's state changes from `version`, or the transfer is cancelled.
-    async fn changed(&self, id: TransferId, version: u64, options: &TransferOptions) {
-        poll_fn(|cx| {
+    /// A timer that fires at the machine's next deadline (or after the answer timeout when
+    /// it has none: firing early does no harm).
+    fn timer(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        let wait = {
+            let mut inner = self.inner.borrow_mut();
+            let now = inner.now();
+            let fallback = inner.machine.config().answer_timeout;
+            inner
+                .machine
+                .poll_timeout()
+                .map_or(fallback, |deadline| deadline.saturating_sub(now))
+        };
+        Box::pin(sleep(wait))
+    }
+
+    /// Waits until the transfer's state changes from `version`, the transfer is cancelled,
+    /// or `timer` fires (then the machine acts on the time and `timer` is set again).
+    async fn changed(
+        &self,
+        id: TransferId,
+        version: u64,
+        options: &TransferOptions,
+        timer: &mut Pin<Box<dyn Future<Output = ()>>>,
+    ) {
+        let fired = poll_fn(|cx| {
             if options.cancel.poll_cancelled(cx) {
-                return Poll::Ready(());
+                return Poll::Ready(false);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
             }
             let mut inner = self.inner.borrow_mut();
             let Some(state) = inner.sends.get_mut(&id) else {
-                return Poll::Ready(());
+                return Poll::Ready(false);
             };
             if state.version != version {
-                return Poll::Ready(());
+                return Poll::Ready(false);
             }
             state.waker = Some(cx.waker().clone());
             Poll::Pending
         })
         .await;
-    }
-}
-
-fn protocol(message: &str) -> FileError {
-    FileError::Protocol {
-        reason: Reason::Protocol,
-        message: message.to_owned(),
+        if fired {
+            self.step(|m, now| m.handle_timeout(now));
+            self.flush().await;
+            *timer = self.timer();
+        }
     }
 }
