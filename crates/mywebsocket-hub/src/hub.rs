@@ -13,7 +13,7 @@ use crate::encoder::{Encoder, RawEncoder};
 use crate::error::{HubError, Result};
 use crate::id::{ConnId, NodeId, StreamId};
 use crate::outbox::Outbox;
-use crate::presence::{Member, Presence, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent, RoomMember};
 
 /// Tries to fetch a room's history after an outage before reporting a gap instead.
 const RESYNC_ATTEMPTS: u32 = 8;
@@ -146,11 +146,15 @@ impl Registration {
         self.outbox.wait_closed().await
     }
 
-    /// Messages and wire bytes waiting in this connection's outbound queue, and messages
-    /// dropped by [`SlowConsumerPolicy::DropOldest`](crate::SlowConsumerPolicy).
-    pub fn queued(&self) -> (usize, usize, u64) {
-        let (bytes, len, dropped) = self.outbox.stats();
-        (len, bytes, dropped)
+    /// What waits in this connection's outbound queue, and what the slow-consumer policy
+    /// dropped from it.
+    pub fn queued(&self) -> QueueStats {
+        let (bytes, messages, dropped) = self.outbox.stats();
+        QueueStats {
+            messages,
+            bytes,
+            dropped,
+        }
     }
 
     /// Leaves every room and forgets the connection, announcing the leaves.
@@ -170,6 +174,19 @@ impl Drop for Registration {
             }
         }
     }
+}
+
+/// A connection's outbound queue, from [`Registration::queued`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Messages waiting to be handed to the connection's writer.
+    pub messages: usize,
+    /// Their wire bytes (what counts against [`HubConfig::queue_bytes`]).
+    pub bytes: usize,
+    /// Messages dropped since registration by
+    /// [`SlowConsumerPolicy::DropOldest`](crate::SlowConsumerPolicy::DropOldest).
+    pub dropped: u64,
 }
 
 /// Options of [`Hub::join`].
@@ -371,7 +388,8 @@ impl Hub {
     /// history.
     ///
     /// # Errors
-    /// [`HubError::BrokerUnavailable`] when the broker cannot take it.
+    /// [`HubError::BrokerUnavailable`] when the broker cannot take it,
+    /// [`HubError::OutageBufferFull`] when it is unreachable and enough broadcasts wait.
     pub async fn broadcast(&self, room: &str, msg: Message) -> Result<()> {
         self.inner.broker.publish(room.to_owned(), None, msg).await
     }
@@ -664,14 +682,15 @@ impl Inner {
         let _ = self.presence_events.send(event);
     }
 
-    pub(crate) fn local_presence(&self) -> Vec<(String, Member)> {
+    pub(crate) fn local_presence(&self) -> Vec<RoomMember> {
         let st = self.lock();
         st.conns
             .values()
             .flat_map(|c| {
-                c.rooms
-                    .iter()
-                    .map(|(room, (_, m))| (room.clone(), m.clone()))
+                c.rooms.iter().map(|(room, (_, m))| RoomMember {
+                    room: room.clone(),
+                    member: m.clone(),
+                })
             })
             .collect()
     }

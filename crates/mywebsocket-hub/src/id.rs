@@ -67,6 +67,8 @@ impl fmt::Display for ConnId {
 
 /// The position of a message in its room's history, `<ms>-<seq>` as Redis Streams write it.
 /// Ids grow with every message of a room; the in-memory engine uses `0-<n>`.
+///
+/// Not `#[non_exhaustive]`: a stream id is exactly these two numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct StreamId {
     /// Milliseconds part (Redis server time), 0 in memory.

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::id::ConnId;
 
 /// One connection's presence in one room.
+///
+/// `#[non_exhaustive]`: build one with [`Member::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Member {
     /// The connection.
     pub conn: String,
@@ -20,10 +23,32 @@ pub struct Member {
 }
 
 impl Member {
+    /// The member for connection `conn` (on the node its id names), registered with `user`,
+    /// with the application data `meta`.
+    pub fn new(conn: &ConnId, user: Option<String>, meta: serde_json::Value) -> Self {
+        Self {
+            conn: conn.to_string(),
+            node: conn.node().to_owned(),
+            user,
+            meta,
+        }
+    }
+
     /// The connection id.
     pub fn conn_id(&self) -> ConnId {
         ConnId::from(self.conn.as_str())
     }
+}
+
+/// A member with the room it is in; from
+/// [`BrokerSink::local_presence`](crate::broker::BrokerSink::local_presence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoomMember {
+    /// The room.
+    pub room: String,
+    /// The member.
+    pub member: Member,
 }
 
 /// A change in a room's presence, delivered on every node.

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use mywebsocket::{connect_with, CloseCode, Error, Message, Upgrader, WebSocket};
 use mywebsocket_hub::{
-    Hub, HubConfig, JoinOptions, PresenceEvent, Registration, SlowConsumerPolicy, StreamId,
+    Hub, HubConfig, JoinOptions, PresenceEvent, QueueStats, Registration, SlowConsumerPolicy,
+    StreamId,
 };
 use tokio::time::timeout;
 
@@ -211,6 +212,34 @@ async fn a_peer_that_stops_reading_is_closed_with_the_policy_code() {
         }
     };
     assert_eq!(closing, Some(CloseCode::TRY_AGAIN_LATER));
+}
+
+#[tokio::test]
+async fn queued_reports_a_dropping_queue_by_name() {
+    let config = HubConfig::default()
+        .queue_limits(8, 1 << 20)
+        .slow_consumer(SlowConsumerPolicy::DropOldest);
+    let hub = Hub::new(config);
+    let (slow, _slow_ws) = client(&hub, None).await;
+    assert_eq!(slow.queued(), QueueStats::default());
+    hub.join(slow.id(), "r", JoinOptions::default())
+        .await
+        .unwrap();
+    let chunk = Message::binary(vec![0u8; 16 * 1024]);
+    // The client never reads: the pipe and the write buffer fill, then the queue drops.
+    for sent in 1..=1000 {
+        hub.broadcast("r", chunk.clone()).await.unwrap();
+        if sent % 16 == 0 {
+            tokio::task::yield_now().await;
+        }
+        if slow.queued().dropped > 0 {
+            break;
+        }
+    }
+    let stats = slow.queued();
+    assert!(stats.dropped > 0, "{stats:?}");
+    assert!(stats.messages <= 8, "{stats:?}");
+    assert!(stats.bytes >= stats.messages * 16 * 1024, "{stats:?}");
 }
 
 #[tokio::test]

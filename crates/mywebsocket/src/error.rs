@@ -95,6 +95,7 @@ struct TlsErrorInner {
 
 impl TlsError {
     /// A TLS failure: `what` we were doing, and its cause.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn new(
         what: impl Into<String>,
         source: Option<Box<dyn std::error::Error + Send + Sync>>,

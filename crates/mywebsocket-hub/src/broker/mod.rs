@@ -17,7 +17,7 @@ use mywebsocket::Message;
 use crate::error::Result;
 use crate::hub::Inner;
 use crate::id::{ConnId, NodeId, StreamId};
-use crate::presence::{Member, Presence, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent, RoomMember};
 
 pub use self::memory::MemoryBroker;
 pub use self::redis::RedisBroker;
@@ -26,7 +26,10 @@ pub use self::redis::RedisBroker;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A room broadcast as stored in history.
+///
+/// `#[non_exhaustive]`: a broker builds one with [`RoomMessage::new`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RoomMessage {
     /// Its position in the room's history.
     pub id: StreamId,
@@ -37,7 +40,11 @@ pub struct RoomMessage {
 }
 
 /// Where a direct message goes.
+///
+/// `#[non_exhaustive]`: more kinds of destination may come; a broker that matches on it
+/// needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Target {
     /// One connection, on whichever node holds it.
     Connection(ConnId),
@@ -68,13 +75,31 @@ pub enum BrokerEvent {
 }
 
 /// A slice of a room's history.
+///
+/// `#[non_exhaustive]`: a broker builds one with [`History::new`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct History {
     /// Messages after the requested id (or the latest ones), oldest first.
     pub messages: Vec<RoomMessage>,
     /// History no longer reaches back to the requested id: messages after it were dropped
     /// (trimmed by the length cap, or lost with the broker's data).
     pub gap: bool,
+}
+
+impl RoomMessage {
+    /// A message with its history id, and the connection it must not reach, if any.
+    pub fn new(id: StreamId, except: Option<ConnId>, msg: Message) -> Self {
+        Self { id, except, msg }
+    }
+}
+
+impl History {
+    /// `messages`, oldest first, and whether history no longer reached back to the id asked
+    /// for.
+    pub fn new(messages: Vec<RoomMessage>, gap: bool) -> Self {
+        Self { messages, gap }
+    }
 }
 
 /// The hub's side of a broker: where it delivers events.
@@ -102,7 +127,7 @@ impl BrokerSink {
     }
 
     /// The members this node holds, by room, so a broker can restore presence it lost.
-    pub fn local_presence(&self) -> Vec<(String, Member)> {
+    pub fn local_presence(&self) -> Vec<RoomMember> {
         self.hub
             .upgrade()
             .map(|hub| hub.local_presence())
@@ -121,7 +146,8 @@ pub trait Broker: Send + Sync + 'static {
     /// Appends `msg` to `room`'s history and delivers it to every node.
     ///
     /// # Errors
-    /// The broker cannot take it now (see [`HubError::BrokerUnavailable`](crate::HubError)).
+    /// The broker cannot take it now ([`HubError::BrokerUnavailable`](crate::HubError), or
+    /// [`HubError::OutageBufferFull`](crate::HubError) when it buffers during an outage).
     fn publish(
         &self,
         room: String,

@@ -27,7 +27,7 @@ use super::{BoxFuture, Broker, BrokerEvent, BrokerSink, History, RoomMessage, Ta
 use crate::config::HubConfig;
 use crate::error::{HubError, Result};
 use crate::id::{ConnId, NodeId, StreamId};
-use crate::presence::{Member, Presence, PresenceEvent};
+use crate::presence::{Member, Presence, PresenceEvent, RoomMember};
 
 /// Appends to the stream (recording the newest trimmed id, for gap detection), publishes,
 /// and skips a publish this node already made (a retry after a lost reply).
@@ -115,9 +115,7 @@ impl RedisBroker {
     }
 
     fn running(&self) -> Result<&Running> {
-        self.running
-            .get()
-            .ok_or_else(|| HubError::BrokerUnavailable("broker not started".into()))
+        self.running.get().ok_or(HubError::BrokerNotRunning)
     }
 
     fn keys(&self) -> Keys {
@@ -242,7 +240,7 @@ impl Broker for RedisBroker {
                 seq: AtomicU64::new(0),
             };
             if self.running.set(running).is_err() {
-                return Err(HubError::BrokerUnavailable("broker already started".into()));
+                return Err(HubError::BrokerAlreadyStarted);
             }
             let keys = self.keys();
             tokio::spawn(run_publisher(
@@ -263,7 +261,8 @@ impl Broker for RedisBroker {
             tokio::spawn(run_subscriber(self.client.clone(), keys, sink, subscribed));
             ready
                 .await
-                .map_err(|_| HubError::BrokerUnavailable("subscriber stopped".into()))
+                // The subscriber stops before subscribing only when the hub is gone.
+                .map_err(|_| HubError::BrokerNotRunning)
         })
     }
 
@@ -276,10 +275,11 @@ impl Broker for RedisBroker {
         let result = self.running().and_then(|running| {
             // The sequence number is taken and the message queued under one order: the channel
             // keeps it, so retries and the script's check see increasing numbers.
-            let permit = running.publish.try_reserve().map_err(|_| {
-                HubError::BrokerUnavailable(
-                    "Redis is unreachable and the outage buffer is full".into(),
-                )
+            let permit = running.publish.try_reserve().map_err(|e| match e {
+                mpsc::error::TrySendError::Full(()) => HubError::OutageBufferFull {
+                    capacity: self.outage_buffer,
+                },
+                mpsc::error::TrySendError::Closed(()) => HubError::BrokerNotRunning,
             })?;
             let seq = running.seq.fetch_add(1, Ordering::Relaxed) + 1;
             permit.send(Pending {
@@ -722,10 +722,10 @@ async fn restore_presence(
     conn: &mut ConnectionManager,
     keys: &Keys,
     node: &NodeId,
-    local: &[(String, Member)],
+    local: &[RoomMember],
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
-    for (room, member) in local {
+    for RoomMember { room, member } in local {
         let json = serde_json::to_string(member).expect("members serialize");
         pipe.hset(keys.presence(room), &member.conn, &json)
             .ignore()
