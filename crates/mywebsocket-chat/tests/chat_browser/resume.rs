@@ -153,12 +153,11 @@ async fn scenario(page: Arc<ChatPage>, node: Node, proxy: CutProxy) {
         sent.saturating_sub(SIZE)
     );
     assert_eq!(stats["outcome"], json!("stored"), "{stats}");
-    assert_eq!(
-        figure("connections"),
-        2,
-        "one cut, one reconnection: {stats}"
-    );
-    assert_eq!(on_wire.len(), 2, "two /files connections: {on_wire:?}");
+    // One cut, one accepted reconnection (a node still busy with the lost connection's part
+    // file may answer `busy` first, spec appendix: the page then tries again, on another one).
+    assert!(figure("connections") >= 2, "{stats}");
+    assert_eq!(offsets.len(), 2, "two accepts: {stats}");
+    assert_eq!(on_wire.len() as u64, figure("connections"), "{on_wire:?}");
     let resumed_at = offsets[1];
     assert_eq!(offsets[0], 0, "{offsets:?}");
     assert!(
@@ -178,10 +177,10 @@ async fn scenario(page: Arc<ChatPage>, node: Node, proxy: CutProxy) {
     // the offer, 28 + 14 bytes a chunk of up to 256 KiB, deflate's stored blocks: well under
     // 1%).
     let rest = SIZE - resumed_at;
+    let resumed = on_wire[on_wire.len() - 1];
     assert!(
-        on_wire[1] >= rest && on_wire[1] <= rest + rest / 100 + 4096,
-        "{} bytes on the second connection for the {rest} missing",
-        on_wire[1]
+        resumed >= rest && resumed <= rest + rest / 100 + 4096,
+        "{resumed} bytes on the resumed connection for the {rest} missing"
     );
 
     // What the node stored is the file.
