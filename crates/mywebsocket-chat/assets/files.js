@@ -17,7 +17,12 @@
   // may hold back the `accept` of a resume while the lost connection still holds the part
   // file (spec, appendix), and far longer than the node's acks take (one every window/4 =
   // 512 KiB, so a link sending under 17 KiB/s would look dead: the timer is re-armed while
-  // the browser's send buffer still drains). On expiry the connection counts as lost.
+  // the browser's send buffer still drains). On expiry the connection counts as lost: the
+  // page closes it and resumes on a new one. It sends no `cancel{timeout}` first (spec §5's
+  // answer timeout, 60 s by default in the libraries, which ends the transfer): a cancel makes
+  // the node delete the part file, a closed connection makes it keep it, and a silent node is
+  // more likely a dead connection than a live one. Hence also the shorter time: a reconnection
+  // costs one offer, not the bytes already sent.
   const ANSWER_TIMEOUT_MS = 30000;
   // Reconnections in a row without progress before the upload fails: with `retryDelay`, about
   // 40 s of a node being unreachable (a node restart, a network change).
