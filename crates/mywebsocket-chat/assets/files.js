@@ -152,6 +152,7 @@
     io: "the node could not write the file",
     cancelled: "the node cancelled the upload",
     protocol: "the node reported a protocol error",
+    timeout: "the transfer timed out",
   };
 
   function refusal(msg) {
