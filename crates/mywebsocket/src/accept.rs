@@ -139,6 +139,9 @@ impl Upgrader {
     /// (400, 403, 405, 426 or 431; 503 past the connection limit or during a shutdown) and a
     /// text body saying why.
     ///
+    /// The connection's [`ConnectionInfo`](crate::ConnectionInfo) (peer address, TLS
+    /// session) is read from `stream` first, for the stream types it lists.
+    ///
     /// # Errors
     /// [`Error::Handshake`] for a rejected request, [`Error::Timeout`] with
     /// [`TimeoutKind::Handshake`] past the handshake timeout, [`Error::Io`].

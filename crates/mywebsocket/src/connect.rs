@@ -103,7 +103,9 @@ pub(crate) async fn open_tcp(target: &Target, config: &Config) -> Result<TcpStre
 
 /// Performs the opening handshake over `stream` with `request` (whose URI gives the path and
 /// host, and whose headers are sent as they are: add `Origin`, cookies or
-/// `Sec-WebSocket-Protocol` there; [`Config::protocols`] are added too).
+/// `Sec-WebSocket-Protocol` there; [`Config::protocols`] are added too). The connection's
+/// [`ConnectionInfo`](crate::ConnectionInfo) is read from `stream`, for the stream types it
+/// lists.
 ///
 /// # Errors
 /// [`Error::InvalidSubprotocol`] for a name in [`Config::protocols`] that is not an HTTP

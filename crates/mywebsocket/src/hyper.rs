@@ -30,16 +30,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use mywebsocket_proto::deflate::DeflateParams;
 use mywebsocket_proto::handshake;
 use mywebsocket_proto::{HandshakeError, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::info::ConnectionInfo;
 use crate::tracker::ConnectionGuard;
 use crate::{Upgrader, WebSocket};
 
@@ -70,6 +73,7 @@ impl Upgrader {
                 protocol: accept.protocol,
                 deflate: accept.deflate.map(|(params, _)| params),
                 admitted: Some((self.clone(), guard)),
+                info: ConnectionInfo::default(),
             },
         ))
     }
@@ -86,6 +90,52 @@ pub struct UpgradeFuture {
     deflate: Option<DeflateParams>,
     /// The connection's slot, held from the `101` answer on and handed to the connection.
     admitted: Option<(Upgrader, ConnectionGuard)>,
+    /// Given by the caller; takes the place of what the stream tells.
+    info: ConnectionInfo,
+}
+
+impl UpgradeFuture {
+    /// Gives the connection what the server knows of it, such as the peer address from axum's
+    /// `ConnectInfo` when hyper served a stream type that [`ConnectionInfo`] does not read
+    /// from. The fields set in `info` take the place of those read from the stream.
+    pub fn with_connection_info(mut self, info: ConnectionInfo) -> Self {
+        self.info = info;
+        self
+    }
+
+    /// The connection over the stream hyper upgraded. When hyper served a `TcpStream` (or,
+    /// with `tls`, a rustls stream over one) through `TokioIo`, that stream is taken back out
+    /// of hyper's wrapper, with the bytes hyper read past the request: the connection then
+    /// reads its addresses (and TLS session) from it, and a `TcpStream` splits into halves
+    /// that need no lock.
+    fn connect(&mut self, upgraded: Upgraded) -> WebSocket {
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => return self.websocket(parts.io.into_inner(), parts.read_buf),
+            Err(upgraded) => upgraded,
+        };
+        #[cfg(feature = "tls")]
+        let upgraded =
+            match upgraded.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
+                Ok(parts) => return self.websocket(parts.io.into_inner(), parts.read_buf),
+                Err(upgraded) => upgraded,
+            };
+        self.websocket(TokioIo::new(upgraded), Bytes::new())
+    }
+
+    fn websocket<S>(&mut self, stream: S, buffered: Bytes) -> WebSocket
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        WebSocket::from_parts_with_info(
+            stream,
+            Role::Server,
+            Arc::clone(&self.config),
+            BytesMut::from(buffered),
+            self.protocol.take(),
+            self.deflate,
+            std::mem::take(&mut self.info),
+        )
+    }
 }
 
 impl Future for UpgradeFuture {
@@ -94,14 +144,7 @@ impl Future for UpgradeFuture {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let upgraded = ready!(Pin::new(&mut self.on_upgrade).poll(cx))
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-        let ws = WebSocket::from_parts(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Arc::clone(&self.config),
-            BytesMut::new(),
-            self.protocol.take(),
-            self.deflate,
-        );
+        let ws = self.connect(upgraded);
         if let Some((upgrader, guard)) = self.admitted.take() {
             upgrader.register(guard, &ws);
         }

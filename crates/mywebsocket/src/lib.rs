@@ -54,6 +54,7 @@ mod error;
 mod head_io;
 #[cfg(feature = "hyper")]
 mod hyper;
+mod info;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod tracker;
@@ -65,6 +66,7 @@ pub use connect::{connect, connect_config, connect_with};
 pub use error::{Error, Initiator, Result, TimeoutKind, TlsError};
 #[cfg(feature = "hyper")]
 pub use hyper::UpgradeFuture;
+pub use info::{ConnectionInfo, TlsInfo};
 pub use tracker::ShutdownReport;
 
 pub use bytes::Bytes;

@@ -16,6 +16,7 @@ use super::options::WriteOptions;
 use tokio::sync::Notify;
 
 use crate::error::{Error, TimeoutKind};
+use crate::info::ConnectionInfo;
 use crate::tracker::ConnectionGuard;
 
 /// Why the write task stopped early.
@@ -117,6 +118,8 @@ pub(crate) struct Shared {
     /// A server connection's place in its upgrader's registry and connection limit, released
     /// with the last handle.
     guard: OnceLock<ConnectionGuard>,
+    /// What the stream told when the connection was made.
+    pub(crate) info: ConnectionInfo,
 }
 
 impl Shared {
@@ -138,7 +141,14 @@ impl Shared {
             work: Notify::new(),
             progress: Notify::new(),
             guard: OnceLock::new(),
+            info: ConnectionInfo::default(),
         }
+    }
+
+    /// Sets what the stream told when the connection was made.
+    pub(crate) fn with_info(mut self, info: ConnectionInfo) -> Self {
+        self.info = info;
+        self
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {

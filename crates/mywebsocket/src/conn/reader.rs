@@ -16,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 use super::queue::{PongOutcome, Shared};
 use crate::config::Config;
 use crate::error::{Error, Initiator, Result, TimeoutKind};
+use crate::info::ConnectionInfo;
 
 pub(crate) type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
 
@@ -115,6 +116,12 @@ impl Reader {
             stream_done: false,
             paused: None,
         }
+    }
+
+    /// What the stream told when the connection was made; see
+    /// [`WebSocket::connection_info`](crate::WebSocket::connection_info).
+    pub fn connection_info(&self) -> &ConnectionInfo {
+        &self.shared.info
     }
 
     /// Waits for the next text or binary message.

@@ -1,5 +1,6 @@
 //! The connection type users get from `accept`, `connect` and the hyper upgrade.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,6 +17,7 @@ use super::queue::Shared;
 use super::{split, write_task, Reader, WriteOptions, Writer};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::info::ConnectionInfo;
 
 /// A WebSocket connection, server or client side.
 ///
@@ -36,6 +38,9 @@ pub struct WebSocket {
 impl WebSocket {
     /// Wraps a stream on which the opening handshake has already happened (for example one
     /// upgraded by another HTTP stack). `role` is our end.
+    ///
+    /// [`WebSocket::connection_info`] is read from `stream` as
+    /// [`ConnectionInfo`] says.
     pub fn from_upgraded<S>(stream: S, role: Role, config: Config) -> Self
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -56,14 +61,43 @@ impl WebSocket {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        Self::from_parts_with_info(
+            stream,
+            role,
+            config,
+            buffered,
+            protocol,
+            deflate,
+            ConnectionInfo::default(),
+        )
+    }
+
+    /// [`WebSocket::from_parts`], with `info`'s fields taking the place of those read from the
+    /// stream.
+    pub(crate) fn from_parts_with_info<S>(
+        stream: S,
+        role: Role,
+        config: Arc<Config>,
+        buffered: BytesMut,
+        protocol: Option<String>,
+        deflate: Option<DeflateParams>,
+        info: ConnectionInfo,
+    ) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let info = ConnectionInfo::of(&stream).overridden_by(info);
         let (read, write) = split::split(stream);
         let deflater = deflate.as_ref().map(|params| Deflater::new(params, role));
-        let shared = Arc::new(Shared::new(
-            role,
-            config.write_buffer_size,
-            config.fragment_size,
-            deflater,
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                role,
+                config.write_buffer_size,
+                config.fragment_size,
+                deflater,
+            )
+            .with_info(info),
+        );
         tokio::spawn(write_task::run(
             Arc::clone(&shared),
             write,
@@ -89,6 +123,22 @@ impl WebSocket {
     /// Whether permessage-deflate was negotiated.
     pub fn is_compressed(&self) -> bool {
         self.compressed
+    }
+
+    /// What the stream told when the connection was made: addresses and the TLS session, for
+    /// the stream types [`ConnectionInfo`] lists.
+    pub fn connection_info(&self) -> &ConnectionInfo {
+        &self.shared().info
+    }
+
+    /// The peer's address, when the stream told it; see [`ConnectionInfo`].
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.connection_info().peer_addr
+    }
+
+    /// Our end's address, when the stream told it; see [`ConnectionInfo`].
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.connection_info().local_addr
     }
 
     /// The subprotocol agreed in the handshake, if any.

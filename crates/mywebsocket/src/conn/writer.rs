@@ -15,6 +15,7 @@ use sync_wrapper::SyncWrapper;
 use super::options::WriteOptions;
 use super::queue::Shared;
 use crate::error::{Error, Result};
+use crate::info::ConnectionInfo;
 
 /// Keeps the write task alive while any clone of a [`Writer`] exists.
 #[derive(Debug)]
@@ -215,6 +216,12 @@ impl Writer {
     /// messages could be written.
     pub async fn flush(&self) -> Result<()> {
         self.shared().flush().await
+    }
+
+    /// What the stream told when the connection was made; see
+    /// [`WebSocket::connection_info`](crate::WebSocket::connection_info).
+    pub fn connection_info(&self) -> &ConnectionInfo {
+        &self.shared().info
     }
 
     /// Whether the connection is closing or closed for sending.
