@@ -19,6 +19,10 @@ const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 ///
 /// # Errors
 /// The listener's accept error.
+///
+/// # Cancel safety
+/// Dropping it stops accepting (the listener is dropped with it); each connection already
+/// accepted runs on a task of its own and is served to its end.
 pub async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
     let upgrader = Upgrader::default();
     loop {
@@ -35,6 +39,10 @@ pub async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
 }
 
 /// Serves the protocol on one connection until it closes.
+///
+/// # Cancel safety
+/// Dropping it drops the connection's reader and its registration, which leaves every room
+/// on a task of its own and has the connection closed with 1001 Going Away.
 pub async fn handle(ws: WebSocket, hub: Hub) {
     let (mut reader, writer) = ws.split();
     let registration = hub.register(writer, None);

@@ -120,6 +120,11 @@ impl BrokerSink {
     /// After the broker was unreachable: fetches what each room with members here missed
     /// from history and delivers it, reporting gaps to the members. The broker must deliver
     /// no newer live event of a room before this returns.
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe: it goes room by room, and the rooms it has not reached when dropped
+    /// are not resynchronised (their members miss what the outage held back, with no gap
+    /// notice). Await it to the end.
     pub async fn resync(&self) {
         if let Some(hub) = self.hub.upgrade() {
             hub.resync().await;

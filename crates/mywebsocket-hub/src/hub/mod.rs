@@ -1,22 +1,27 @@
 //! The hub: local connections, their rooms, and delivery of what the broker hands over.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mywebsocket::{CloseCode, Message, PreparedMessage, Writer};
 use tokio::sync::broadcast;
 
-use crate::broker::{Broker, BrokerEvent, BrokerSink, MemoryBroker, RoomMessage, Target};
+use crate::broker::{Broker, BrokerSink, MemoryBroker, Target};
 use crate::config::HubConfig;
 use crate::encoder::{Encoder, RawEncoder};
 use crate::error::{HubError, Result};
 use crate::id::{ConnId, NodeId, StreamId};
 use crate::outbox::Outbox;
-use crate::presence::{Member, Presence, PresenceEvent, RoomMember};
+use crate::presence::{Member, Presence, PresenceEvent};
 
-/// Tries to fetch a room's history after an outage before reporting a gap instead.
-const RESYNC_ATTEMPTS: u32 = 8;
+mod deliver;
+mod join;
+mod registration;
+
+pub use join::{JoinOptions, Joined};
+pub use registration::{QueueStats, Registration};
 
 /// Where a connection stands in one room's message sequence.
 #[derive(Debug)]
@@ -103,6 +108,11 @@ impl HubBuilder {
     ///
     /// # Errors
     /// The broker cannot be reached.
+    ///
+    /// # Cancel safety
+    /// Dropped before it completes, the hub and its broker are dropped with it; the tasks the
+    /// Redis broker may have started stop on their own at their next step, once they see the
+    /// hub is gone.
     pub async fn build(self) -> Result<Hub> {
         let broker = self
             .broker
@@ -122,113 +132,6 @@ impl HubBuilder {
         inner.broker.start(inner.node.clone(), sink).await?;
         Ok(Hub { inner })
     }
-}
-
-/// A connection's registration with a hub. Dropping it (or [`Registration::unregister`])
-/// takes the connection out of every room.
-#[derive(Debug)]
-pub struct Registration {
-    hub: Hub,
-    id: ConnId,
-    outbox: Arc<Outbox>,
-    done: bool,
-}
-
-impl Registration {
-    /// The connection's id, unique across nodes.
-    pub fn id(&self) -> &ConnId {
-        &self.id
-    }
-
-    /// Waits until the hub closes the connection (the slow-consumer policy); returns the
-    /// close code it sent.
-    pub async fn closed(&self) -> CloseCode {
-        self.outbox.wait_closed().await
-    }
-
-    /// What waits in this connection's outbound queue, and what the slow-consumer policy
-    /// dropped from it.
-    pub fn queued(&self) -> QueueStats {
-        let (bytes, messages, dropped) = self.outbox.stats();
-        QueueStats {
-            messages,
-            bytes,
-            dropped,
-        }
-    }
-
-    /// Leaves every room and forgets the connection, announcing the leaves.
-    pub async fn unregister(mut self) {
-        self.done = true;
-        self.hub.unregister(&self.id).await;
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if !self.done {
-            let hub = self.hub.clone();
-            let id = self.id.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { hub.unregister(&id).await });
-            }
-        }
-    }
-}
-
-/// A connection's outbound queue, from [`Registration::queued`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueStats {
-    /// Messages waiting to be handed to the connection's writer.
-    pub messages: usize,
-    /// Their wire bytes (what counts against [`HubConfig::queue_bytes`]).
-    pub bytes: usize,
-    /// Messages dropped since registration by
-    /// [`SlowConsumerPolicy::DropOldest`](crate::SlowConsumerPolicy::DropOldest).
-    pub dropped: u64,
-}
-
-/// Options of [`Hub::join`].
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct JoinOptions {
-    /// The last message id the connection saw in this room: it receives what came after, or
-    /// a gap notice if history no longer reaches back that far. Without it, it receives the
-    /// latest [`HubConfig::history_on_join`] messages.
-    pub since: Option<StreamId>,
-    /// Application data shown in presence (the chat's nickname).
-    pub meta: serde_json::Value,
-}
-
-impl JoinOptions {
-    /// Sets [`JoinOptions::since`].
-    #[must_use]
-    pub fn since(mut self, since: Option<StreamId>) -> Self {
-        self.since = since;
-        self
-    }
-
-    /// Sets [`JoinOptions::meta`].
-    #[must_use]
-    pub fn meta(mut self, meta: serde_json::Value) -> Self {
-        self.meta = meta;
-        self
-    }
-}
-
-/// What [`Hub::join`] did.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Joined {
-    /// Messages replayed from history.
-    pub replayed: usize,
-    /// History did not reach back to `since`: the connection missed messages (it was sent
-    /// the encoder's gap notice).
-    pub gap: bool,
-    /// Who is in the room now, the joiner included (cut to
-    /// [`HubConfig::presence_limit`] members).
-    pub presence: Presence,
 }
 
 impl Hub {
@@ -313,9 +216,22 @@ impl Hub {
     /// messages, each exactly once and in room order; announces the join.
     ///
     /// # Errors
-    /// [`HubError::UnknownConnection`], or the broker's error (the connection is then not in
-    /// the room).
+    /// [`HubError::UnknownConnection`], or the broker's error: when fetching history failed,
+    /// the connection is not in the room; when announcing the join or reading presence failed,
+    /// it is in the room and receives its messages ([`Hub::leave`] undoes it).
+    ///
+    /// # Cancel safety
+    /// The join runs on a task of its own and finishes even if this future is dropped (after
+    /// its first poll): the connection ends up in the room as if it had been awaited, and only
+    /// the [`Joined`] is lost. A join stopped halfway would leave the connection in the room
+    /// without its messages.
     pub async fn join(&self, conn: &ConnId, room: &str, opts: JoinOptions) -> Result<Joined> {
+        let (hub, conn, room) = (self.clone(), conn.clone(), room.to_owned());
+        to_completion(async move { hub.join_now(&conn, &room, opts).await }).await
+    }
+
+    /// [`Hub::join`], on the caller's task.
+    async fn join_now(&self, conn: &ConnId, room: &str, opts: JoinOptions) -> Result<Joined> {
         let member = {
             let mut st = self.inner.lock();
             let local = st.conns.get_mut(conn).ok_or(HubError::UnknownConnection)?;
@@ -372,16 +288,16 @@ impl Hub {
     ///
     /// # Errors
     /// The broker's error announcing it.
+    ///
+    /// # Cancel safety
+    /// The connection leaves in the first poll; announcing it runs on a task of its own and
+    /// finishes even if this future is dropped, so presence never keeps a member that left.
     pub async fn leave(&self, conn: &ConnId, room: &str) -> Result<()> {
-        match self.inner.forget_member(conn, room) {
-            Some(member) => {
-                self.inner
-                    .broker
-                    .presence_remove(room.to_owned(), member)
-                    .await
-            }
-            None => Ok(()),
-        }
+        let Some(member) = self.inner.forget_member(conn, room) else {
+            return Ok(());
+        };
+        let (hub, room) = (self.clone(), room.to_owned());
+        to_completion(async move { hub.inner.broker.presence_remove(room, member).await }).await
     }
 
     /// Sends `msg` to every member of `room` on every node, and keeps it in the room's
@@ -390,6 +306,13 @@ impl Hub {
     /// # Errors
     /// [`HubError::BrokerUnavailable`] when the broker cannot take it,
     /// [`HubError::OutageBufferFull`] when it is unreachable and enough broadcasts wait.
+    ///
+    /// # Cancel safety
+    /// The message is handed to the broker in this future's first poll. With [`MemoryBroker`]
+    /// (which delivers it at once) and [`RedisBroker`](crate::RedisBroker) (which queues it
+    /// for publishing, in order) the future also completes in that poll, so a dropped
+    /// broadcast was either never polled, and sent nothing, or has been accepted whole. With
+    /// another [`Broker`], as its `publish` future says.
     pub async fn broadcast(&self, room: &str, msg: Message) -> Result<()> {
         self.inner.broker.publish(room.to_owned(), None, msg).await
     }
@@ -397,6 +320,9 @@ impl Hub {
     /// [`Hub::broadcast`] to everyone but `except` (typically the sender).
     ///
     /// # Errors
+    /// As [`Hub::broadcast`].
+    ///
+    /// # Cancel safety
     /// As [`Hub::broadcast`].
     pub async fn broadcast_except(&self, room: &str, except: &ConnId, msg: Message) -> Result<()> {
         self.inner
@@ -409,6 +335,10 @@ impl Hub {
     ///
     /// # Errors
     /// The broker's error when the connection is on another node.
+    ///
+    /// # Cancel safety
+    /// A connection on this node gets the message in the first poll, which completes the
+    /// future. For one on another node, as [`Hub::send_to_user`].
     pub async fn send_to_connection(&self, conn: &ConnId, msg: Message) -> Result<()> {
         if conn.node() == self.inner.node.as_str() {
             self.inner
@@ -425,6 +355,12 @@ impl Hub {
     ///
     /// # Errors
     /// The broker's error.
+    ///
+    /// # Cancel safety
+    /// [`MemoryBroker`] delivers the message in the first poll, which completes the future.
+    /// [`RedisBroker`](crate::RedisBroker) publishes it with one Redis command: dropped while
+    /// that command is under way, the message may or may not have been sent (direct messages
+    /// are at most once in any case), and nothing else is left undone.
     pub async fn send_to_user(&self, user: &str, msg: Message) -> Result<()> {
         self.inner
             .broker
@@ -437,6 +373,9 @@ impl Hub {
     ///
     /// # Errors
     /// The broker's error.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
     pub async fn presence(&self, room: &str) -> Result<Presence> {
         self.inner
             .broker
@@ -507,6 +446,19 @@ impl Hub {
     }
 }
 
+/// Runs `work` on a task of its own and waits for it, so that dropping the caller's future
+/// does not stop the work halfway: the hub's state and the broker's stay in step.
+async fn to_completion<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(output) => output,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only a runtime shutting down cancels the task, and that stops the caller too.
+            Err(_) => std::future::pending().await,
+        },
+    }
+}
+
 impl State {
     fn remove_room_member(&mut self, room: &str, conn: &ConnId) {
         if let Some(set) = self.rooms.get_mut(room) {
@@ -530,230 +482,5 @@ impl Inner {
         let (_, member) = st.conns.get_mut(conn)?.rooms.remove(room)?;
         st.remove_room_member(room, conn);
         Some(member)
-    }
-
-    fn prepare(&self, room: &str, message: &RoomMessage) -> PreparedMessage {
-        PreparedMessage::new(self.encoder.room_message(room, message.id, &message.msg))
-    }
-
-    /// Gives a joining connection its history, then what arrived meanwhile, and makes it live.
-    fn go_live(
-        &self,
-        conn: &ConnId,
-        room: &str,
-        since: Option<StreamId>,
-        history: &[RoomMessage],
-        gap: bool,
-    ) -> usize {
-        let mut st = self.lock();
-        let Some(local) = st.conns.get_mut(conn) else {
-            return 0;
-        };
-        let Some((cursor, _)) = local.rooms.get_mut(room) else {
-            return 0;
-        };
-        let mut last = since.unwrap_or(StreamId::ZERO);
-        if gap {
-            if let Some(notice) = self.encoder.gap(room, last) {
-                local.outbox.push(PreparedMessage::new(notice));
-            }
-        }
-        let mut replayed = 0;
-        for message in history {
-            if message.id <= last {
-                continue;
-            }
-            last = message.id;
-            if message.except.as_ref() != Some(conn) {
-                local.outbox.push(self.prepare(room, message));
-                replayed += 1;
-            }
-        }
-        if let Cursor::Joining(waiting) = std::mem::replace(cursor, Cursor::Live(last)) {
-            for (id, prepared) in waiting {
-                if id > last {
-                    last = id;
-                    local.outbox.push(prepared);
-                }
-            }
-            *cursor = Cursor::Live(last);
-        }
-        replayed
-    }
-
-    pub(crate) fn handle_event(&self, event: BrokerEvent) {
-        match event {
-            BrokerEvent::Room { room, message } => self.deliver_room(&room, &message),
-            BrokerEvent::Direct { target, msg } => self.deliver_direct(&target, msg),
-            BrokerEvent::Presence(event) => self.deliver_presence(event),
-        }
-    }
-
-    fn deliver_room(&self, room: &str, message: &RoomMessage) {
-        let mut st = self.lock();
-        let State {
-            conns,
-            rooms,
-            room_last,
-            ..
-        } = &mut *st;
-        let (Some(members), Some(room_last)) = (rooms.get(room), room_last.get_mut(room)) else {
-            return;
-        };
-        if message.id > *room_last {
-            *room_last = message.id;
-        }
-        let mut prepared = None;
-        for conn in members {
-            if message.except.as_ref() == Some(conn) {
-                continue;
-            }
-            let Some(local) = conns.get_mut(conn) else {
-                continue;
-            };
-            let Some((cursor, _)) = local.rooms.get_mut(room) else {
-                continue;
-            };
-            let prepared = prepared.get_or_insert_with(|| self.prepare(room, message));
-            match cursor {
-                Cursor::Live(last) if message.id > *last => {
-                    *last = message.id;
-                    local.outbox.push(prepared.clone());
-                }
-                Cursor::Live(_) => {}
-                Cursor::Joining(waiting) => {
-                    if waiting.len() < self.config.queue_messages {
-                        waiting.push((message.id, prepared.clone()));
-                    } else {
-                        // As if its queue had overflowed: the policy's answer, not silent loss.
-                        local.outbox.close(match self.config.slow_consumer {
-                            crate::SlowConsumerPolicy::Close(code) => code,
-                            _ => CloseCode::TRY_AGAIN_LATER,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    fn deliver_direct(&self, target: &Target, msg: Message) {
-        let st = self.lock();
-        let prepared = PreparedMessage::new(msg);
-        match target {
-            Target::Connection(conn) => {
-                if let Some(local) = st.conns.get(conn) {
-                    local.outbox.push(prepared);
-                }
-            }
-            Target::User(user) => {
-                for conn in st.users.get(user).into_iter().flatten() {
-                    if let Some(local) = st.conns.get(conn) {
-                        local.outbox.push(prepared.clone());
-                    }
-                }
-            }
-        }
-    }
-
-    fn deliver_presence(&self, event: PresenceEvent) {
-        // Past the limit every join would cost a message per member: members of large rooms
-        // ask for presence instead (see `HubConfig::presence_limit`).
-        let announce = self
-            .lock()
-            .rooms
-            .get(event.room())
-            .is_some_and(|m| m.len() <= self.config.presence_limit);
-        if let Some(msg) = announce.then(|| self.encoder.presence(&event)).flatten() {
-            let prepared = PreparedMessage::new(msg);
-            let st = self.lock();
-            for conn in st.rooms.get(event.room()).into_iter().flatten() {
-                let Some(local) = st.conns.get(conn) else {
-                    continue;
-                };
-                // A joiner learns the members from its join reply; its own join event would
-                // arrive before that reply, so it is not sent to it.
-                if matches!(&event, PresenceEvent::Join { member, .. } if member.conn == conn.as_str())
-                {
-                    continue;
-                }
-                local.outbox.push(prepared.clone());
-            }
-        }
-        let _ = self.presence_events.send(event);
-    }
-
-    pub(crate) fn local_presence(&self) -> Vec<RoomMember> {
-        let st = self.lock();
-        st.conns
-            .values()
-            .flat_map(|c| {
-                c.rooms.iter().map(|(room, (_, m))| RoomMember {
-                    room: room.clone(),
-                    member: m.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// Fetches from history what each local room missed since the last delivery here.
-    pub(crate) async fn resync(&self) {
-        let rooms: Vec<(String, StreamId)> = self
-            .lock()
-            .room_last
-            .iter()
-            .map(|(room, last)| (room.clone(), *last))
-            .collect();
-        for (room, last) in rooms {
-            let since = (last != StreamId::ZERO).then_some(last);
-            // The first command after an outage can fail on a connection that has not noticed
-            // yet; retry a few times before giving up on this room.
-            let mut backoff = std::time::Duration::from_millis(50);
-            let mut attempt = 0;
-            let history = loop {
-                attempt += 1;
-                match self
-                    .broker
-                    .history(room.clone(), since, self.config.history_len)
-                    .await
-                {
-                    Ok(history) => break Some(history),
-                    Err(e) if attempt < RESYNC_ATTEMPTS => {
-                        tracing::debug!(%room, error = %e, "resynchronisation failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
-                    }
-                    Err(e) => {
-                        tracing::error!(%room, error = %e, "could not resynchronise room: members are told of a gap");
-                        break None;
-                    }
-                }
-            };
-            let Some(history) = history else {
-                self.report_gap(&room, last);
-                continue;
-            };
-            if history.gap {
-                tracing::warn!(%room, %last, "history no longer reaches the last delivered message: members are told of a gap");
-                self.report_gap(&room, last);
-            }
-            let recovered = history.messages.len();
-            for message in &history.messages {
-                self.deliver_room(&room, message);
-            }
-            tracing::info!(%room, recovered, "resynchronised room from history");
-        }
-    }
-
-    fn report_gap(&self, room: &str, since: StreamId) {
-        let Some(notice) = self.encoder.gap(room, since) else {
-            return;
-        };
-        let prepared = PreparedMessage::new(notice);
-        let st = self.lock();
-        for conn in st.rooms.get(room).into_iter().flatten() {
-            if let Some(local) = st.conns.get(conn) {
-                local.outbox.push(prepared.clone());
-            }
-        }
     }
 }
