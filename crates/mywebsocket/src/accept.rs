@@ -115,6 +115,12 @@ impl Upgrader {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Cancel safety
+    /// The first poll refuses new requests and queues 1001 on every open connection; after
+    /// that the future only waits. Dropped then, the connections still close gracefully on
+    /// their own, but none is cut off at the deadline: call `shutdown` again to wait (and
+    /// then force) again.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.tracker.shutdown(grace).await
     }
@@ -145,6 +151,11 @@ impl Upgrader {
     /// # Errors
     /// [`Error::Handshake`] for a rejected request, [`Error::Timeout`] with
     /// [`TimeoutKind::Handshake`] past the handshake timeout, [`Error::Io`].
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe: the future owns `stream`. Dropped before it completes, it closes the
+    /// stream, whether or not the `101` had been sent, and gives back the connection slot it
+    /// took; nothing is left running.
     pub async fn accept<S>(&self, stream: S) -> Result<WebSocket>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -157,6 +168,11 @@ impl Upgrader {
     ///
     /// # Errors
     /// As [`Upgrader::accept`].
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe: the future owns `stream`. Dropped before it completes, it closes the
+    /// stream, whether or not the `101` had been sent, and gives back the connection slot it
+    /// took; nothing is left running.
     pub async fn accept_with_request<S>(&self, mut stream: S) -> Result<(Request<()>, WebSocket)>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,

@@ -26,6 +26,10 @@ use crate::WebSocket;
 /// # Errors
 /// [`Error::InvalidUrl`] for a URL that is not `ws[s]://host[:port][/path]` (and for `wss://`
 /// without the `tls` feature), [`Error::Io`] when TCP or TLS fails, then as [`connect_with`].
+///
+/// # Cancel safety
+/// Not cancel-safe: dropped before it completes, the future closes the connection it was
+/// opening (TCP, TLS and the opening handshake are given up); nothing is left running.
 pub async fn connect(url: &str) -> Result<(WebSocket, Response<()>)> {
     connect_config(url, Config::default()).await
 }
@@ -34,6 +38,10 @@ pub async fn connect(url: &str) -> Result<(WebSocket, Response<()>)> {
 ///
 /// # Errors
 /// As [`connect`].
+///
+/// # Cancel safety
+/// Not cancel-safe: dropped before it completes, the future closes the connection it was
+/// opening (TCP, TLS and the opening handshake are given up); nothing is left running.
 pub async fn connect_config(url: &str, config: Config) -> Result<(WebSocket, Response<()>)> {
     let target = Target::parse(url)?;
     if target.tls {
@@ -111,6 +119,10 @@ pub(crate) async fn open_tcp(target: &Target, config: &Config) -> Result<TcpStre
 /// [`Error::InvalidSubprotocol`] for a name in [`Config::protocols`] that is not an HTTP
 /// token, [`Error::Handshake`] if the server refuses or answers wrongly (including a non-101
 /// status), [`Error::Timeout`] past the handshake timeout, [`Error::Io`].
+///
+/// # Cancel safety
+/// Not cancel-safe: the future owns `stream`. Dropped before it completes, it closes the
+/// stream mid-handshake; nothing is left running.
 pub async fn connect_with<S>(
     mut stream: S,
     mut request: Request<()>,

@@ -81,6 +81,10 @@ impl Upgrader {
 
 /// Resolves to the [`WebSocket`] once hyper upgrades the connection; from
 /// [`Upgrader::upgrade`].
+///
+/// # Cancel safety
+/// Dropped before it resolves, it gives back the connection slot, and the connection hyper
+/// hands over is closed: the client, which already has its `101`, sees the connection end.
 #[derive(Debug)]
 #[must_use = "the connection is only available by awaiting this future"]
 pub struct UpgradeFuture {

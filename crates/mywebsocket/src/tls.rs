@@ -94,6 +94,10 @@ pub fn default_client_config() -> Arc<ClientConfig> {
 /// TCP fails, [`Error::Tls`] when the TLS handshake fails (its source is the
 /// [`rustls::Error`], such as a certificate not valid for the host, or the I/O error that
 /// broke the handshake), then as [`connect_with`].
+///
+/// # Cancel safety
+/// Not cancel-safe: dropped before it completes, the future closes the connection it was
+/// opening (TCP, TLS and the opening handshake are given up); nothing is left running.
 pub async fn connect_tls(
     url: &str,
     config: Config,

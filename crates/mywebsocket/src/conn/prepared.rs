@@ -129,6 +129,9 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_prepared(&self, message: &PreparedMessage) -> Result<()> {
         let shared = self.shared();
         let opts = WriteOptions::default();

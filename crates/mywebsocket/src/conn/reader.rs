@@ -126,7 +126,11 @@ impl Reader {
 
     /// Waits for the next text or binary message.
     ///
-    /// Cancel-safe: dropping the future loses nothing, the next call carries on.
+    /// # Cancel safety
+    /// Cancel-safe: a message is taken from the connection only by the poll that returns it.
+    /// Dropped before that, the future loses nothing: the bytes read so far stay buffered
+    /// (pings read meanwhile have been answered), and the next call carries on from there.
+    /// The [read timeout](crate::Config::read_timeout) is not restarted by a new call.
     ///
     /// # Errors
     /// [`Error::Closed`] once the closing handshake is done (and on every call after),

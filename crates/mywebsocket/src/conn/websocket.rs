@@ -150,6 +150,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Reader::read_msg`].
+    ///
+    /// # Cancel safety
+    /// As [`Reader::read_msg`].
     pub async fn read_msg(&mut self) -> Result<Message> {
         self.reader.read_msg().await
     }
@@ -157,6 +160,9 @@ impl WebSocket {
     /// Sends a text message; see [`Writer::write_string`].
     ///
     /// # Errors
+    /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
     /// As [`Writer::write_string`].
     pub async fn write_string(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
         self.writer.write_string(text).await
@@ -166,6 +172,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_binary`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_binary`].
     pub async fn write_binary(&self, data: impl Into<Bytes>) -> Result<()> {
         self.writer.write_binary(data).await
     }
@@ -173,6 +182,9 @@ impl WebSocket {
     /// Sends `value` as JSON text; see [`Writer::write_json`].
     ///
     /// # Errors
+    /// As [`Writer::write_json`].
+    ///
+    /// # Cancel safety
     /// As [`Writer::write_json`].
     pub async fn write_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         self.writer.write_json(value).await
@@ -182,6 +194,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_message`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message`].
     pub async fn write_message(&self, message: Message) -> Result<()> {
         self.writer.write_message(message).await
     }
@@ -190,6 +205,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_string_with`].
     pub async fn write_string_with(
         &self,
         text: impl Into<Utf8Bytes>,
@@ -202,6 +220,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_binary`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_binary_with`].
     pub async fn write_binary_with(
         &self,
         data: impl Into<Bytes>,
@@ -214,6 +235,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::write_json`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_json_with`].
     pub async fn write_json_with<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -226,6 +250,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// As [`Writer::ping`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::ping`].
     pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
         self.writer.ping(payload).await
     }
@@ -233,6 +260,9 @@ impl WebSocket {
     /// Waits until everything queued has been written; see [`Writer::flush`].
     ///
     /// # Errors
+    /// As [`Writer::flush`].
+    ///
+    /// # Cancel safety
     /// As [`Writer::flush`].
     pub async fn flush(&self) -> Result<()> {
         self.writer.flush().await
@@ -247,6 +277,13 @@ impl WebSocket {
     /// [`Error::InvalidInput`] for a code that may not be sent, [`Error::Timeout`] with
     /// [`TimeoutKind::Close`](crate::TimeoutKind::Close) if the peer does not answer in time (the socket is then closed),
     /// or the error that ended the connection meanwhile.
+    ///
+    /// # Cancel safety
+    /// The first poll queues the close frame (as [`Writer::close`]) and starts the close
+    /// timeout; after that the future only reads, discarding messages. Dropped then, the close
+    /// frame is still sent and the timeout still runs; the messages it had read are gone (it
+    /// discards them in any case). Call `close` again, or [`WebSocket::read_msg`] until
+    /// [`Error::Closed`], to finish the handshake.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         match self.writer.close(code, reason).await {
             Ok(()) | Err(Error::AlreadyClosed) => {}

@@ -78,6 +78,9 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::AlreadyClosed`] once the connection is closing, or the socket's error.
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_string(&self, text: impl Into<Utf8Bytes>) -> Result<()> {
         self.write_message_with(Message::Text(text.into()), &WriteOptions::default())
             .await
@@ -87,6 +90,9 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_binary(&self, data: impl Into<Bytes>) -> Result<()> {
         self.write_message_with(Message::Binary(data.into()), &WriteOptions::default())
             .await
@@ -96,6 +102,9 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Json`] if serialization fails, otherwise as [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         self.write_json_with(value, &WriteOptions::default()).await
     }
@@ -104,6 +113,9 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_message(&self, message: Message) -> Result<()> {
         self.write_message_with(message, &WriteOptions::default())
             .await
@@ -113,6 +125,9 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_string_with(
         &self,
         text: impl Into<Utf8Bytes>,
@@ -126,6 +141,9 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_binary_with(
         &self,
         data: impl Into<Bytes>,
@@ -139,6 +157,9 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_json`].
+    ///
+    /// # Cancel safety
+    /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_json_with<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -153,6 +174,12 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the message is queued whole, all its frames at once, in the poll that
+    /// completes the future, and never before. Dropped while it waits for room in the write
+    /// queue (backpressure), the future has queued nothing: the message is not sent, and the
+    /// next write's message is the next on the wire.
     pub async fn write_message_with(&self, message: Message, opts: &WriteOptions) -> Result<()> {
         let shared = self.shared();
         let (opcode, payload) = split_message(message);
@@ -177,6 +204,10 @@ impl Writer {
     /// # Errors
     /// [`Error::InvalidInput`] for a payload over 125 bytes, otherwise as
     /// [`Writer::write_string`].
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the ping is queued in the first poll, which completes the future; a
+    /// future never polled sends nothing.
     pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
         let payload = payload.into();
         if payload.len() > MAX_CONTROL_PAYLOAD {
@@ -193,6 +224,10 @@ impl Writer {
     /// # Errors
     /// [`Error::InvalidInput`] for a code that may not be sent (RFC 6455 §7.4),
     /// [`Error::AlreadyClosed`] if a close frame was already queued.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the close frame is queued in the first poll, which completes the future;
+    /// a future never polled sends nothing.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
         if !code.is_valid_on_wire() {
             return Err(Error::InvalidInput(
@@ -214,6 +249,10 @@ impl Writer {
     /// # Errors
     /// The socket's error, or [`Error::AlreadyClosed`] if the connection ended before the
     /// messages could be written.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only waits. Dropping it gives up the wait, and what is queued is
+    /// written all the same.
     pub async fn flush(&self) -> Result<()> {
         self.shared().flush().await
     }
