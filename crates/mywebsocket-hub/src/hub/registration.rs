@@ -76,7 +76,7 @@ impl Drop for Registration {
 pub struct QueueStats {
     /// Messages waiting to be handed to the connection's writer.
     pub messages: usize,
-    /// Their wire bytes (what counts against [`HubConfig::queue_bytes`]).
+    /// Their wire bytes (what counts against [`HubConfig::queue_bytes`](crate::HubConfig::queue_bytes)).
     pub bytes: usize,
     /// Messages dropped since registration by
     /// [`SlowConsumerPolicy::DropOldest`](crate::SlowConsumerPolicy::DropOldest).
