@@ -43,24 +43,15 @@ fn handles(
 }
 
 /// Values users keep, clone and send.
-fn values(
-    config: Config,
-    error: Error,
-    tls_error: TlsError,
-    prepared: PreparedMessage,
-    info: ConnectionInfo,
-    tls: TlsInfo,
-    options: WriteOptions,
-    report: ShutdownReport,
-) {
-    all(&config);
+fn values(tls_error: TlsError, report: ShutdownReport) {
+    all(&Config::default());
     // `Send + Sync + 'static`, so it converts into `Box<dyn Error + Send + Sync>` (anyhow).
-    all(&error);
+    all(&Error::AlreadyClosed);
     all(&tls_error);
-    all(&prepared);
-    all(&info);
-    all(&tls);
-    all(&options);
+    all(&PreparedMessage::new(Message::text("all")));
+    all(&ConnectionInfo::new());
+    all(&TlsInfo::new());
+    all(&WriteOptions::default());
     all(&report);
 }
 
