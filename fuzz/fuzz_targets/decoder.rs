@@ -39,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
             2 => "permessage-deflate; client_max_window_bits=9; server_max_window_bits=9",
             _ => "permessage-deflate; client_max_window_bits=8; server_no_context_takeover",
         };
-        let (params, _) = negotiate([offer], &DeflateConfig::default()).expect("valid offer");
+        let params = negotiate([offer], &DeflateConfig::default())
+            .expect("valid offer")
+            .params;
         decoder.enable_deflate(Inflater::new(&params, role));
     }
     let mut buf = BytesMut::new();

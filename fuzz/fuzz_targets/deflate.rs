@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
         2 => "permessage-deflate; server_max_window_bits=9",
         _ => "permessage-deflate; server_max_window_bits=8; server_no_context_takeover",
     };
-    let (mut params, _) = negotiate([offer], &DeflateConfig::default()).expect("valid offer");
+    let mut params = negotiate([offer], &DeflateConfig::default())
+        .expect("valid offer")
+        .params;
     params.level = u32::from(flags >> 4) % 10;
     let messages: Vec<&[u8]> = rest.split(|&b| b == 0xFF).collect();
 

@@ -47,7 +47,8 @@ fn measure(
     messages: &[Vec<u8>],
     connections: usize,
 ) {
-    let (params, response) = negotiate([offer], &config).expect("acceptable offer");
+    let agreed = negotiate([offer], &config).expect("acceptable offer");
+    let (params, response) = (agreed.params, agreed.response_header);
     let mut ends: Vec<Deflater> = (0..connections)
         .map(|_| Deflater::new(&params, role))
         .collect();

@@ -63,7 +63,7 @@ fn deflate_params() -> impl Strategy<Value = DeflateParams> {
                 if server_reset { "; server_no_context_takeover" } else { "" },
                 if client_reset { "; client_no_context_takeover" } else { "" },
             );
-            let (mut params, _) = negotiate([offer.as_str()], &config).expect("acceptable offer");
+            let mut params = negotiate([offer.as_str()], &config).expect("acceptable offer").params;
             params.level = level;
             params.threshold = 0;
             params
@@ -308,7 +308,9 @@ fn check_any_stream(
     let limits = small_limits();
     let mut decoder = Decoder::new(role, limits);
     if deflate {
-        let (params, _) = negotiate(["permessage-deflate"], &DeflateConfig::default()).unwrap();
+        let params = negotiate(["permessage-deflate"], &DeflateConfig::default())
+            .unwrap()
+            .params;
         decoder.enable_deflate(Inflater::new(&params, role));
     }
     let (events, _) = feed_chunked(&mut decoder, wire, chunks);

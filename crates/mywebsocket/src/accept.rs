@@ -214,7 +214,7 @@ impl Upgrader {
             Arc::clone(&self.config),
             buf,
             accept.protocol,
-            accept.deflate.map(|(params, _)| params),
+            accept.deflate.map(|agreed| agreed.params),
         );
         self.register(guard, &ws);
         Ok((request, ws))

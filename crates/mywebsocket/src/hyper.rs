@@ -71,7 +71,7 @@ impl Upgrader {
                 on_upgrade,
                 config: Arc::new(self.config().clone()),
                 protocol: accept.protocol,
-                deflate: accept.deflate.map(|(params, _)| params),
+                deflate: accept.deflate.map(|agreed| agreed.params),
                 admitted: Some((self.clone(), guard)),
                 info: ConnectionInfo::default(),
             },

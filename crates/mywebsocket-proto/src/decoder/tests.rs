@@ -361,7 +361,7 @@ mod compressed {
     fn params() -> DeflateParams {
         negotiate(["permessage-deflate"], &DeflateConfig::default())
             .unwrap()
-            .0
+            .params
     }
 
     fn server_with_deflate(limits: Limits) -> Decoder {

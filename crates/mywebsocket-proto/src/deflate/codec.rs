@@ -336,7 +336,9 @@ mod tests {
     use crate::deflate::{negotiate, DeflateConfig};
 
     fn params(offer: &str) -> DeflateParams {
-        negotiate([offer], &DeflateConfig::default()).unwrap().0
+        negotiate([offer], &DeflateConfig::default())
+            .unwrap()
+            .params
     }
 
     fn round_trip(params: &DeflateParams, messages: &[Vec<u8>]) {

@@ -23,7 +23,7 @@ mod pool;
 pub use codec::{Deflater, Inflater};
 pub use config::{DeflateConfig, DeflateParams};
 pub use header::{parse_extensions, ExtensionOffer};
-pub use negotiate::{accept_response, negotiate, offer};
+pub use negotiate::{accept_response, negotiate, offer, Negotiated};
 
 /// The extension's registered name.
 pub const EXTENSION_NAME: &str = "permessage-deflate";

@@ -5,6 +5,18 @@ use std::fmt::Write;
 use super::{parse_extensions, DeflateConfig, DeflateParams, ExtensionOffer, EXTENSION_NAME};
 use crate::error::HandshakeError;
 
+/// What a server agreed to in [`negotiate`]: the parameters, and the
+/// `Sec-WebSocket-Extensions` value that tells the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Negotiated {
+    /// The agreed parameters.
+    pub params: DeflateParams,
+    /// The response's `Sec-WebSocket-Extensions` value, such as
+    /// `permessage-deflate; client_max_window_bits=15`.
+    pub response_header: String,
+}
+
 /// Server: picks the first `permessage-deflate` offer in `header_values` (the request's
 /// `Sec-WebSocket-Extensions` values) that it can accept, and returns the agreed parameters with
 /// the response header value. Offers with unknown, repeated or invalid parameters are declined
@@ -12,7 +24,7 @@ use crate::error::HandshakeError;
 pub fn negotiate<'a>(
     header_values: impl IntoIterator<Item = &'a str>,
     config: &DeflateConfig,
-) -> Option<(DeflateParams, String)> {
+) -> Option<Negotiated> {
     parse_extensions(header_values)?
         .iter()
         .filter(|offer| offer.name.eq_ignore_ascii_case(EXTENSION_NAME))
@@ -66,7 +78,7 @@ fn window_bits(value: &str) -> Option<u8> {
     }
 }
 
-fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<(DeflateParams, String)> {
+fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<Negotiated> {
     let seen = read_params(offer)?;
     let server_bits = seen
         .server_max_window_bits
@@ -102,7 +114,10 @@ fn accept_offer(offer: &ExtensionOffer, config: &DeflateConfig) -> Option<(Defla
     if seen.client_max_window_bits.is_some() && client_bits < 15 {
         let _ = write!(response, "; client_max_window_bits={client_bits}");
     }
-    Some((params, response))
+    Some(Negotiated {
+        params,
+        response_header: response,
+    })
 }
 
 /// Client: the `Sec-WebSocket-Extensions` value offering permessage-deflate with `config`.
@@ -183,7 +198,7 @@ mod tests {
     use super::*;
 
     fn server(offer: &str) -> Option<String> {
-        negotiate([offer], &DeflateConfig::default()).map(|(_, response)| response)
+        negotiate([offer], &DeflateConfig::default()).map(|n| n.response_header)
     }
 
     #[test]
@@ -241,8 +256,10 @@ mod tests {
             .server_max_window_bits(10)
             .client_max_window_bits(12)
             .client_no_context_takeover(true);
-        let (params, response) =
-            negotiate(["permessage-deflate; client_max_window_bits"], &config).unwrap();
+        let Negotiated {
+            params,
+            response_header: response,
+        } = negotiate(["permessage-deflate; client_max_window_bits"], &config).unwrap();
         assert_eq!(
             response,
             "permessage-deflate; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12"
@@ -266,8 +283,10 @@ mod tests {
                 .server_no_context_takeover(true),
         ] {
             let offer = offer(&config);
-            let (server_params, response) =
-                negotiate([offer.as_str()], &DeflateConfig::default()).unwrap();
+            let Negotiated {
+                params: server_params,
+                response_header: response,
+            } = negotiate([offer.as_str()], &DeflateConfig::default()).unwrap();
             let client_params = accept_response([response.as_str()], &config).unwrap();
             assert_eq!(
                 server_params.server_max_window_bits,

@@ -23,8 +23,8 @@ pub struct Accept {
     /// The subprotocol chosen from the client's offer, if any.
     pub protocol: Option<String>,
     /// The agreed permessage-deflate parameters and the `Sec-WebSocket-Extensions` value that
-    /// announces them; set by the caller after [`negotiate`](crate::deflate::negotiate).
-    pub deflate: Option<(crate::deflate::DeflateParams, String)>,
+    /// announces them; set by the caller from [`negotiate`](crate::deflate::negotiate).
+    pub deflate: Option<crate::deflate::Negotiated>,
 }
 
 /// Checks an upgrade request against RFC 6455 §4.2.1 and chooses a subprotocol from
@@ -86,8 +86,8 @@ pub fn accept_response(accept: &Accept) -> Response<()> {
         SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept.accept_key).expect("base64 is a valid header value"),
     );
-    if let Some((_, extensions)) = &accept.deflate {
-        if let Ok(value) = HeaderValue::from_str(extensions) {
+    if let Some(deflate) = &accept.deflate {
+        if let Ok(value) = HeaderValue::from_str(&deflate.response_header) {
             headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
         }
     }

@@ -70,9 +70,9 @@ async fn accept_counted(
             "offer": offer.join(", "),
             "status": response.as_ref().map(|r| r.status().as_u16()),
             "response_header": response_header,
-            "agreed": agreed.as_ref().map(|(params, response)| json!({
-                "params": params_json(params),
-                "response": response,
+            "agreed": agreed.as_ref().map(|agreed| json!({
+                "params": params_json(&agreed.params),
+                "response": agreed.response_header,
             })),
             "compressed": ws.is_compressed(),
         }),
