@@ -89,7 +89,10 @@ impl fmt::Display for StreamId {
 }
 
 /// A string that is not `<u64>-<u64>`.
+///
+/// `#[non_exhaustive]`, so that it can later say what is wrong without breaking callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvalidStreamId;
 
 impl fmt::Display for InvalidStreamId {

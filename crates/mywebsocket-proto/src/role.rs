@@ -2,6 +2,8 @@
 
 /// The side of a connection. Masking rules depend on it (RFC 6455 §5.1): a client masks every
 /// frame it sends and a server never does; each rejects frames that break the rule.
+///
+/// Not `#[non_exhaustive]`: a WebSocket connection has these two ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// The end that sent the opening handshake.

@@ -2,6 +2,9 @@
 
 /// One extension from a `Sec-WebSocket-Extensions` list, with its parameters in order
 /// (quoted values unquoted).
+///
+/// Not `#[non_exhaustive]`: a name and its parameters are all the header's grammar has
+/// (RFC 6455 §9.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtensionOffer {
     /// The extension's name, such as `permessage-deflate`.

@@ -7,6 +7,9 @@ use crate::error::ProtocolError;
 pub const MAX_HEADER_LEN: usize = 14;
 
 /// A frame header as it appears on the wire.
+///
+/// Not `#[non_exhaustive]`: these are the fields of RFC 6455 §5.2, which extensions give
+/// meaning to but do not add to, so a literal is the way to build one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     /// Whether this is the final fragment of a message.

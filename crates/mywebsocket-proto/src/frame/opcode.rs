@@ -6,6 +6,10 @@ use std::fmt;
 ///
 /// Opcodes 0x3-0x7 and 0xB-0xF are reserved; [`OpCode::from_u8`] returns `None` for them so the
 /// decoder can fail the connection with 1002 (RFC 6455 §5.2).
+///
+/// Not `#[non_exhaustive]`: it lists every opcode RFC 6455 defines, and a `match` on it may
+/// stay exhaustive. An extension's opcode (RFC 6455 §11.8) would be a breaking change here,
+/// to weigh when such an extension is supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpCode {
     /// 0x0: a continuation of a fragmented data message.
