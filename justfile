@@ -120,7 +120,7 @@ bench-fanout *args:
 files:
     nice cargo build --release -p mywebsocket-files --example ft_peer
     FT_PEER_BIN="$PWD/target/release/examples/ft_peer" nice cargo test --release -p mywebsocket-files -- --include-ignored --nocapture
-    bash scripts/files-conformance.sh rust chat
+    bash scripts/files-conformance.sh rust chat browser
 
 # The chat page in two headless Chromiums on two nodes through Redis; installs what is missing.
 chat-browser:

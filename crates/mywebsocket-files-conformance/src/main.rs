@@ -4,11 +4,13 @@
 //! ```text
 //! ft-conformance run --name NAME (--listen | --connect URL) [--cases FILE]
 //!                    [--known-failures FILE] [--only ID,ID] [--report FILE] [--first-wait SECS]
+//!                    [--download-link]
 //! ft-conformance table REPORT.json...
 //! ```
 //!
 //! With `--listen` it binds 127.0.0.1:0, prints `listening on ws://127.0.0.1:PORT/` and serves
 //! the testee one connection per case connection; with `--connect` it connects to a receiver.
+//! `--download-link` also checks the chat's download-link message after every `done`.
 //! Exit status 1 when a case failed that is not a known failure, or a known failure passed.
 
 #![forbid(unsafe_code)]
@@ -38,10 +40,13 @@ async fn main() {
     let status = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]).await,
         Some("table") => report::table(&args[1..]),
-        _ => Err("usage: ft-conformance run --name NAME (--listen | --connect URL) [--cases FILE] \
-                  [--known-failures FILE] [--only ID,ID] [--report FILE] [--first-wait SECS]\n       \
+        _ => Err(
+            "usage: ft-conformance run --name NAME (--listen | --connect URL) [--cases FILE] \
+                  [--known-failures FILE] [--only ID,ID] [--report FILE] [--first-wait SECS] \
+                  [--download-link]\n       \
                   ft-conformance table REPORT.json..."
-            .into()),
+                .into(),
+        ),
     };
     match status {
         Ok(true) => {}
@@ -63,6 +68,7 @@ struct Options {
     only: Vec<String>,
     report: Option<PathBuf>,
     first_wait: u64,
+    download_link: bool,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -76,6 +82,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         match arg.as_str() {
             "--name" => o.name = value()?,
             "--listen" => o.listen = true,
+            "--download-link" => o.download_link = true,
             "--connect" => o.connect = Some(value()?),
             "--cases" => o.cases = Some(value()?.into()),
             "--known-failures" => o.known = Some(value()?.into()),
@@ -134,7 +141,7 @@ async fn run(args: &[String]) -> Result<bool, String> {
         let outcome = match source.not_applicable(case) {
             Some(why) => Outcome::NotApplicable(why.into()),
             None => {
-                let result = run::run_case(case, &mut source).await;
+                let result = run::run_case(case, &mut source, o.download_link).await;
                 Outcome::judge(result, known.get(&case.id))
             }
         };

@@ -27,6 +27,8 @@ pub(crate) struct Peer {
     ws: Option<WebSocket>,
     /// The last messages each way, newest last.
     pub(crate) transcript: Vec<String>,
+    /// The application's text messages read so far (the chat's download links).
+    pub(crate) app_texts: Vec<String>,
 }
 
 impl Peer {
@@ -34,6 +36,7 @@ impl Peer {
         Self {
             ws: Some(ws),
             transcript: Vec::new(),
+            app_texts: Vec::new(),
         }
     }
 
@@ -95,6 +98,7 @@ impl Peer {
                 };
             }
             self.log(format!("← (application) {text}"));
+            self.app_texts.push(text.to_owned());
             return Ok(Incoming::App);
         }
         let data = Bytes::copy_from_slice(msg.as_bytes());

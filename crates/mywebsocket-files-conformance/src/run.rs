@@ -26,8 +26,13 @@ pub(crate) struct Run<'c> {
     pending: VecDeque<Map<String, Value>>,
 }
 
-/// Runs `case`; `Err` says what differed from the spec, with the transcript.
-pub(crate) async fn run_case(case: &Case, source: &mut Source) -> Result<(), String> {
+/// Runs `case`; `Err` says what differed from the spec, with the transcript. With
+/// `download_link`, every `done` must be followed by the chat's download-link message.
+pub(crate) async fn run_case(
+    case: &Case,
+    source: &mut Source,
+    download_link: bool,
+) -> Result<(), String> {
     let mut vars = Vars {
         max_file_size: source.defaults().max_file_size,
         max_concurrent: source.defaults().max_concurrent,
@@ -62,6 +67,12 @@ pub(crate) async fn run_case(case: &Case, source: &mut Source) -> Result<(), Str
             outcome = Err(format!("step {} ({}): {e}", n + 1, step_name(step)));
             break;
         }
+    }
+    if outcome.is_ok() && download_link {
+        outcome = run
+            .download_links()
+            .await
+            .map_err(|e| format!("after the steps: {e}"));
     }
     match outcome {
         Ok(()) => {
@@ -168,6 +179,7 @@ impl Run<'_> {
                 for track in self.tracks.values_mut() {
                     track.accepted = false;
                     track.ended = false;
+                    track.ended_by_runner = false;
                 }
                 self.pending.clear();
                 Ok(())
@@ -204,7 +216,7 @@ impl Run<'_> {
                     track.acked = track.acked.max(offset);
                 }
             }
-            Some("cancel" | "done") => self.track(&name)?.ended = true,
+            Some("cancel" | "done") => self.track(&name)?.ended_by_runner = true,
             _ => {}
         }
         Ok(())
@@ -444,7 +456,12 @@ impl Run<'_> {
                 (self.vars.window, self.vars.max_chunk) = (track.window, track.max_chunk);
             }
             Some("ack") => self.ack_read(got)?,
-            Some("done" | "cancel") => self.track(&name)?.ended = true,
+            Some("done") => {
+                let track = self.track(&name)?;
+                track.ended = true;
+                track.done_read = true;
+            }
+            Some("cancel") => self.track(&name)?.ended = true,
             // A reject answers an offer; an accepted transfer under that id goes on (§4.2).
             Some("reject") => {
                 let track = self.track(&name)?;
@@ -532,6 +549,45 @@ impl Run<'_> {
             return self.check(&want, got).is_ok();
         }
         self.check(want, got).is_ok()
+    }
+
+    /// The chat's download link (docs/file-transfer.md, Appendix): after the `done` of an
+    /// upload, one application message `{"type":"file","transfer":ID,"id":FILE,"path":"/files/FILE"}`.
+    async fn download_links(&mut self) -> Result<(), String> {
+        let done: Vec<String> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.done_read)
+            .map(|(name, _)| self.vars.ids[name].to_string())
+            .collect();
+        for transfer in done {
+            loop {
+                let link = self.peer.app_texts.iter().find_map(|text| {
+                    let value: Value = serde_json::from_str(text).ok()?;
+                    (value["type"] == "file" && value["transfer"] == transfer.as_str())
+                        .then_some(value)
+                });
+                if let Some(link) = link {
+                    let file = link["id"].as_str().unwrap_or_default();
+                    let well_formed = file.len() == 32
+                        && file.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                        && link["path"] == format!("/files/{file}").as_str();
+                    if !well_formed {
+                        return Err(format!("a malformed download link: {link}"));
+                    }
+                    break;
+                }
+                let read = self.read_one(Some(&Value::from("*"))).await;
+                let read = read.map_err(|e| format!("no download link for {transfer}: {e}"))?;
+                if let Some(map) = read {
+                    return Err(format!(
+                        "waiting for the download link of {transfer}, got {}",
+                        Value::Object(map)
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The probe of docs/file-transfer-conformance.md: whatever the testee sends before the

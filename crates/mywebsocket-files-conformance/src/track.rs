@@ -23,8 +23,13 @@ pub(crate) struct Track {
     pub(crate) acks: Vec<u64>,
     /// The largest chunk the runner sent (for the ack-spacing rule).
     pub(crate) sent_chunk: u64,
-    /// `done`, `reject` or `cancel` was read, or a `cancel` sent.
+    /// The testee ended it: `done`, `reject` (before accept) or `cancel` was read.
     pub(crate) ended: bool,
+    /// The runner sent `cancel` (or `done`): what the testee wrote before it learned of it
+    /// may still arrive, and its acks are ignored (§4.2).
+    pub(crate) ended_by_runner: bool,
+    /// The testee's `done` was read.
+    pub(crate) done_read: bool,
 }
 
 impl Track {
@@ -60,6 +65,9 @@ impl Track {
             return Err(format!(
                 "ack {offset} after the transfer ended (§4: done is final)"
             ));
+        }
+        if self.ended_by_runner {
+            return Ok(()); // in flight when the runner ended it: ignored (§4.2)
         }
         if offset < self.acked {
             return Err(format!(

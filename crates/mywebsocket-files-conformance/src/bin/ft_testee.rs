@@ -1,6 +1,6 @@
-//! `ft-testee URL`: the conformance adapter of `mywebsocket-files` (docs/file-transfer-conformance.md).
+//! `ft-testee [URL]`: the conformance adapter of `mywebsocket-files` (docs/file-transfer-conformance.md).
 //!
-//! Connects to the runner at URL, reads the instructions (the first message), runs a
+//! Connects to the runner at URL (default: `$FT_CONFORMANCE_RUNNER`), reads the instructions (the first message), runs a
 //! [`Transfers`] on the connection with the receiver settings they give, offers the files
 //! they list, and routes every message until the runner closes; then connects again, until
 //! the instructions say `end`. Received files go to a temporary directory kept for the whole
@@ -16,7 +16,8 @@ use mywebsocket_files_conformance::{content, Instructions};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
-        .ok_or("usage: ft-testee ws://127.0.0.1:PORT/")?;
+        .or_else(|| std::env::var("FT_CONFORMANCE_RUNNER").ok())
+        .ok_or("usage: ft-testee ws://127.0.0.1:PORT/ (or set FT_CONFORMANCE_RUNNER)")?;
     let dir = tempfile::tempdir()?;
     loop {
         let (ws, _) = connect(&url).await?;
