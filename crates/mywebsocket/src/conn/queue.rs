@@ -5,7 +5,6 @@
 //! everything queued in one go, which batches many messages into one syscall.
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -15,25 +14,11 @@ use mywebsocket_proto::{CloseFrame, Fragments, Frame, FrameHeader, OpCode, Role}
 use super::options::WriteOptions;
 use tokio::sync::Notify;
 
-use crate::error::{Error, TimeoutKind};
+use crate::error::Error;
 use crate::info::ConnectionInfo;
 use crate::tracker::ConnectionGuard;
 
-/// Why the write task stopped early.
-#[derive(Debug, Clone)]
-pub(crate) enum Failure {
-    Io(io::ErrorKind, String),
-    Timeout,
-}
-
-impl Failure {
-    pub(crate) fn to_error(&self) -> Error {
-        match self {
-            Self::Io(kind, msg) => Error::Io(io::Error::new(*kind, msg.clone())),
-            Self::Timeout => Error::Timeout(TimeoutKind::Write),
-        }
-    }
-}
+pub(crate) use super::failure::Failure;
 
 #[derive(Debug, Default)]
 pub(crate) struct Queue {

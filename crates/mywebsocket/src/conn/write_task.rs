@@ -108,7 +108,7 @@ pub(crate) async fn run(
             let failure = if e.kind() == io::ErrorKind::TimedOut {
                 Failure::Timeout
             } else {
-                Failure::Io(e.kind(), e.to_string())
+                Failure::Io(Arc::new(e))
             };
             finish(&shared, Some(failure));
             return;
