@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mywebsocket::{
     CloseCode, Config, ConnectionInfo, Error, Message, PreparedMessage, Reader, ShutdownReport,
-    TlsError, TlsInfo, UpgradeFuture, Upgrader, WebSocket, WriteOptions, Writer,
+    TlsError, TlsInfo, UpgradeFuture, Upgrader, UrlError, WebSocket, WriteOptions, Writer,
 };
 use mywebsocket_hub::{
     ConnId, Hub, HubBuilder, HubConfig, HubError, JoinOptions, QueueStats, Registration,
@@ -43,11 +43,12 @@ fn handles(
 }
 
 /// Values users keep, clone and send.
-fn values(tls_error: TlsError, report: ShutdownReport) {
+fn values(tls_error: TlsError, url_error: UrlError, report: ShutdownReport) {
     all(&Config::default());
     // `Send + Sync + 'static`, so it converts into `Box<dyn Error + Send + Sync>` (anyhow).
     all(&Error::AlreadyClosed);
     all(&tls_error);
+    all(&url_error);
     all(&PreparedMessage::new(Message::text("all")));
     all(&ConnectionInfo::new());
     all(&TlsInfo::new());

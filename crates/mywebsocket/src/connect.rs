@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::Config;
-use crate::error::{Error, Result, TimeoutKind};
+use crate::error::{Error, Result, TimeoutKind, UrlError};
 use crate::head_io::read_head;
 use crate::WebSocket;
 
@@ -48,14 +48,18 @@ pub async fn connect_config(url: &str, config: Config) -> Result<(WebSocket, Res
         #[cfg(feature = "tls")]
         return crate::tls::connect_tls(url, config, crate::tls::default_client_config()).await;
         #[cfg(not(feature = "tls"))]
-        return Err(Error::InvalidUrl(
-            "wss:// needs mywebsocket's `tls` feature".into(),
-        ));
+        return Err(Error::InvalidUrl(UrlError::new(
+            "wss:// needs mywebsocket's `tls` feature",
+            None,
+        )));
     }
     let tcp = open_tcp(&target, &config).await?;
-    let request = Request::get(target.uri)
-        .body(())
-        .map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    let request = Request::get(target.uri).body(()).map_err(|e| {
+        Error::InvalidUrl(UrlError::new(
+            format!("cannot request {url:?}"),
+            Some(e.into()),
+        ))
+    })?;
     connect_with(tcp, request, config).await
 }
 
@@ -70,21 +74,25 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Self> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| Error::InvalidUrl(format!("cannot parse {url:?}")))?;
+        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
+            Error::InvalidUrl(UrlError::new(
+                format!("cannot parse {url:?}"),
+                Some(e.into()),
+            ))
+        })?;
         let (tls, default_port) = match uri.scheme_str() {
             Some("ws") => (false, 80),
             Some("wss") => (true, 443),
             _ => {
-                return Err(Error::InvalidUrl(format!(
-                    "{url:?} is not a ws:// or wss:// URL"
+                return Err(Error::InvalidUrl(UrlError::new(
+                    format!("{url:?} is not a ws:// or wss:// URL"),
+                    None,
                 )))
             }
         };
-        let host = uri
-            .host()
-            .ok_or_else(|| Error::InvalidUrl(format!("{url:?} has no host")))?;
+        let host = uri.host().ok_or_else(|| {
+            Error::InvalidUrl(UrlError::new(format!("{url:?} has no host"), None))
+        })?;
         // Brackets belong to the URL syntax of an IPv6 literal, not to the address.
         let host = host
             .trim_start_matches('[')
@@ -228,6 +236,24 @@ mod tests {
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_keeps_the_parser_error() {
+        use std::error::Error as _;
+        let Err(Error::InvalidUrl(e)) = Target::parse("ws://exa mple.com/") else {
+            panic!("a space is not allowed in a URL")
+        };
+        assert_eq!(e.what(), r#"cannot parse "ws://exa mple.com/""#);
+        assert!(e.source().is_some_and(|s| s.is::<http::uri::InvalidUri>()));
+        let Err(Error::InvalidUrl(e)) = Target::parse("ftp://example.com/") else {
+            panic!("ftp is not a WebSocket scheme")
+        };
+        assert!(e.source().is_none());
+        assert!(
+            e.to_string().contains("is not a ws:// or wss:// URL"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -68,8 +68,8 @@ pub enum Error {
     InvalidInput(&'static str),
     /// The value given to `write_json` could not be serialized.
     Json(serde_json::Error),
-    /// The URL given to `connect` is not a `ws://` URL we can reach.
-    InvalidUrl(String),
+    /// The URL given to `connect` is not a `ws://` or `wss://` URL we can reach.
+    InvalidUrl(UrlError),
     /// A subprotocol in [`Config::protocols`](crate::Config::protocols) cannot be offered: it
     /// is not an HTTP token (RFC 6455 §4.1), such as a name with a space or a comma. Holds the
     /// name.
@@ -77,6 +77,52 @@ pub enum Error {
     /// TLS failed: the handshake with the server (`wss://`), or a certificate or key that
     /// rustls refused. Only made with the `tls` feature.
     Tls(TlsError),
+}
+
+/// Why a URL given to [`connect`](crate::connect) cannot be used, with the parser's error as
+/// its [`source`](std::error::Error::source) when there is one.
+#[derive(Debug)]
+pub struct UrlError(Box<UrlErrorInner>);
+
+#[derive(Debug)]
+struct UrlErrorInner {
+    what: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl UrlError {
+    /// A URL we cannot use: `what` is wrong with it, and the parser's error, if any.
+    pub(crate) fn new(
+        what: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self(Box::new(UrlErrorInner {
+            what: what.into(),
+            source,
+        }))
+    }
+
+    /// What is wrong with the URL, without the parser's error: `"ftp://x" is not a ws:// or
+    /// wss:// URL`.
+    pub fn what(&self) -> &str {
+        &self.0.what
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.source {
+            Some(source) => write!(f, "{}: {source}", self.0.what),
+            None => f.write_str(&self.0.what),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source: &(dyn std::error::Error + 'static) = self.0.source.as_deref()?;
+        Some(source)
+    }
 }
 
 /// A TLS failure, with what we were doing and the cause as its
@@ -216,12 +262,12 @@ impl std::error::Error for Error {
             Self::Io(e) => Some(e),
             Self::Json(e) => Some(e),
             Self::Tls(e) => Some(e),
+            Self::InvalidUrl(e) => Some(e),
             Self::MessageTooBig { .. }
             | Self::Timeout(_)
             | Self::Closed { .. }
             | Self::AlreadyClosed
             | Self::InvalidInput(_)
-            | Self::InvalidUrl(_)
             | Self::InvalidSubprotocol(_) => None,
         }
     }

@@ -63,7 +63,7 @@ pub use accept::Upgrader;
 pub use config::{Config, ControlHandler, OriginCheck};
 pub use conn::{PreparedMessage, Reader, WebSocket, WriteOptions, Writer};
 pub use connect::{connect, connect_config, connect_with};
-pub use error::{Error, Initiator, Result, TimeoutKind, TlsError};
+pub use error::{Error, Initiator, Result, TimeoutKind, TlsError, UrlError};
 #[cfg(feature = "hyper")]
 pub use hyper::UpgradeFuture;
 pub use info::{ConnectionInfo, TlsInfo};

@@ -52,7 +52,7 @@ pub use tokio_rustls;
 
 use crate::config::Config;
 use crate::connect::{connect_with, open_tcp, Target};
-use crate::error::{Error, Result, TimeoutKind, TlsError};
+use crate::error::{Error, Result, TimeoutKind, TlsError, UrlError};
 use crate::WebSocket;
 
 /// The crypto provider: ring, named explicitly so that a program that also links rustls's
@@ -105,13 +105,19 @@ pub async fn connect_tls(
 ) -> Result<(WebSocket, Response<()>)> {
     let target = Target::parse(url)?;
     if !target.tls {
-        return Err(Error::InvalidUrl(format!("{url:?} is not a wss:// URL")));
+        return Err(Error::InvalidUrl(UrlError::new(
+            format!("{url:?} is not a wss:// URL"),
+            None,
+        )));
     }
     let tcp = open_tcp(&target, &config).await?;
     let stream = handshake(tcp, &target.host, tls, &config).await?;
-    let request = Request::get(target.uri)
-        .body(())
-        .map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    let request = Request::get(target.uri).body(()).map_err(|e| {
+        Error::InvalidUrl(UrlError::new(
+            format!("cannot request {url:?}"),
+            Some(e.into()),
+        ))
+    })?;
     connect_with(stream, request, config).await
 }
 
@@ -122,8 +128,12 @@ async fn handshake(
     tls: Arc<ClientConfig>,
     config: &Config,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|_| Error::InvalidUrl(format!("{host:?} is not a valid TLS server name")))?;
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+        Error::InvalidUrl(UrlError::new(
+            format!("{host:?} is not a valid TLS server name"),
+            Some(e.into()),
+        ))
+    })?;
     let connecting = TlsConnector::from(tls).connect(name, tcp);
     let stream = tokio::time::timeout(config.handshake_timeout, connecting)
         .await
