@@ -6,6 +6,8 @@
 //! `write_string`, `write_binary`, `write_json` (each with a `_with` form taking
 //! [`WriteOptions`]), finish with [`WebSocket::close`]. [`WebSocket::split`] gives a
 //! [`Reader`] and a [`Writer`] that is cheap to clone and safe to use from many tasks.
+//! [`WebSocket::connection_info`] tells the peer's address and the TLS session, read from the
+//! stream when the connection was made ([`ConnectionInfo`] says why not the stream itself).
 //!
 //! Pings and pongs, the heartbeat, fragmentation of large writes, reassembly, UTF-8 checks
 //! and the closing handshake happen inside; the protocol itself lives in

@@ -230,7 +230,7 @@ impl Hub {
         to_completion(async move { hub.join_now(&conn, &room, opts).await }).await
     }
 
-    /// [`Hub::join`], on the caller's task.
+    /// The work of [`Hub::join`], run on a task of its own.
     async fn join_now(&self, conn: &ConnId, room: &str, opts: JoinOptions) -> Result<Joined> {
         let member = {
             let mut st = self.inner.lock();
