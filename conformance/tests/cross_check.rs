@@ -106,6 +106,7 @@ impl From<Message> for Item {
         match m {
             Message::Text(t) => Self::Text(t.into_bytes()),
             Message::Binary(b) => Self::Binary(b),
+            other => panic!("read_msg yields data messages only, not {other:?}"),
         }
     }
 }
@@ -918,6 +919,7 @@ async fn our_send(ws: &WebSocket, send: &OurSend) -> Result<(), Error> {
             match m.to_ours() {
                 Message::Text(t) => ws.write_string_with(t, &opts).await,
                 Message::Binary(b) => ws.write_binary_with(b, &opts).await,
+                other => panic!("to_ours makes data messages only, not {other:?}"),
             }
         }
         OurSend::Ping(p) => ws.ping(p.bytes().clone()).await,

@@ -203,8 +203,14 @@ async fn our_client_works_as_stream_and_sink() {
             let text = client.next().await.unwrap().unwrap();
             assert_eq!(text.as_text(), Some(format!("n={i}").as_str()));
         }
-        // Closing the Sink sends a normal close; the Stream then ends.
+        // Closing the Sink sends a normal close; the Stream yields the server's answer to it,
+        // then ends.
         SinkExt::<Message>::close(&mut client).await.unwrap();
+        let answer = client.next().await.unwrap().unwrap();
+        assert_eq!(
+            answer.as_close_frame().map(|f| f.code),
+            Some(mywebsocket::CloseCode::NORMAL)
+        );
         assert!(client.next().await.is_none());
         let close = server.join().await.expect("a close frame");
         assert_eq!(u16::from(close.code), 1000);

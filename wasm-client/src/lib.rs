@@ -17,6 +17,8 @@
 //!         Ok(Message::Text(text)) if text == "bye" => break,
 //!         Ok(Message::Text(text)) => web_log(&text),
 //!         Ok(Message::Binary(bytes)) => web_log(&format!("{} bytes", bytes.len())),
+//!         // `read_msg` yields data only; `Message` is `#[non_exhaustive]`.
+//!         Ok(_) => {}
 //!         // The server closed: its code and reason.
 //!         Err(Error::Closed(info)) => return Ok(web_log(&format!("{} {}", info.code, info.reason))),
 //!         Err(e) => return Err(e),

@@ -15,7 +15,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, Event, MessageEvent};
 
-use crate::close::{CloseInfo, Initiator};
+use crate::close::{check_close, CloseInfo, Initiator};
 use crate::error::Error;
 use crate::options::Options;
 use crate::timer::now_ms;
@@ -281,10 +281,12 @@ impl Socket {
         self.ws.extensions()
     }
 
-    /// Hands a message to the browser to send.
+    /// Hands a message to the browser to send; a [`Message::Close`] starts the closing
+    /// handshake with its code and reason (none: a close frame without a status code).
     ///
     /// # Errors
-    /// [`Error::NotOpen`] unless the connection is open, or the browser's exception.
+    /// [`Error::NotOpen`] unless the connection is open, [`Error::InvalidCloseCode`] for a
+    /// close code a page may not send, or the browser's exception.
     pub(crate) fn send(&self, message: &Message) -> Result<(), Error> {
         if !self.is_open() {
             return Err(Error::NotOpen);
@@ -292,6 +294,22 @@ impl Socket {
         match message {
             Message::Text(text) => self.ws.send_with_str(text.as_str()),
             Message::Binary(data) => self.ws.send_with_u8_array(data),
+            Message::Close(Some(frame)) => {
+                check_close(frame.code, frame.reason.as_str())?;
+                return self.start_close(frame.code, frame.reason.as_str());
+            }
+            Message::Close(None) => {
+                self.state.borrow_mut().close_requested = true;
+                // Without arguments the browser sends a close frame with no body.
+                self.ws.close()
+            }
+            // `Message` is `#[non_exhaustive]`; every kind it has today is handled above.
+            _ => {
+                return Err(Error::Browser {
+                    name: "NotSupportedError".into(),
+                    message: "a kind of message this version cannot send".into(),
+                })
+            }
         }
         .map_err(|e| Error::from_js(&e))
     }

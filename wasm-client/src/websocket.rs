@@ -74,8 +74,17 @@ impl Shared {
         Rc::clone(&self.socket.borrow())
     }
 
-    /// Waits until the browser's send buffer is at most `max_buffered`, then sends.
+    /// Waits until the browser's send buffer is at most `max_buffered`, then sends. A close
+    /// does not wait (the browser sends it after what it holds) and ends reconnecting.
     async fn write(&self, message: Message) -> Result<()> {
+        if let Message::Close(frame) = &message {
+            if let Some(frame) = frame {
+                check_close(frame.code, frame.reason.as_str())?;
+            }
+            // As `WebSocket::close`, without the wait: no reconnecting after this.
+            self.closing.set(true);
+            return self.socket().send(&message);
+        }
         loop {
             let socket = self.socket();
             if !socket.is_open() {
@@ -248,7 +257,9 @@ impl WebSocket {
         self.writer.write_json(value).await
     }
 
-    /// Sends a message; see [`Writer::write_message`].
+    /// Sends a message; see [`Writer::write_message`]. A [`Message::Close`] starts the
+    /// closing handshake without waiting for it to finish; [`WebSocket::read_msg`] then
+    /// returns [`Error::Closed`] when it has.
     ///
     /// # Errors
     /// As [`Writer::write_message`].
@@ -340,8 +351,14 @@ impl Writer {
 
     /// Sends a message; see [`Writer::write_string`].
     ///
+    /// A [`Message::Close`] closes the browser's socket with its code and reason, as
+    /// [`WebSocket::close`] does but without waiting for the server's answer, and, as there,
+    /// ends reconnecting. `Message::Close(None)` sends a close frame without a status code.
+    /// Browsers let a page send only 1000 and 3000-4999.
+    ///
     /// # Errors
-    /// As [`Writer::write_string`].
+    /// As [`Writer::write_string`]; for a close, [`Error::InvalidCloseCode`] for a code a page
+    /// may not send.
     pub async fn write_message(&self, message: Message) -> Result<()> {
         self.shared.write(message).await
     }

@@ -61,15 +61,18 @@ impl Transfers {
         }
     }
 
-    /// Whether a message belongs to file transfer (docs/file-transfer.md §2).
+    /// Whether a message belongs to file transfer (docs/file-transfer.md §2). A
+    /// [`Message::Close`] never does.
     pub fn is_file_message(message: &Message) -> bool {
         match message {
             Message::Text(text) => is_control(text.as_str()),
             Message::Binary(data) => is_chunk(data),
+            _ => false,
         }
     }
 
-    /// Handles a file-transfer message, or gives an application message back untouched.
+    /// Handles a file-transfer message, or gives an application message (or a
+    /// [`Message::Close`], from a `Stream`) back untouched.
     ///
     /// Waits only when a receiving task is behind on disk writes (bounded backpressure).
     /// Malformed messages get the answer §4.1 and §3 give them; none closes the connection.
@@ -96,6 +99,8 @@ impl Transfers {
                     }
                 }
             }
+            // `is_file_message` holds only for text and binary.
+            other => return Some(other),
         }
         None
     }

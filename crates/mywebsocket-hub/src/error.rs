@@ -31,6 +31,11 @@ pub enum HubError {
     BrokerNotRunning,
     /// The broker was started a second time: a broker serves one hub.
     BrokerAlreadyStarted,
+    /// A [`Message::Close`](mywebsocket::Message::Close) was given to a broadcast or a send:
+    /// the hub delivers data messages only, since each connection runs its own closing
+    /// handshake. Nothing was sent; close a connection with its own writer
+    /// ([`Writer::close`](mywebsocket::Writer::close)).
+    CloseNotDeliverable,
 }
 
 impl HubError {
@@ -51,6 +56,9 @@ impl fmt::Display for HubError {
             ),
             Self::BrokerNotRunning => f.write_str("broker not running"),
             Self::BrokerAlreadyStarted => f.write_str("broker already started"),
+            Self::CloseNotDeliverable => {
+                f.write_str("a close cannot be broadcast or sent through the hub")
+            }
         }
     }
 }
@@ -62,7 +70,8 @@ impl std::error::Error for HubError {
             Self::UnknownConnection
             | Self::OutageBufferFull { .. }
             | Self::BrokerNotRunning
-            | Self::BrokerAlreadyStarted => None,
+            | Self::BrokerAlreadyStarted
+            | Self::CloseNotDeliverable => None,
         }
     }
 }

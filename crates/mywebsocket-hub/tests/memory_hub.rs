@@ -288,3 +288,31 @@ async fn rooms_past_the_presence_limit_list_a_page_and_stop_announcing_joins() {
     // The hub's own event stream still carries every change.
     assert_eq!((0..5).filter(|_| events.try_recv().is_ok()).count(), 5);
 }
+
+#[tokio::test]
+async fn a_close_is_refused_by_every_send_and_nothing_reaches_the_room() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, mut a_ws) = client(&hub, Some("ann")).await;
+    hub.join(a.id(), "room", JoinOptions::default())
+        .await
+        .unwrap();
+    let close = || Message::close(CloseCode::GOING_AWAY, "everyone out");
+    let refused = [
+        hub.broadcast("room", close()).await,
+        hub.broadcast_except("room", a.id(), close()).await,
+        hub.send_to_connection(a.id(), close()).await,
+        hub.send_to_user("ann", close()).await,
+        hub.broadcast("room", Message::Close(None)).await,
+    ];
+    for result in refused {
+        assert!(
+            matches!(result, Err(mywebsocket_hub::HubError::CloseNotDeliverable)),
+            "{result:?}"
+        );
+    }
+    // The connection stays open, and the next message is the next data message.
+    hub.broadcast("room", Message::text("still here"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut a_ws).await, "still here");
+}

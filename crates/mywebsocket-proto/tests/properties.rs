@@ -127,6 +127,7 @@ fn encode_messages(
         let (opcode, payload) = match message {
             Message::Text(text) => (OpCode::Text, Bytes::from(text.clone())),
             Message::Binary(data) => (OpCode::Binary, data.clone()),
+            other => unreachable!("the strategies make data messages only, not {other:?}"),
         };
         let (payload, rsv1) = match deflater.as_deref_mut() {
             Some(tx) => (tx.compress(&payload), true),

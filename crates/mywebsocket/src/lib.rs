@@ -8,6 +8,9 @@
 //! [`Reader`] and a [`Writer`] that is cheap to clone and safe to use from many tasks.
 //! [`WebSocket::connection_info`] tells the peer's address and the TLS session, read from the
 //! stream when the connection was made ([`ConnectionInfo`] says why not the stream itself).
+//! As a `Stream`/`Sink` (as in tokio-tungstenite), it yields the peer's [`Message::Close`]
+//! once before ending, and sending one starts the closing handshake; `read_msg` reports the
+//! end as [`Error::Closed`] instead.
 //!
 //! Pings and pongs, the heartbeat, fragmentation of large writes, reassembly, UTF-8 checks
 //! and the closing handshake happen inside; the protocol itself lives in

@@ -150,15 +150,17 @@ impl Files {
     }
 
     /// Whether a message belongs to file transfer (§2): text starting `{"ft":`, or binary
-    /// starting `F7 46 54 01`.
+    /// starting `F7 46 54 01`. A [`Message::Close`] never does.
     pub fn is_file_message(message: &Message) -> bool {
         match message {
             Message::Text(text) => is_control(text.as_str()),
             Message::Binary(data) => is_chunk(data),
+            _ => false,
         }
     }
 
-    /// Handles a file-transfer message, or gives an application message back untouched.
+    /// Handles a file-transfer message, or gives an application message (or a
+    /// [`Message::Close`]) back untouched.
     ///
     /// Waits only to send an answer (`ack`, `done`, `reject`, ...). A malformed message gets
     /// the answer §3 and §4.1 give it; none closes the connection.

@@ -305,7 +305,8 @@ impl Hub {
     ///
     /// # Errors
     /// [`HubError::BrokerUnavailable`] when the broker cannot take it,
-    /// [`HubError::OutageBufferFull`] when it is unreachable and enough broadcasts wait.
+    /// [`HubError::OutageBufferFull`] when it is unreachable and enough broadcasts wait,
+    /// [`HubError::CloseNotDeliverable`] for a [`Message::Close`] (nothing is sent).
     ///
     /// # Cancel safety
     /// The message is handed to the broker in this future's first poll. With [`MemoryBroker`]
@@ -314,6 +315,7 @@ impl Hub {
     /// broadcast was either never polled, and sent nothing, or has been accepted whole. With
     /// another [`Broker`], as its `publish` future says.
     pub async fn broadcast(&self, room: &str, msg: Message) -> Result<()> {
+        deliverable(&msg)?;
         self.inner.broker.publish(room.to_owned(), None, msg).await
     }
 
@@ -325,6 +327,7 @@ impl Hub {
     /// # Cancel safety
     /// As [`Hub::broadcast`].
     pub async fn broadcast_except(&self, room: &str, except: &ConnId, msg: Message) -> Result<()> {
+        deliverable(&msg)?;
         self.inner
             .broker
             .publish(room.to_owned(), Some(except.clone()), msg)
@@ -334,12 +337,14 @@ impl Hub {
     /// Sends `msg` to one connection, on whichever node holds it. Not kept in history.
     ///
     /// # Errors
-    /// The broker's error when the connection is on another node.
+    /// The broker's error when the connection is on another node,
+    /// [`HubError::CloseNotDeliverable`] for a [`Message::Close`] (nothing is sent).
     ///
     /// # Cancel safety
     /// A connection on this node gets the message in the first poll, which completes the
     /// future. For one on another node, as [`Hub::send_to_user`].
     pub async fn send_to_connection(&self, conn: &ConnId, msg: Message) -> Result<()> {
+        deliverable(&msg)?;
         if conn.node() == self.inner.node.as_str() {
             self.inner
                 .deliver_direct(&Target::Connection(conn.clone()), msg);
@@ -354,7 +359,8 @@ impl Hub {
     /// Sends `msg` to every connection of `user`, on every node. Not kept in history.
     ///
     /// # Errors
-    /// The broker's error.
+    /// The broker's error, [`HubError::CloseNotDeliverable`] for a [`Message::Close`]
+    /// (nothing is sent).
     ///
     /// # Cancel safety
     /// [`MemoryBroker`] delivers the message in the first poll, which completes the future.
@@ -362,6 +368,7 @@ impl Hub {
     /// that command is under way, the message may or may not have been sent (direct messages
     /// are at most once in any case), and nothing else is left undone.
     pub async fn send_to_user(&self, user: &str, msg: Message) -> Result<()> {
+        deliverable(&msg)?;
         self.inner
             .broker
             .send_direct(Target::User(user.to_owned()), msg)
@@ -444,6 +451,15 @@ impl Hub {
             }
         }
     }
+}
+
+/// The hub delivers data messages only: a close belongs to one connection's own handshake
+/// (and written to every member of a room it would close them all).
+fn deliverable(msg: &Message) -> Result<()> {
+    if msg.is_close() {
+        return Err(HubError::CloseNotDeliverable);
+    }
+    Ok(())
 }
 
 /// Runs `work` on a task of its own and waits for it, so that dropping the caller's future

@@ -179,6 +179,12 @@ fn summary(message: &Message) -> Value {
         }
         Message::Text(text) => json!({ "kind": "text", "len": text.len() }),
         Message::Binary(data) => json!({ "kind": "binary", "len": data.len() }),
+        Message::Close(frame) => json!({
+            "kind": "close",
+            "code": frame.as_ref().map(|f| f.code.as_u16()),
+            "reason": frame.as_ref().map(|f| f.reason.as_str()),
+        }),
+        _ => json!({ "kind": "other" }),
     }
 }
 

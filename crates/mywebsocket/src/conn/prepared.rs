@@ -11,7 +11,7 @@ use mywebsocket_proto::{Fragments, Frame, FrameHeader, Message, OpCode};
 use super::options::WriteOptions;
 use super::queue::EncodedMessage;
 use super::Writer;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The default fragment size of a [`PreparedMessage`], as
 /// [`Config::fragment_size`](crate::Config::fragment_size)'s default: 1 MiB.
@@ -54,10 +54,18 @@ pub struct PreparedMessage {
 enum PreparedFrames {
     One(Frame),
     Many(std::sync::Arc<[Frame]>),
+    /// A message that is not data (a [`Message::Close`]): kept as given, never framed, and
+    /// refused by [`Writer::write_prepared`].
+    NotData(Message),
 }
 
 impl PreparedMessage {
     /// Frames `message` for a server, in fragments of at most 1 MiB.
+    ///
+    /// A [`Message::Close`] is not framed: closing is per connection (each one has its own
+    /// handshake to run), so [`Writer::write_prepared`] refuses it with
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) and sends nothing. Close each
+    /// connection with [`Writer::close`] or [`Writer::write_message`] instead.
     pub fn new(message: Message) -> Self {
         Self::with_fragment_size(message, DEFAULT_FRAGMENT_SIZE)
     }
@@ -69,6 +77,13 @@ impl PreparedMessage {
         let (opcode, payload) = match message {
             Message::Text(t) => (OpCode::Text, t.into_bytes()),
             Message::Binary(b) => (OpCode::Binary, b),
+            other => {
+                return Self {
+                    opcode: OpCode::Close,
+                    payload: Bytes::new(),
+                    frames: PreparedFrames::NotData(other),
+                }
+            }
         };
         let frames = if payload.len() <= fragment_size {
             let header = FrameHeader::new(opcode, payload.len() as u64);
@@ -85,7 +100,7 @@ impl PreparedMessage {
         }
     }
 
-    /// The message's payload length in bytes.
+    /// The message's payload length in bytes (0 for a close, as [`Message::len`]).
     pub fn len(&self) -> usize {
         self.payload.len()
     }
@@ -95,16 +110,26 @@ impl PreparedMessage {
         self.payload.is_empty()
     }
 
-    /// The bytes the message takes on the wire as a server sends it (headers included).
+    /// The bytes the message takes on the wire as a server sends it (headers included); 0
+    /// for a close, which is never sent as a prepared message.
     pub fn wire_len(&self) -> usize {
         match &self.frames {
             PreparedFrames::One(f) => f.wire_len(),
             PreparedFrames::Many(list) => list.iter().map(Frame::wire_len).sum(),
+            PreparedFrames::NotData(_) => 0,
         }
+    }
+
+    /// Whether this holds a [`Message::Close`], which [`Writer::write_prepared`] refuses.
+    pub fn is_close(&self) -> bool {
+        matches!(&self.frames, PreparedFrames::NotData(m) if m.is_close())
     }
 
     /// The message itself (shares the payload).
     pub fn to_message(&self) -> Message {
+        if let PreparedFrames::NotData(message) = &self.frames {
+            return message.clone();
+        }
         match self.opcode {
             OpCode::Text => Message::Text(
                 mywebsocket_proto::Utf8Bytes::try_from(self.payload.clone())
@@ -114,10 +139,12 @@ impl PreparedMessage {
         }
     }
 
-    fn encoded(&self) -> EncodedMessage {
+    /// The frames to queue; `None` for a message that is not data.
+    fn encoded(&self) -> Option<EncodedMessage> {
         match &self.frames {
-            PreparedFrames::One(f) => EncodedMessage::One(f.clone()),
-            PreparedFrames::Many(list) => EncodedMessage::Many(list.to_vec()),
+            PreparedFrames::One(f) => Some(EncodedMessage::One(f.clone())),
+            PreparedFrames::Many(list) => Some(EncodedMessage::Many(list.to_vec())),
+            PreparedFrames::NotData(_) => None,
         }
     }
 }
@@ -128,17 +155,23 @@ impl Writer {
     /// buffer like [`Writer::write_message`].
     ///
     /// # Errors
-    /// As [`Writer::write_string`].
+    /// [`Error::InvalidInput`] for a prepared [`Message::Close`] (nothing is sent, and the
+    /// connection stays open; see [`PreparedMessage::new`]), otherwise as
+    /// [`Writer::write_string`].
     ///
     /// # Cancel safety
     /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
     pub async fn write_prepared(&self, message: &PreparedMessage) -> Result<()> {
         let shared = self.shared();
         let opts = WriteOptions::default();
+        // Checked before the fallback below, which would otherwise start a close.
+        if matches!(message.frames, PreparedFrames::NotData(_)) {
+            return Err(not_data());
+        }
         if shared.role.masks_outgoing() || shared.should_compress(message.len(), &opts) {
             return self.write_message_with(message.to_message(), &opts).await;
         }
-        let mut encoded = message.encoded();
+        let mut encoded = message.encoded().ok_or_else(not_data)?;
         loop {
             if shared.push_data(&mut encoded, false)? {
                 return Ok(());
@@ -146,6 +179,12 @@ impl Writer {
             shared.wait_for_space().await?;
         }
     }
+}
+
+fn not_data() -> Error {
+    Error::InvalidInput(
+        "a close cannot be written as a prepared message: close each connection itself",
+    )
 }
 
 #[cfg(test)]
@@ -212,6 +251,32 @@ mod tests {
             server.writer().write_prepared(&prepared).await.unwrap();
             assert_eq!(client.read_msg().await.unwrap(), prepared.to_message());
             assert_eq!(client.read_msg().await.unwrap(), prepared.to_message());
+        }
+    }
+
+    #[tokio::test]
+    async fn prepared_close_is_refused_and_the_connection_stays_open() {
+        let close = Message::close(mywebsocket_proto::CloseCode::GOING_AWAY, "shutdown");
+        let prepared = PreparedMessage::new(close.clone());
+        assert!(prepared.is_close());
+        assert_eq!((prepared.len(), prepared.wire_len()), (0, 0));
+        assert_eq!(prepared.to_message(), close);
+        assert!(!PreparedMessage::new(Message::text("x")).is_close());
+        for masked in [false, true] {
+            let (server, client) = pair(Config::default(), Config::default()).await;
+            let (writer, mut reader) = if masked {
+                (client.writer(), server)
+            } else {
+                (server.writer(), client)
+            };
+            let err = writer.write_prepared(&prepared).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+            assert!(!writer.is_closed());
+            writer.write_string("still open").await.unwrap();
+            assert_eq!(
+                reader.read_msg().await.unwrap(),
+                Message::text("still open")
+            );
         }
     }
 

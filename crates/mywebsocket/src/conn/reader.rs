@@ -25,6 +25,9 @@ pub(crate) type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
 struct Ended {
     frame: Option<CloseFrame>,
     initiator: Initiator,
+    /// `frame` came in a close frame from the peer (the closing handshake completed), rather
+    /// than being the one we sent when failing the connection, or absent because it broke.
+    from_peer: bool,
 }
 
 impl Ended {
@@ -69,6 +72,7 @@ pub struct Reader {
     /// Set once we sent a close: the peer must answer by then.
     close_deadline: Option<Instant>,
     phase: Phase,
+    /// The `Stream` interface has ended: it yielded the peer's close, or an error.
     stream_done: bool,
     /// Set when the peer pings faster than it reads our pongs: the socket is not read until
     /// the pong waiting in the queue is taken.
@@ -124,7 +128,9 @@ impl Reader {
         &self.shared.info
     }
 
-    /// Waits for the next text or binary message.
+    /// Waits for the next text or binary message. Never returns [`Message::Close`]: the end
+    /// of the connection is the [`Error::Closed`] error. (Read as a [`Stream`], the reader
+    /// yields the close instead; its `impl Stream` says why the two differ.)
     ///
     /// # Cancel safety
     /// Cancel-safe: a message is taken from the connection only by the poll that returns it.
@@ -308,7 +314,11 @@ impl Reader {
         } else {
             Initiator::Local
         };
-        let ended = Ended { frame, initiator };
+        let ended = Ended {
+            frame,
+            initiator,
+            from_peer: true,
+        };
         match self.shared.role {
             mywebsocket_proto::Role::Server => {
                 // The server closes TCP first (RFC 6455 §7.1.1).
@@ -355,12 +365,17 @@ impl Reader {
         self.phase = Phase::Done(Ended {
             frame: Some(frame),
             initiator: Initiator::Local,
+            from_peer: false,
         });
     }
 
     fn end(&mut self, frame: Option<CloseFrame>, initiator: Initiator) {
         self.shared.request_shutdown();
-        self.phase = Phase::Done(Ended { frame, initiator });
+        self.phase = Phase::Done(Ended {
+            frame,
+            initiator,
+            from_peer: false,
+        });
     }
 
     pub(crate) fn enable_deflate(&mut self, inflater: mywebsocket_proto::deflate::Inflater) {
@@ -436,19 +451,40 @@ impl Drop for Reader {
     }
 }
 
+/// Yields the messages [`Reader::read_msg`] returns; then, where `read_msg` returns
+/// [`Error::Closed`], the peer's close frame as [`Message::Close`] once, and ends.
+///
+/// As tokio-tungstenite's and axum's streams do, so their `while let Some(msg) = ws.next()`
+/// loops (and a `Message::Close(_) => break` arm) keep working. `read_msg` keeps the error,
+/// for the read loop inherited from Go's libraries (`for { msg, err := ReadMessage() }`) and
+/// the code already written against it.
+///
+/// - The close is yielded when the closing handshake is done (for a client, once the server
+///   has also ended TCP, RFC 6455 §7.1.1), whichever side started it. It carries the frame the
+///   peer sent: its close, or its answer to ours (which normally repeats our code; tungstenite
+///   does the same), and `None` when that frame had no status code. The stream yields it once
+///   even if `read_msg` or [`WebSocket::close`](crate::WebSocket::close) saw the end first.
+/// - After an error (a protocol violation, a timeout, a peer that vanished without a close
+///   frame) the stream yields that error and ends, with no `Close`.
 impl Stream for Reader {
     type Item = Result<Message>;
 
-    /// Yields messages; ends after the closing handshake, or after yielding an error.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.stream_done {
             return Poll::Ready(None);
         }
         match ready!(self.poll_read_msg(cx)) {
             Ok(message) => Poll::Ready(Some(Ok(message))),
-            Err(Error::Closed { .. }) => {
+            Err(Error::Closed { frame, .. }) => {
                 self.stream_done = true;
-                Poll::Ready(None)
+                let from_peer = matches!(
+                    &self.phase,
+                    Phase::Done(Ended {
+                        from_peer: true,
+                        ..
+                    })
+                );
+                Poll::Ready(from_peer.then_some(Ok(Message::Close(frame))))
             }
             Err(e) => {
                 self.stream_done = true;

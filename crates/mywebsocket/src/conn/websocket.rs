@@ -23,7 +23,9 @@ use crate::info::ConnectionInfo;
 ///
 /// Read with [`WebSocket::read_msg`]; write with the `write_*` methods; end it with
 /// [`WebSocket::close`]. [`WebSocket::split`] gives a [`Reader`] and a cloneable [`Writer`]
-/// for use from separate tasks. It is also a [`Stream`] of messages and a [`Sink`] for them.
+/// for use from separate tasks. It is also a [`Stream`] of messages and a [`Sink`] for them;
+/// as in tokio-tungstenite, the stream yields the peer's [`Message::Close`] before it ends,
+/// and sending a `Message::Close` starts the closing handshake.
 ///
 /// Writing happens on a small task spawned with the connection, so a `WebSocket` must be made
 /// inside a tokio runtime.
@@ -190,7 +192,9 @@ impl WebSocket {
         self.writer.write_json(value).await
     }
 
-    /// Sends a message; see [`Writer::write_message`].
+    /// Sends a message; see [`Writer::write_message`]. A [`Message::Close`] starts the closing
+    /// handshake, as [`Writer::close`] does; read on to see the peer's answer, or call
+    /// [`WebSocket::close`], which also waits for it.
     ///
     /// # Errors
     /// As [`Writer::write_message`].
@@ -312,6 +316,8 @@ impl WebSocket {
     }
 }
 
+/// As the [`Reader`]'s: the messages, then the peer's close frame as [`Message::Close`]
+/// once the closing handshake is done (whichever side started it), then the end.
 impl Stream for WebSocket {
     type Item = Result<Message>;
 
@@ -320,6 +326,8 @@ impl Stream for WebSocket {
     }
 }
 
+/// As the [`Writer`]'s: sending [`Message::Close`] starts the closing handshake, as
+/// [`Writer::close`] does; closing the sink sends a 1000 close if none was sent, and flushes.
 impl Sink<Message> for WebSocket {
     type Error = Error;
 

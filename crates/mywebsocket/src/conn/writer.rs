@@ -109,10 +109,12 @@ impl Writer {
         self.write_json_with(value, &WriteOptions::default()).await
     }
 
-    /// Sends a message.
+    /// Sends a message. A [`Message::Close`] starts the closing handshake instead, as
+    /// [`Writer::close`] does: `Some(frame)` sends its code and reason, `None` a close frame
+    /// without a status code (as tokio-tungstenite does; the peer sees 1005).
     ///
     /// # Errors
-    /// As [`Writer::write_string`].
+    /// As [`Writer::write_string`]; for a [`Message::Close`], as [`Writer::close`].
     ///
     /// # Cancel safety
     /// As [`Writer::write_message_with`]: dropped before it completes, it has queued nothing.
@@ -170,10 +172,11 @@ impl Writer {
         self.write_message_with(Message::Text(text), opts).await
     }
 
-    /// Sends a message with per-call options.
+    /// Sends a message with per-call options. A [`Message::Close`] starts the closing
+    /// handshake, as in [`Writer::write_message`] (the options do not apply to it).
     ///
     /// # Errors
-    /// As [`Writer::write_string`].
+    /// As [`Writer::write_string`]; for a [`Message::Close`], as [`Writer::close`].
     ///
     /// # Cancel safety
     /// Cancel-safe: the message is queued whole, all its frames at once, in the poll that
@@ -182,7 +185,10 @@ impl Writer {
     /// next write's message is the next on the wire.
     pub async fn write_message_with(&self, message: Message, opts: &WriteOptions) -> Result<()> {
         let shared = self.shared();
-        let (opcode, payload) = split_message(message);
+        let (opcode, payload) = match classify(message)? {
+            Outgoing::Data(opcode, payload) => (opcode, payload),
+            Outgoing::Close(frame) => return self.start_close(frame),
+        };
         let fragment_size = opts.fragment_size.unwrap_or(shared.fragment_size);
         if shared.should_compress(payload.len(), opts) {
             shared.wait_for_space().await?;
@@ -218,8 +224,10 @@ impl Writer {
 
     /// Starts the closing handshake: queues a close frame with `code` and `reason` (cut to 123
     /// bytes) behind the messages already queued. Read on until the reader returns
-    /// [`Error::Closed`] to see the peer's answer, or use
-    /// [`WebSocket::close`](crate::WebSocket::close), which does both.
+    /// [`Error::Closed`] (or, read as a `Stream`, yields [`Message::Close`]) to see the
+    /// peer's answer, or use [`WebSocket::close`](crate::WebSocket::close), which does both
+    /// and also bounds the wait by the close timeout. Writing [`Message::Close`] does the same
+    /// as this call.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a code that may not be sent (RFC 6455 §7.4),
@@ -229,15 +237,18 @@ impl Writer {
     /// Cancel-safe: the close frame is queued in the first poll, which completes the future;
     /// a future never polled sends nothing.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        if !code.is_valid_on_wire() {
+        self.start_close(Some(CloseFrame::new(code, reason)))
+    }
+
+    /// Queues a close frame carrying `frame` (none: no status code), as [`Writer::close`]
+    /// says; also how a written [`Message::Close`] is sent.
+    fn start_close(&self, frame: Option<CloseFrame>) -> Result<()> {
+        if frame.as_ref().is_some_and(|f| !f.code.is_valid_on_wire()) {
             return Err(Error::InvalidInput(
                 "close code may not be sent (RFC 6455 section 7.4)",
             ));
         }
-        if self
-            .shared()
-            .push_close(Some(&CloseFrame::new(code, reason)), false)
-        {
+        if self.shared().push_close(frame.as_ref(), false) {
             Ok(())
         } else {
             Err(Error::AlreadyClosed)
@@ -292,9 +303,14 @@ impl Sink<Message> for Writer {
         self.poll_pending(cx)
     }
 
+    /// Queues `item`; a [`Message::Close`] starts the closing handshake, as
+    /// [`Writer::write_message`] says.
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
         let shared = self.shared();
-        let (opcode, payload) = split_message(item);
+        let (opcode, payload) = match classify(item)? {
+            Outgoing::Data(opcode, payload) => (opcode, payload),
+            Outgoing::Close(frame) => return self.start_close(frame),
+        };
         let fragment_size = shared.fragment_size;
         if shared.should_compress(payload.len(), &WriteOptions::default()) {
             return shared.push_compressed(opcode, &payload, fragment_size);
@@ -327,9 +343,22 @@ impl Sink<Message> for Writer {
     }
 }
 
-fn split_message(message: Message) -> (OpCode, Bytes) {
+/// What writing a [`Message`] does.
+enum Outgoing {
+    /// Frames a data message with this opcode and payload.
+    Data(OpCode, Bytes),
+    /// Starts the closing handshake.
+    Close(Option<CloseFrame>),
+}
+
+fn classify(message: Message) -> Result<Outgoing> {
     match message {
-        Message::Text(t) => (OpCode::Text, t.into_bytes()),
-        Message::Binary(b) => (OpCode::Binary, b),
+        Message::Text(t) => Ok(Outgoing::Data(OpCode::Text, t.into_bytes())),
+        Message::Binary(b) => Ok(Outgoing::Data(OpCode::Binary, b)),
+        Message::Close(frame) => Ok(Outgoing::Close(frame)),
+        // `Message` is `#[non_exhaustive]`; every kind it has today is handled above.
+        _ => Err(Error::InvalidInput(
+            "a kind of message this version cannot send",
+        )),
     }
 }
