@@ -30,9 +30,14 @@ source "$repo_root/scripts/lib.sh"
 
 work=$(mktemp -d)
 pids=()
+groups=()
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local status=$? pid
+    for pid in "${groups[@]}"; do
+        kill -- "-$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -69,7 +74,14 @@ run_listen() {
     cat <&"$fd" &
     pids+=("$!")
     log "$name: runner on $url"
-    if ! FT_CONFORMANCE_RUNNER=$url "$@"; then
+    # In the background, so that a signal to this script stops both at once (a foreground
+    # child would delay the trap until it exits).
+    # In a session of its own, so that cleanup stops what it started too (wasm-pack's
+    # chromedriver and Chromium).
+    FT_CONFORMANCE_RUNNER=$url setsid "$@" &
+    local testee=$!
+    groups+=("$testee")
+    if ! wait "$testee"; then
         # The runner would wait for connections that never come.
         log "$name: the testee failed"
         kill "$runner" 2>/dev/null || true
@@ -102,7 +114,10 @@ run_chat() {
     addr=${addr%% *}
     log "chat: node on $addr"
     "$bin/ft-conformance" run --name chat --connect "ws://$addr/files" --download-link \
-        --known-failures "$known" --report "$out/chat.json" || status=$?
+        --known-failures "$known" --report "$out/chat.json" &
+    local runner=$!
+    pids+=("$runner")
+    wait "$runner" || status=$?
     kill "$node" 2>/dev/null || true
     wait "$node" 2>/dev/null || true
     exec {fd}<&-
