@@ -69,6 +69,11 @@ pub mod crate_readmes {
     pub struct MywebsocketWasm;
 }
 
+/// docs/migrating.md: tokio-tungstenite and axum code beside ours, both sides compiled and run.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating.md")]
+pub struct MigratingDoctests;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
