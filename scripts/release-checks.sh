@@ -57,9 +57,11 @@ features() {
 }
 
 docs() {
-    log "docs, warnings denied"
+    log "docs, warnings denied, with all features and with the defaults"
     # shellcheck disable=SC2046
     RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=target/docs cargo doc --locked --no-deps --all-features $(package_args "${crates[@]}")
+    # shellcheck disable=SC2046
+    RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=target/docs cargo doc --locked --no-deps $(package_args "${crates[@]}")
 }
 
 publish() {

@@ -21,7 +21,7 @@ use crate::WebSocket;
 /// handshake. Returns the connection and the server's response head.
 ///
 /// `wss://` needs the `tls` feature and trusts Mozilla's root certificates; use
-/// [`connect_tls`](crate::tls::connect_tls) for other roots or TLS settings.
+/// `tls::connect_tls` for other roots or TLS settings.
 ///
 /// # Errors
 /// [`Error::InvalidUrl`] for a URL that is not `ws[s]://host[:port][/path]` (and for `wss://`
