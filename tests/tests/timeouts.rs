@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mywebsocket::{CloseCode, Config, Error, Initiator, TimeoutKind, Upgrader};
+use mywebsocket::{CloseCode, Config, Error, Initiator, Message, TimeoutKind, Upgrader};
 use mywebsocket_tests::{
     assert_closed_by, bounded, our_client_and_raw_server, our_server_and_raw_client, pattern,
     raw_frame, Task,
@@ -70,6 +70,39 @@ async fn close_timeout_ends_a_close_the_peer_never_answers() {
         assert_closed_by(&server.read_msg().await.unwrap_err(), Initiator::Local);
     })
     .await;
+}
+
+/// A close started by a writer handle (`Writer::close`, or writing a `Message::Close`) gives
+/// the peer the same close timeout as `WebSocket::close`: without a heartbeat or a read
+/// timeout, a peer that never answers would otherwise hold the connection for ever.
+#[tokio::test]
+async fn close_timeout_ends_a_writer_close_the_peer_never_answers() {
+    for via_message in [false, true] {
+        bounded(async {
+            let config = Config::default().no_heartbeat().close_timeout(SHORT);
+            let (server, mut peer) = our_server_and_raw_client(Upgrader::new(config)).await;
+            let (mut reader, writer) = server.split();
+
+            let start = Instant::now();
+            if via_message {
+                writer
+                    .write_message(Message::close(CloseCode::NORMAL, "bye"))
+                    .await
+                    .unwrap();
+            } else {
+                writer.close(CloseCode::NORMAL, "bye").await.unwrap();
+            }
+            let err = reader.read_msg().await.unwrap_err();
+            let elapsed = start.elapsed();
+            assert!(matches!(err, Error::Timeout(TimeoutKind::Close)), "{err:?}");
+            assert!(elapsed >= SHORT, "gave up after {elapsed:?}");
+            assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+
+            assert_eq!(peer.read_close().await, (1000, "bye".to_owned()));
+            peer.expect_eof().await;
+        })
+        .await;
+    }
 }
 
 /// The server answered in time, so the closing handshake is complete: `close` returns `Ok`

@@ -71,7 +71,9 @@ pub struct Config {
     pub write_timeout: Option<Duration>,
     /// The longest the opening handshake may take, both roles. Default: 10 s.
     pub handshake_timeout: Duration,
-    /// How long to wait for the peer's part of the closing handshake. Default: 5 s.
+    /// How long to wait for the peer's part of the closing handshake, however the close was
+    /// started (`WebSocket::close`, `Writer::close`, a `Message::Close`, the `Sink`'s close):
+    /// counted from when our close frame is written. Default: 5 s.
     pub close_timeout: Duration,
     /// The largest HTTP head accepted in the opening handshake, in bytes. Default: 16 KiB.
     pub max_head_size: usize,

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
 
 use bytes::Bytes;
 use mywebsocket_proto::deflate::Deflater;
@@ -31,6 +32,11 @@ pub(crate) struct Queue {
     pub(crate) written: u64,
     /// A close frame has been queued: no more data frames may follow (RFC 6455 §5.5.1).
     pub(crate) close_queued: bool,
+    /// The close frame's place in `enqueued`: it is on the socket once `written` reaches it.
+    close_seq: Option<u64>,
+    /// The reader, waiting to learn that our close frame went out, so it can give the peer's
+    /// answer [`Config::close_timeout`](crate::Config::close_timeout) and no longer.
+    close_watcher: Option<Waker>,
     /// The write task should write what is queued, shut the socket down and stop.
     pub(crate) shutdown: bool,
     /// The write task should stop now, dropping what is queued and any write in progress
@@ -71,6 +77,22 @@ impl Queue {
         let dropped: usize = self.frames.drain(..).map(|f| cost(&f)).sum();
         self.bytes -= dropped;
         dropped
+    }
+
+    /// Whether the close frame, if one was queued, has been written.
+    fn close_written(&self) -> bool {
+        self.close_seq.is_some_and(|seq| self.written >= seq)
+    }
+
+    /// Counts `frames` more as written; gives back the reader's waker when that put our close
+    /// frame on the socket.
+    pub(crate) fn mark_written(&mut self, frames: u64) -> Option<Waker> {
+        self.written += frames;
+        if self.close_written() {
+            self.close_watcher.take()
+        } else {
+            None
+        }
     }
 
     /// Whether data may still be queued; the error says why not.
@@ -311,10 +333,27 @@ impl Shared {
             q.shutdown = true;
         }
         q.push(frame);
+        q.close_seq = Some(q.enqueued);
         drop(q);
         self.work.notify_one();
         self.progress.notify_waiters();
         true
+    }
+
+    /// Whether our close frame is on the socket. If not, `waker` is woken once it is: a close
+    /// started by a writer handle (`Writer::close`, a `Message::Close`, the `Sink`'s close)
+    /// reaches the reader that way, and the peer's answer gets the close timeout from the
+    /// moment it could first be sent (not from when it was queued behind data the peer is
+    /// still reading).
+    pub(crate) fn close_written_or_watch(&self, waker: &Waker) -> bool {
+        let mut q = self.lock();
+        if q.close_written() {
+            return true;
+        }
+        if !q.close_watcher.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            q.close_watcher = Some(waker.clone());
+        }
+        false
     }
 
     /// Asks the write task to write what is queued, then shut the socket down.

@@ -393,6 +393,10 @@ impl Reader {
     /// Sends a ping or ends the connection when a deadline has passed; otherwise arms the
     /// timer for the earliest deadline.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.close_deadline.is_none() && self.shared.close_written_or_watch(cx.waker()) {
+            // A writer handle closed: the peer owes an answer, as after `WebSocket::close`.
+            self.expect_close_answer();
+        }
         let now = Instant::now();
         let silence_deadline = self.config.heartbeat_timeout.map(|t| self.last_rx + t);
         let read_deadline = self

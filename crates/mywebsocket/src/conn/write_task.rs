@@ -84,14 +84,19 @@ pub(crate) async fn run(
             close_timeout,
         ))
         .await;
-        {
+        let close_written = {
             let mut q = shared.lock();
+            q.bytes -= bytes;
             // Frames count as written only once on the socket: `flush` must not report success
             // for a batch that failed.
             if result.is_ok() {
-                q.written += frames;
+                q.mark_written(frames)
+            } else {
+                None
             }
-            q.bytes -= bytes;
+        };
+        if let Some(reader) = close_written {
+            reader.wake();
         }
         shared.progress.notify_waiters();
         if batch.capacity() > KEPT_BATCH_SLOTS {

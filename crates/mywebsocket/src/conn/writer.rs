@@ -225,9 +225,11 @@ impl Writer {
     /// Starts the closing handshake: queues a close frame with `code` and `reason` (cut to 123
     /// bytes) behind the messages already queued. Read on until the reader returns
     /// [`Error::Closed`] (or, read as a `Stream`, yields [`Message::Close`]) to see the
-    /// peer's answer, or use [`WebSocket::close`](crate::WebSocket::close), which does both
-    /// and also bounds the wait by the close timeout. Writing [`Message::Close`] does the same
-    /// as this call.
+    /// peer's answer, or use [`WebSocket::close`](crate::WebSocket::close), which does both.
+    /// Either way the peer has [`Config::close_timeout`](crate::Config::close_timeout) from
+    /// the moment the close frame is written to answer; then reads end with
+    /// [`Error::Timeout`] and the socket is closed. Writing [`Message::Close`] does the same as
+    /// this call.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a code that may not be sent (RFC 6455 §7.4),
