@@ -13,6 +13,10 @@ extern "C" {
     // the client also works in a worker (which has no window).
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, delay_ms: i32) -> JsValue;
+
+    // The global `performance.now()`: monotonic, in a window and in a worker alike.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
 }
 
 /// Resolves after `duration`, in whole milliseconds (longer ones are capped at about 24 days,
@@ -45,6 +49,13 @@ pub(crate) async fn timeout<F: Future>(limit: Duration, future: F) -> Option<F::
 /// The wall clock in milliseconds (`Date.now()`): enough for timeouts of a second or more.
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+/// A monotonic clock (`performance.now()`): milliseconds since the page or worker started,
+/// which a step of the wall clock (NTP, the user, a suspended laptop's correction) does not
+/// move. For timeouts that must neither fire early nor freeze.
+pub(crate) fn monotonic() -> Duration {
+    Duration::from_secs_f64((performance_now() / 1000.0).max(0.0))
 }
 
 /// The time between two [`now_ms`] readings, never negative (the wall clock can step back).

@@ -52,16 +52,35 @@ pub(crate) struct Inner {
     /// A [`Files::flush`] is writing: later callers leave their messages to it, so control
     /// messages leave in the order the machine queued them.
     flushing: bool,
-    /// The machine's clock, never going backwards (`Date.now()` may).
+    /// The machine's clock, never going backwards.
     now: Duration,
+    /// The control message [`Files::flush`] took from the machine and has not written yet: it
+    /// stays here until its write completed, so a flush whose future is dropped while the
+    /// write waits (backpressure) loses nothing; the next flush writes it first.
+    unsent: Option<String>,
 }
 
 impl Inner {
-    /// Milliseconds since the Unix epoch, as the machine's `now`.
+    /// `performance.now()`, as the machine's `now`: a monotonic clock, so a step of the wall
+    /// clock neither fires nor freezes the answer timeout.
     pub(crate) fn now(&mut self) -> Duration {
-        let now = Duration::from_millis(js_sys::Date::now().max(0.0) as u64);
-        self.now = self.now.max(now);
+        self.now = self.now.max(crate::timer::monotonic());
         self.now
+    }
+
+    /// The next control message to write: the one whose write did not complete, else the
+    /// machine's next. It stays queued until [`Inner::written_control`].
+    fn next_control(&mut self) -> Option<String> {
+        if self.unsent.is_none() {
+            self.unsent = self.machine.poll_transmit();
+        }
+        self.unsent.clone()
+    }
+
+    /// The message [`Inner::next_control`] gave was written (or its write failed: the
+    /// connection is gone, and the transfers learn it elsewhere).
+    fn written_control(&mut self) {
+        self.unsent = None;
     }
 
     /// Hands the machine's events to the futures; the wakers to call once nothing is borrowed.
@@ -145,6 +164,7 @@ impl Files {
                 lost: false,
                 flushing: false,
                 now: Duration::ZERO,
+                unsent: None,
             })),
         }
     }
@@ -199,15 +219,21 @@ impl Files {
     /// Sends the control messages the machine queued, in order. A failure means the
     /// connection is gone, which the transfers learn from [`Files::connection_lost`] or
     /// their own writes.
+    ///
+    /// A message leaves the queue only once its write completed: if this future is dropped
+    /// while a write waits, the message is written by the next flush, which the drop starts.
     pub(crate) async fn flush(&self) {
         if std::mem::replace(&mut self.inner.borrow_mut().flushing, true) {
             return;
         }
         let _flushing = FlushGuard(self);
         loop {
-            let text = self.inner.borrow_mut().machine.poll_transmit();
+            let text = self.inner.borrow_mut().next_control();
             let Some(text) = text else { return };
+            // The browser takes the message in the poll that completes the write, never
+            // before: until then the message is still ours to write.
             let _ = self.writer.write_string(text).await;
+            self.inner.borrow_mut().written_control();
         }
     }
 
@@ -252,6 +278,7 @@ impl Files {
         let wakers = {
             let mut inner = self.inner.borrow_mut();
             inner.lost = true;
+            inner.unsent = None;
             inner.offers.clear();
             inner.undecided.clear();
             std::mem::take(&mut inner.offer_wakers)
@@ -265,6 +292,14 @@ struct FlushGuard<'a>(&'a Files);
 
 impl Drop for FlushGuard<'_> {
     fn drop(&mut self) {
-        self.0.inner.borrow_mut().flushing = false;
+        let resume = {
+            let mut inner = self.0.inner.borrow_mut();
+            inner.flushing = false;
+            // Dropped while a write waited: another flush writes what is left.
+            inner.unsent.is_some() && !inner.lost
+        };
+        if resume {
+            self.0.flush_detached();
+        }
     }
 }

@@ -56,6 +56,32 @@ pub struct Sent {
     pub sha256: String,
 }
 
+/// The longest chunk this sender writes, whatever `max_chunk` the receiver announces (as the
+/// Rust sender's `SEND_CHUNK`): a chunk is read into one buffer, and a receiver announcing a
+/// window and `max_chunk` of 2^53 - 1 must not make the browser read a whole file at once.
+pub(crate) const SEND_CHUNK: u64 = 256 << 10;
+
+/// How long the next chunk is: what the window allows, at most `max_chunk` and
+/// [`SEND_CHUNK`].
+fn chunk_len(max_chunk: u64, room: u64) -> u64 {
+    max_chunk.min(room).min(SEND_CHUNK)
+}
+
+/// How a sending transfer finishes, if it does: the machine's end comes first, so a `done`
+/// that arrived before the user cancelled is a success; otherwise a cancel ends it.
+fn finished(end: Option<End>, cancelled: bool) -> Option<Result<(), FileError>> {
+    match end {
+        Some(End::Done) => Some(Ok(())),
+        Some(end) => Some(Err(FileError::from_end(end))),
+        None if cancelled => Some(Err(FileError::Cancelled {
+            by: Side::Local,
+            reason: Reason::Cancelled,
+            message: "cancelled by the sender".into(),
+        })),
+        None => None,
+    }
+}
+
 /// Forgets the transfer however the sending future ends; if it is dropped before the
 /// transfer ended, tells the peer it was cancelled.
 struct SendGuard {
@@ -175,13 +201,6 @@ impl Files {
         let mut reported = None;
         let mut timer = self.timer();
         loop {
-            if options.cancel.is_cancelled() {
-                return Err(FileError::Cancelled {
-                    by: Side::Local,
-                    reason: Reason::Cancelled,
-                    message: "cancelled by the sender".into(),
-                });
-            }
             let (accepted, acked, end, version) = {
                 let inner = self.inner.borrow();
                 let state = inner.sends.get(&id).expect("the guard keeps the state");
@@ -192,15 +211,13 @@ impl Files {
                     state.version,
                 )
             };
-            match end {
-                None => {}
-                Some(End::Done) => {
-                    if reported != Some(size) {
-                        options.report(size, size);
-                    }
-                    return Ok(());
+            // The end first: a `done` that arrived before the user cancelled means the
+            // receiver has the file, and the transfer succeeded.
+            if let Some(result) = finished(end, options.cancel.is_cancelled()) {
+                if result.is_ok() && reported != Some(size) {
+                    options.report(size, size);
                 }
-                Some(end) => return Err(FileError::from_end(end)),
+                return result;
             }
             if let Some((_, _, max_chunk)) = accepted {
                 if reported != Some(acked) {
@@ -209,23 +226,29 @@ impl Files {
                 }
                 let room = self.inner.borrow().machine.send_room(id);
                 if let Some((sent, room)) = room.filter(|&(_, room)| room > 0) {
-                    let len = max_chunk.min(room);
+                    let len = chunk_len(max_chunk, room);
+                    // `read_slice` ends with a Read error unless it read exactly `len` bytes
+                    // (a `File` that shrank on disk since it was hashed), so the chunk's
+                    // offsets stay those the machine counts.
                     let data = read_slice(blob, sent, sent + len).await?;
-                    let data_len = data.length() as usize;
+                    let data_len = usize::try_from(len).expect("at most SEND_CHUNK");
                     let mut message = chunk_buffer(id, sent, data_len);
                     message.resize(CHUNK_HEADER_LEN + data_len, 0);
                     data.copy_to(&mut message[CHUNK_HEADER_LEN..]);
-                    // Counted before the write: the ack for these bytes may come first.
-                    if self
-                        .step(|m, now| m.chunk_sent(now, id, sent, len))
-                        .is_err()
-                    {
-                        continue; // ended meanwhile: the state says how
+                    let room_now = self.inner.borrow().machine.send_room(id);
+                    if !room_now.is_some_and(|(next, room)| next == sent && room >= len) {
+                        continue; // ended while reading: the state says how
                     }
                     self.writer
                         .write_binary(message)
                         .await
                         .map_err(FileError::Connection)?;
+                    // Counted once the browser took the chunk, so the answer timeout runs
+                    // from when the bytes were written, not while the write waited for
+                    // `bufferedAmount` to drain. Nothing runs between the browser taking the
+                    // chunk and this line (the write completes in the poll that sends), so
+                    // no ack for these bytes can come first.
+                    let _ = self.step(|m, now| m.chunk_sent(now, id, sent, len));
                     continue;
                 }
             }
@@ -280,5 +303,44 @@ impl Files {
             self.flush().await;
             *timer = self.timer();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_at_most_256_kib_whatever_the_receiver_allows() {
+        let huge = (1 << 53) - 1;
+        assert_eq!(chunk_len(huge, huge), SEND_CHUNK);
+        assert_eq!(chunk_len(huge, 10), 10);
+        assert_eq!(chunk_len(1000, huge), 1000);
+        assert_eq!(chunk_len(SEND_CHUNK + 1, SEND_CHUNK + 1), 256 << 10);
+    }
+
+    #[test]
+    fn a_done_that_arrived_wins_over_a_later_cancel() {
+        assert!(matches!(finished(Some(End::Done), true), Some(Ok(()))));
+        assert!(matches!(
+            finished(None, true),
+            Some(Err(FileError::Cancelled {
+                by: Side::Local,
+                ..
+            }))
+        ));
+        assert!(finished(None, false).is_none());
+        let remote = End::Cancelled {
+            by: Side::Remote,
+            reason: Reason::Policy,
+            message: String::new(),
+        };
+        assert!(matches!(
+            finished(Some(remote), true),
+            Some(Err(FileError::Cancelled {
+                by: Side::Remote,
+                ..
+            }))
+        ));
     }
 }
