@@ -7,6 +7,23 @@ use crate::{Reason, TransferId};
 /// The prefix that marks a text message as a control message.
 pub const CONTROL_PREFIX: &str = r#"{"ft":"#;
 
+/// Longest `message` this side writes in a `reject` or `cancel`, in bytes: longer ones are cut
+/// at a character boundary ([`Control::to_text`]), so an explanation that quotes what the peer
+/// sent (serde's texts quote member values) never makes a control message long.
+pub const MAX_MESSAGE_LEN: usize = 512;
+
+/// `message` cut to at most [`MAX_MESSAGE_LEN`] bytes, at a character boundary.
+pub fn truncate_message(message: &str) -> &str {
+    if message.len() <= MAX_MESSAGE_LEN {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_LEN;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
 /// Whether a text message is a control message.
 pub fn is_control(text: &str) -> bool {
     text.starts_with(CONTROL_PREFIX)
@@ -90,9 +107,33 @@ impl Control {
         }
     }
 
-    /// The message as JSON text.
+    /// The message as JSON text; the `message` of a `reject` or `cancel` cut to
+    /// [`MAX_MESSAGE_LEN`] bytes.
     pub fn to_text(&self) -> String {
-        serde_json::to_string(self).expect("plain structs of strings and integers serialize")
+        let to_text = |c: &Self| {
+            serde_json::to_string(c).expect("plain structs of strings and integers serialize")
+        };
+        match self {
+            Self::Reject {
+                id,
+                reason,
+                message,
+            } if message.len() > MAX_MESSAGE_LEN => to_text(&Self::Reject {
+                id: *id,
+                reason: *reason,
+                message: truncate_message(message).to_owned(),
+            }),
+            Self::Cancel {
+                id,
+                reason,
+                message,
+            } if message.len() > MAX_MESSAGE_LEN => to_text(&Self::Cancel {
+                id: *id,
+                reason: *reason,
+                message: truncate_message(message).to_owned(),
+            }),
+            _ => to_text(self),
+        }
     }
 }
 
@@ -109,6 +150,33 @@ mod tests {
         let text = ack.to_text();
         assert!(is_control(&text), "{text}");
         assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), ack);
+    }
+
+    #[test]
+    fn messages_are_cut_to_512_bytes_at_a_char_boundary() {
+        let id = TransferId([0xab; 16]);
+        // 'é' is 2 bytes: 511 bytes of 'a' then 'é' would end at 513.
+        let long = format!("{}é{}", "a".repeat(511), "b".repeat(100));
+        assert_eq!(truncate_message(&long), "a".repeat(511));
+        assert_eq!(truncate_message("short"), "short");
+        for control in [
+            Control::Cancel {
+                id,
+                reason: Reason::Protocol,
+                message: long.clone(),
+            },
+            Control::Reject {
+                id,
+                reason: Reason::BadOffer,
+                message: "x".repeat(70_000),
+            },
+        ] {
+            let text = control.to_text();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let message = value["message"].as_str().unwrap();
+            assert!(message.len() <= MAX_MESSAGE_LEN, "{}", message.len());
+            assert!(message.len() >= MAX_MESSAGE_LEN - 3);
+        }
     }
 
     #[test]

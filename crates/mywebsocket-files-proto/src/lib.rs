@@ -51,13 +51,13 @@ pub use ack::AckSchedule;
 pub use chunk::{
     chunk_buffer, chunk_header, is_chunk, BadChunk, Chunk, CHUNK_HEADER_LEN, CHUNK_MAGIC,
 };
-pub use control::{is_control, Control, CONTROL_PREFIX};
+pub use control::{is_control, truncate_message, Control, CONTROL_PREFIX, MAX_MESSAGE_LEN};
 pub use id::{InvalidTransferId, TransferId};
 pub use machine::{
     CommandError, Config, Connection, Direction, End, Event, OfferInfo, DEFAULT_ANSWER_TIMEOUT,
     DEFAULT_MAX_CHUNK, DEFAULT_WINDOW,
 };
-pub use malformed::{Answer, Kind, Malformed, WireId};
+pub use malformed::{Answer, Kind, Malformed, WireId, MAX_ECHOED_ID_LEN};
 pub use name::{is_format_char, sanitize_name, MAX_NAME_LEN};
 pub use offer_check::{check_offer, Refusal};
 pub use parse::MAX_CONTROL_LEN;

@@ -3,7 +3,11 @@
 
 use serde::Serialize;
 
-use crate::{Control, Reason, TransferId};
+use crate::{truncate_message, Control, Reason, TransferId};
+
+/// Longest invalid `id` of an `offer` that is echoed in its `reject{bad_offer}`, in bytes
+/// (§4.1): an offer with a longer id is ignored, so a reject is never large.
+pub const MAX_ECHOED_ID_LEN: usize = 128;
 
 /// The type of a control message, from its `ft` member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,8 +68,10 @@ pub struct Malformed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Answer {
-    /// Send this text: a `reject` with reason `bad_offer`, carrying the offer's id exactly as
-    /// the sender wrote it, so that a sender comparing ids as it wrote them recognises it.
+    /// Send this text: a `reject` with reason `bad_offer`, carrying the offer's id as the same
+    /// string value (after JSON decoding; at most [`MAX_ECHOED_ID_LEN`] bytes), so that a
+    /// sender comparing ids as it wrote them recognises it. Its `message` is at most
+    /// [`MAX_MESSAGE_LEN`](crate::MAX_MESSAGE_LEN) bytes.
     Reject(String),
     /// If this side runs a transfer with this id, send `cancel` with reason `protocol` and
     /// this message, and end the transfer; otherwise send nothing (it has ended, and the
@@ -76,9 +82,10 @@ pub enum Answer {
         /// Why, for people.
         message: String,
     },
-    /// Send nothing: the message names no transfer (no string id, or an id not in the spec's
-    /// form on something other than an offer) or has a type this version does not know
-    /// (later versions may add types).
+    /// Send nothing: the message names no transfer (no string id, an id not in the spec's
+    /// form on something other than an offer, or an offer's invalid id longer than
+    /// [`MAX_ECHOED_ID_LEN`]) or has a type this version does not know (later versions may
+    /// add types).
     Ignore,
 }
 
@@ -94,7 +101,7 @@ impl Malformed {
                 }
                 .to_text(),
             ),
-            (Some(Kind::Offer), WireId::Invalid(raw)) => {
+            (Some(Kind::Offer), WireId::Invalid(raw)) if raw.len() <= MAX_ECHOED_ID_LEN => {
                 Answer::Reject(raw_reject(raw, &self.message))
             }
             (Some(_), WireId::Valid(id)) => Answer::CancelIfRunning {
@@ -120,7 +127,7 @@ fn raw_reject(id: &str, message: &str) -> String {
         ft: "reject",
         id,
         reason: Reason::BadOffer,
-        message,
+        message: truncate_message(message),
     })
     .expect("strings serialize")
 }

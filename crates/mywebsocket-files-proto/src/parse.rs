@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use crate::id::is_lower_hex;
 use crate::malformed::{Kind, Malformed, WireId};
+#[cfg(test)]
+use crate::MAX_ECHOED_ID_LEN;
 use crate::{Control, Reason, TransferId, MAX_SAFE_SIZE};
 
 /// Longest control message whose members are read, in bytes. The largest valid message, an
@@ -97,17 +99,19 @@ impl Control {
         let Some(kind) = kind else {
             return Err(malformed(format!("unknown message type {:?}", head.ft)));
         };
-        let WireId::Valid(valid_id) = id else {
-            return Err(malformed(
-                "the id is not 32 lowercase hex digits".to_owned(),
-            ));
-        };
+        // The length before anything else, so that nothing of an over-long message but its
+        // id (capped, `Malformed::answer`) is echoed.
         if text.len() > MAX_CONTROL_LEN {
             return Err(malformed(format!(
                 "a control message of {} bytes is over the limit of {MAX_CONTROL_LEN}",
                 text.len()
             )));
         }
+        let WireId::Valid(valid_id) = id else {
+            return Err(malformed(
+                "the id is not 32 lowercase hex digits".to_owned(),
+            ));
+        };
         members(kind, valid_id, text).map_err(malformed)
     }
 }
@@ -299,6 +303,80 @@ mod tests {
         let malformed = Control::parse(&text).unwrap_err();
         assert_eq!(malformed.id, WireId::Invalid(upper.clone()));
         assert_eq!(rejected(malformed.answer()), (upper, Reason::BadOffer));
+    }
+
+    #[test]
+    fn minus_zero_is_not_an_integer_of_section_4() {
+        let text = offer(&format!(r#""name":"a","size":-0,"sha256":"{}""#, sha()));
+        let malformed = Control::parse(&text).expect_err("-0 is malformed");
+        assert_eq!(rejected(malformed.answer()).1, Reason::BadOffer);
+        let ack = format!(r#"{{"ft":"ack","id":"{ID}","offset":-0}}"#);
+        assert!(matches!(
+            Control::parse(&ack).unwrap_err().answer(),
+            Answer::CancelIfRunning { .. }
+        ));
+    }
+
+    #[test]
+    fn a_repeated_unknown_member_goes_unnoticed() {
+        let text = offer(&format!(
+            r#""name":"a","size":1,"sha256":"{}","later":1,"later":2"#,
+            sha()
+        ));
+        assert!(Control::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn no_answer_to_a_malformed_message_is_large() {
+        // A 1 MiB offer with a junk id, a long junk id, and serde quoting a huge member value:
+        // every reject stays far below the control limit.
+        let junk_id = "x".repeat(100);
+        let huge = format!(
+            r#"{{"ft":"offer","id":"{junk_id}","name":"{}","size":1,"sha256":"{}"}}"#,
+            "n".repeat(1 << 20),
+            sha()
+        );
+        let malformed = Control::parse(&huge).unwrap_err();
+        assert!(
+            malformed.message.contains("over the limit"),
+            "{}",
+            malformed.message
+        );
+        let Answer::Reject(reply) = malformed.answer() else {
+            panic!("not a reject")
+        };
+        assert!(reply.len() < 1024, "{}", reply.len());
+        assert_eq!(rejected(malformed.answer()), (junk_id, Reason::BadOffer));
+
+        // An invalid id over 128 bytes is not echoed: nothing is sent.
+        for len in [MAX_ECHOED_ID_LEN + 1, 1 << 20] {
+            let text = format!(
+                r#"{{"ft":"offer","id":"{}","name":"a","size":1,"sha256":"{}"}}"#,
+                "y".repeat(len),
+                sha()
+            );
+            assert_eq!(Control::parse(&text).unwrap_err().answer(), Answer::Ignore);
+        }
+        let at_cap = "z".repeat(MAX_ECHOED_ID_LEN);
+        let text = format!(r#"{{"ft":"offer","id":"{at_cap}","name":"a","size":1,"sha256":"00"}}"#);
+        assert_eq!(
+            rejected(Control::parse(&text).unwrap_err().answer()).0,
+            at_cap
+        );
+
+        // serde's text quotes the bad value (here a 60 KiB string where a number belongs).
+        let quoted = offer(&format!(
+            r#""name":"a","size":"{}","sha256":"{}""#,
+            "9".repeat(60_000),
+            sha()
+        ));
+        assert!(quoted.len() <= MAX_CONTROL_LEN);
+        let Answer::Reject(reply) = Control::parse(&quoted).unwrap_err().answer() else {
+            panic!("not a reject")
+        };
+        let value: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert!(value["message"].as_str().unwrap().len() <= crate::MAX_MESSAGE_LEN);
+        assert!(reply.len() < 1024, "{}", reply.len());
     }
 
     #[test]
