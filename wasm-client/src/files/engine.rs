@@ -245,6 +245,12 @@ impl Files {
 
     /// The next file the peer offers; `None` once [`Files::connection_lost`] was called.
     /// Answer it with [`IncomingOffer::accept`] or [`IncomingOffer::reject`].
+    ///
+    /// The time taken to decide counts against the sender's answer timeout (60 s by default,
+    /// docs/file-transfer.md §5): a page that asks a person should accept or reject
+    /// ([`Reason::Busy`](mywebsocket_files_proto::Reason::Busy),
+    /// [`Reason::Policy`](mywebsocket_files_proto::Reason::Policy)) within it on the
+    /// person's behalf, or the sender gives up with `cancel{timeout}`.
     pub async fn next_offer(&self) -> Option<IncomingOffer> {
         poll_fn(|cx| {
             let mut inner = self.inner.borrow_mut();

@@ -283,3 +283,56 @@ fn check_progress(calls: &[(u64, u64)], total: u64) {
     assert_eq!(calls.last().map(|c| c.0), Some(total));
     assert!(calls.len() > 8, "only {} progress calls", calls.len());
 }
+
+/// A control message the engine queued is not lost when the future writing it is dropped
+/// while the write waits for `bufferedAmount` to drain: the next flush (started by the drop)
+/// writes it. Against `/echo`: the `reject{bad_offer}` answering a malformed offer comes back.
+#[wasm_bindgen_test]
+async fn files_control_message_survives_a_dropped_route() {
+    let id = session("files-dropped-route");
+    let options = mywebsocket_wasm::Options::default().max_buffered(0);
+    let mut ws = mywebsocket_wasm::connect_with(&ws_url("echo", &id, ""), options)
+        .await
+        .expect("connects");
+    let files = Files::new(ws.writer(), FilesOptions::default());
+    // The browser now holds unsent bytes, so the next write waits.
+    ws.write_binary(vec![7u8; 256 << 10]).await.expect("writes");
+    assert!(
+        ws.buffered_amount() > 0,
+        "nothing buffered: the test proves nothing"
+    );
+    let transfer = "5f0c1e8a9b2d4c6e8f00112233445566";
+    let malformed = Message::text(format!(r#"{{"ft":"offer","id":"{transfer}"}}"#));
+    {
+        let mut route = pin!(files.route(malformed));
+        // One poll: the machine queues the reject and the write starts waiting.
+        let pending = poll_fn(|cx| Poll::Ready(route.as_mut().poll(cx).is_pending())).await;
+        assert!(pending, "the write did not wait");
+    } // dropped mid-write
+    let reject = async {
+        loop {
+            match ws.read_msg().await.expect("reads") {
+                Message::Text(text) => return text.as_str().to_owned(),
+                _ => continue, // the echoed filler
+            }
+        }
+    };
+    let timeout = crate::support::sleep(10_000);
+    let text = {
+        let (mut reject, mut timeout) = (pin!(reject), pin!(timeout));
+        poll_fn(|cx| {
+            if let Poll::Ready(text) = reject.as_mut().poll(cx) {
+                return Poll::Ready(Some(text));
+            }
+            timeout.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    };
+    let text = text.expect("the reject was lost with the dropped route");
+    assert!(text.starts_with(r#"{"ft":"reject""#), "{text}");
+    assert!(
+        text.contains(transfer) && text.contains("bad_offer"),
+        "{text}"
+    );
+    ws.close(CloseCode::NORMAL, "done").await.expect("closes");
+}
