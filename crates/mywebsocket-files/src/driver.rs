@@ -1,15 +1,17 @@
-//! The connection's [`Connection`] behind a lock: every task that tells it something writes
-//! what it queued, in order, and hands its events to the transfers' tasks. Here the tokio
-//! side only moves bytes and time; the decisions are the machine's.
+//! The connection's [`Connection`] behind a lock: every task that tells it something hands
+//! its events to the transfers' tasks, and what it queued to the connection's one control
+//! writer, in order. Here the tokio side only moves bytes and time; the decisions are the
+//! machine's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mywebsocket::Writer;
 use mywebsocket_files_proto::{Connection, Direction, End, Event, OfferInfo};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::progress::ProgressCounter;
 use crate::receive::Incoming;
@@ -45,9 +47,11 @@ pub(crate) struct Inner {
     machine: Mutex<Connection>,
     /// The machine's `now` is time since this.
     epoch: Instant,
-    /// Held while draining the machine's transmits and writing them, so control messages
-    /// leave in the order the machine queued them even when several tasks flush.
-    transmit: tokio::sync::Mutex<()>,
+    /// The machine's control messages, moved here in order under the machine's lock and
+    /// written by one task, so nothing that reads the connection waits for its writes.
+    outbox: Arc<Outbox>,
+    /// Whether the writer task of `outbox` runs.
+    writing: AtomicBool,
     pub(crate) sends: Mutex<HashMap<TransferId, SendEntry>>,
     pub(crate) recvs: Mutex<HashMap<TransferId, RecvEntry>>,
     pub(crate) incoming_tx: mpsc::Sender<Incoming>,
@@ -68,13 +72,15 @@ impl Inner {
             .max_incoming(options.max_concurrent)
             .window(options.window)
             .max_chunk(options.max_chunk)
-            .answer_timeout(options.answer_timeout);
+            .answer_timeout(options.answer_timeout)
+            .report_writes(true);
         Self {
             writer,
             options,
             machine: Mutex::new(Connection::new(config)),
             epoch: Instant::now(),
-            transmit: tokio::sync::Mutex::new(()),
+            outbox: Arc::default(),
+            writing: AtomicBool::new(false),
             sends: Mutex::default(),
             recvs: Mutex::default(),
             incoming_tx: incoming.0,
@@ -92,6 +98,19 @@ impl Inner {
     ) -> (R, Vec<OfferInfo>) {
         let mut machine = lock(&self.machine);
         let result = f(&mut machine, self.epoch.elapsed());
+        // Under the machine's lock, so the outbox keeps the machine's order.
+        let mut queued = false;
+        {
+            let mut outbox = lock(&self.outbox.queue);
+            while let Some(message) = machine.poll_transmit_offer() {
+                outbox.messages.push_back(message);
+                outbox.queued += 1;
+                queued = true;
+            }
+        }
+        if queued {
+            self.outbox.wake.notify_one();
+        }
         let mut offers = Vec::new();
         // Under the machine's lock, so each task sees its transfer's events in order.
         while let Some(event) = machine.poll_event() {
@@ -108,23 +127,28 @@ impl Inner {
         self.step(f).0
     }
 
-    /// Writes every control message the machine queued, in order. A failed write means the
-    /// connection is gone, which the transfers learn from `connection_lost` or their own
-    /// writes.
-    pub(crate) async fn flush(&self) {
-        let _order = self.transmit.lock().await;
-        loop {
-            let batch: Vec<String> = {
-                let mut machine = lock(&self.machine);
-                std::iter::from_fn(|| machine.poll_transmit()).collect()
-            };
-            if batch.is_empty() {
-                return;
-            }
-            for text in batch {
-                let _ = self.writer.write_string(text).await;
-            }
+    /// Makes sure the writer task runs; it writes every control message the machine queued,
+    /// in order. Never waits: the read path calls it. Call it after [`Inner::step`].
+    pub(crate) fn flush(self: &Arc<Self>) {
+        if !self.writing.swap(true, Ordering::AcqRel) {
+            tokio::spawn(write_controls(
+                self.outbox.clone(),
+                self.writer.clone(),
+                Arc::downgrade(self),
+            ));
         }
+        self.outbox.wake.notify_one();
+    }
+
+    /// [`Inner::flush`], then waits until every control message queued so far is written (or
+    /// failed to be: the connection is gone). For a task that ends, so its last word leaves
+    /// before its result is reported; never called by the read path. Cancelling the wait
+    /// loses nothing.
+    pub(crate) async fn flushed(self: &Arc<Self>) {
+        self.flush();
+        let target = lock(&self.outbox.queue).queued;
+        let mut written = self.outbox.written.subscribe();
+        let _ = written.wait_for(|n| *n >= target).await;
     }
 
     /// When the machine wants [`Connection::handle_timeout`] called, if ever.
@@ -177,6 +201,58 @@ impl Inner {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer task writes what is left, then ends.
+        self.outbox.closed.store(true, Ordering::Release);
+        self.outbox.wake.notify_one();
+    }
+}
+
+/// Control messages on their way to the connection.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    queue: Mutex<Queued>,
+    /// Wakes the writer task.
+    wake: Notify,
+    /// How many messages were written (or failed to be), in order.
+    written: watch::Sender<u64>,
+    /// Set when the connection's transfers are dropped.
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queued {
+    /// Each with the id of the transfer whose offer it is.
+    messages: VecDeque<(String, Option<TransferId>)>,
+    /// How many messages were ever queued.
+    queued: u64,
+}
+
+/// The one task that writes a connection's control messages, in the machine's order. It
+/// alone waits for room in the connection's write queue, and no caller's future owns a
+/// message it took, so a cancelled caller loses none.
+async fn write_controls(outbox: Arc<Outbox>, writer: Writer, inner: Weak<Inner>) {
+    loop {
+        let next = lock(&outbox.queue).messages.pop_front();
+        let Some((text, offer)) = next else {
+            if outbox.closed.load(Ordering::Acquire) {
+                return;
+            }
+            outbox.wake.notified().await;
+            continue;
+        };
+        let written = writer.write_string(text).await.is_ok();
+        if let (true, Some(id), Some(inner)) = (written, offer, inner.upgrade()) {
+            // The offer left this end's queue: its answer is owed from now (§5).
+            inner.run(|m, now| m.written(now, id));
+            // The sending task's timer did not count while the offer waited.
+            inner.signal(id, |_| {});
+        }
+        outbox.written.send_modify(|n| *n += 1);
+    }
+}
+
 /// Waits until the machine's next deadline (for ever when it has none), then lets it act on
 /// the time and writes what it queued. Any task may do this for all: each transfer that
 /// waits for an answer has a task waiting here.
@@ -188,7 +264,7 @@ pub(crate) async fn timer(inner: &Weak<Inner>) {
     tokio::time::sleep_until(deadline).await;
     if let Some(inner) = inner.upgrade() {
         inner.run(|machine, now| machine.handle_timeout(now));
-        inner.flush().await;
+        inner.flush();
     }
 }
 

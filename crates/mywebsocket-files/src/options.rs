@@ -50,7 +50,8 @@ pub struct ReceiveOptions {
     pub dest_dir: PathBuf,
     /// Largest file accepted, in bytes. Default: 4 GiB.
     pub max_file_size: u64,
-    /// Most incoming transfers at once on one connection. Default: 8.
+    /// Most incoming transfers at once on one connection; 0 counts as 1 (a receiver's limit
+    /// is at least 1, docs/file-transfer.md §5). Default: 8.
     pub max_concurrent: usize,
     /// Bytes a sender may have in flight beyond the last ack. Default:
     /// [`DEFAULT_WINDOW`] (2 MiB), the protocol's, which the browser client uses too: enough
@@ -108,9 +109,9 @@ impl ReceiveOptions {
         self
     }
 
-    /// Sets [`ReceiveOptions::max_concurrent`].
+    /// Sets [`ReceiveOptions::max_concurrent`] (at least 1).
     pub fn max_concurrent(mut self, transfers: usize) -> Self {
-        self.max_concurrent = transfers;
+        self.max_concurrent = transfers.max(1);
         self
     }
 

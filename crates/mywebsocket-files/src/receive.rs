@@ -188,7 +188,13 @@ impl RecvTask {
                 return Err(e.into());
             }
         };
-        let _ = self.tell(|m| m.complete(id)).await;
+        // A cancel (the peer's, or ours for a stray chunk) that came while the file was put
+        // in place ended the transfer: no `done` can follow it (§4.2), so the file is not
+        // received on either side and goes, as a cancelled transfer's part file would.
+        if self.tell(|m| m.complete(id)).await.is_err() {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(self.ended());
+        }
         Ok(Received {
             id: self.id,
             path,
@@ -209,7 +215,9 @@ impl RecvTask {
             return Err(CommandError::ConnectionLost);
         };
         let result = inner.run(|m, _| command(m));
-        inner.flush().await;
+        // Not waiting for the write: this task must keep taking chunks meanwhile, or the
+        // read loop that hands them over would wait on the connection's writes.
+        inner.flush();
         result
     }
 
@@ -296,7 +304,7 @@ impl RecvTask {
         let id = self.id;
         if let Some(inner) = self.inner.upgrade() {
             inner.run(|m, _| m.cancel(id, reason, message));
-            inner.flush().await;
+            inner.flush();
         }
     }
 }

@@ -179,7 +179,7 @@ impl SendTask {
             )
         });
         match offered {
-            Ok(()) => inner.flush().await,
+            Ok(()) => inner.flush(),
             Err(CommandError::IdInUse(_)) => {
                 return Err(TransferError::Cancelled {
                     by: Side::Local,
@@ -204,17 +204,20 @@ impl SendTask {
             held: 0,
         };
         loop {
-            if self.cancel.is_set() {
-                return Err(self
-                    .fail(Reason::Cancelled, "cancelled by the sender")
-                    .await);
-            }
             let (acked, end) = {
                 let signal = self.signal.borrow_and_update();
                 (signal.acked.max(offset), signal.end.clone())
             };
+            // The end first: a `done` that arrived before the user's cancel was looked at
+            // means the receiver has the file.
             if let Some(end) = end {
                 return self.ended(end, offset, started);
+            }
+            if self.cancel.is_set() {
+                return match self.user_cancel().await {
+                    Some(end) => self.ended(end, offset, started),
+                    None => Err(cancelled_locally()),
+                };
             }
             self.progress.set(acked);
             let in_flight = next.saturating_sub(acked);
@@ -292,6 +295,12 @@ impl SendTask {
                 {
                     return Err(TransferError::ConnectionLost { confirmed: acked });
                 }
+                // The chunk left this end's queue: only now does the receiver owe an answer
+                // for it (§5), so waiting for queue room behind other transfers is not
+                // counted against it.
+                if let Some(inner) = self.inner.upgrade() {
+                    inner.run(|m, now| m.written(now, id));
+                }
                 next += len;
                 continue;
             }
@@ -305,9 +314,10 @@ impl SendTask {
     async fn wait_accept(&mut self) -> Result<(u64, u64, u64), TransferError> {
         loop {
             if self.cancel.is_set() {
-                return Err(self
-                    .fail(Reason::Cancelled, "cancelled by the sender")
-                    .await);
+                return Err(match self.user_cancel().await {
+                    Some(end) => end_error(end),
+                    None => cancelled_locally(),
+                });
             }
             let (accepted, end) = {
                 let signal = self.signal.borrow_and_update();
@@ -359,18 +369,46 @@ impl SendTask {
         }
     }
 
+    /// The user cancelled: tells the peer, unless the machine ended the transfer already
+    /// (a `done`, a cancel from the peer routed meanwhile); then that end counts.
+    async fn user_cancel(&mut self) -> Option<End> {
+        let id = self.meta.id;
+        let inner = self.inner.upgrade()?;
+        let running = inner.run(|m, _| m.cancel(id, Reason::Cancelled, CANCELLED_BY_SENDER));
+        inner.flush();
+        if running {
+            return None;
+        }
+        // The machine's events are dispatched under its lock: the end is in the signal.
+        let end = self.signal.borrow_and_update().end.clone();
+        Some(end.unwrap_or(End::ConnectionLost {
+            confirmed: self.progress.snapshot().bytes,
+        }))
+    }
+
     /// Tells the peer we stop, and returns the matching error.
     async fn fail(&mut self, reason: Reason, message: &str) -> TransferError {
         let id = self.meta.id;
         if let Some(inner) = self.inner.upgrade() {
             inner.run(|m, _| m.cancel(id, reason, message));
-            inner.flush().await;
+            inner.flush();
         }
         TransferError::Cancelled {
             by: Side::Local,
             reason,
             message: message.into(),
         }
+    }
+}
+
+const CANCELLED_BY_SENDER: &str = "cancelled by the sender";
+
+/// The error of a transfer the user cancelled.
+fn cancelled_locally() -> TransferError {
+    TransferError::Cancelled {
+        by: Side::Local,
+        reason: Reason::Cancelled,
+        message: CANCELLED_BY_SENDER.into(),
     }
 }
 

@@ -87,11 +87,13 @@ impl Transfers {
                 for offer in offers {
                     self.decide(offer);
                 }
-                inner.flush().await;
+                // Never waits for the writes: a read path that did could deadlock two peers
+                // whose write queues are full of chunks.
+                inner.flush();
             }
             Message::Binary(data) => {
                 let chunk = inner.run(|m, now| m.handle_binary(now, data));
-                inner.flush().await;
+                inner.flush();
                 if let Some(chunk) = chunk {
                     let tx = lock(&inner.recvs).get(&chunk.id).map(|e| e.tx.clone());
                     if let Some(tx) = tx {
@@ -198,13 +200,17 @@ impl Transfers {
         let join = tokio::spawn(async move {
             let result = task.run().await;
             if let Some(inner) = weak.upgrade() {
-                let mut sends = lock(&inner.sends);
-                if sends
-                    .get(&id)
-                    .is_some_and(|e| Arc::ptr_eq(&e.progress, &entry_progress))
                 {
-                    sends.remove(&id);
+                    let mut sends = lock(&inner.sends);
+                    if sends
+                        .get(&id)
+                        .is_some_and(|e| Arc::ptr_eq(&e.progress, &entry_progress))
+                    {
+                        sends.remove(&id);
+                    }
                 }
+                // A cancel this task queued leaves before the result is reported.
+                inner.flushed().await;
             }
             result
         });
@@ -262,6 +268,8 @@ impl Transfers {
         tokio::spawn(async move {
             let result = task.run().await;
             let Some(inner) = weak.upgrade() else { return };
+            // The task's last word (`done`, `cancel`, `reject`) leaves before it is reported.
+            inner.flushed().await;
             {
                 let mut recvs = lock(&inner.recvs);
                 if recvs.get(&id).is_some_and(|e| e.serial == serial) {

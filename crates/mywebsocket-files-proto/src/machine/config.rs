@@ -37,7 +37,7 @@ pub struct Config {
     /// Largest file accepted, in bytes; larger offers get `reject{too_large}`. Default: 4 GiB.
     pub max_file_size: u64,
     /// Most incoming transfers at once, offered (not yet decided) or running; more get
-    /// `reject{busy}`. Default: 8.
+    /// `reject{busy}`. 0 counts as 1 (a receiver's limit is at least 1, §5). Default: 8.
     pub max_incoming: usize,
     /// The window announced in `accept`, in bytes (at least 1). Default: [`DEFAULT_WINDOW`].
     pub window: u64,
@@ -47,6 +47,12 @@ pub struct Config {
     /// How long an outgoing transfer waits for an answer it is owed. Default:
     /// [`DEFAULT_ANSWER_TIMEOUT`].
     pub answer_timeout: Duration,
+    /// Whether the driver reports each offer and chunk of an outgoing transfer once it is
+    /// written to the connection ([`Connection::written`](super::Connection::written)). The
+    /// answer clock then counts from those writes, not from [`Connection::offer`](super::Connection::offer)
+    /// and [`Connection::chunk_sent`](super::Connection::chunk_sent), so time a message spends
+    /// waiting in the sender's own queue is not held against the receiver (§5). Default: `false`.
+    pub report_writes: bool,
 }
 
 impl Default for Config {
@@ -57,6 +63,7 @@ impl Default for Config {
             window: DEFAULT_WINDOW,
             max_chunk: DEFAULT_MAX_CHUNK,
             answer_timeout: DEFAULT_ANSWER_TIMEOUT,
+            report_writes: false,
         }
     }
 }
@@ -69,10 +76,10 @@ impl Config {
         self
     }
 
-    /// Sets [`Config::max_incoming`].
+    /// Sets [`Config::max_incoming`] (at least 1).
     #[must_use]
     pub fn max_incoming(mut self, transfers: usize) -> Self {
-        self.max_incoming = transfers;
+        self.max_incoming = transfers.max(1);
         self
     }
 
@@ -94,6 +101,13 @@ impl Config {
     #[must_use]
     pub fn answer_timeout(mut self, timeout: Duration) -> Self {
         self.answer_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::report_writes`].
+    #[must_use]
+    pub fn report_writes(mut self, report: bool) -> Self {
+        self.report_writes = report;
         self
     }
 }

@@ -75,7 +75,8 @@ pub struct Connection {
     /// Ids used up on this connection (§4.2).
     used: UsedIds,
     events: VecDeque<Event>,
-    transmits: VecDeque<String>,
+    /// Each with the id of the transfer whose offer it is, for [`Connection::poll_transmit_offer`].
+    transmits: VecDeque<(String, Option<TransferId>)>,
     lost: bool,
 }
 
@@ -101,6 +102,14 @@ impl Connection {
     /// The next control message to send, as the text of a WebSocket text message, in order.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<String> {
+        self.transmits.pop_front().map(|(text, _)| text)
+    }
+
+    /// [`Connection::poll_transmit`], with the id of the outgoing transfer when the message
+    /// is its `offer`: a driver with [`Config::report_writes`] reports that offer to
+    /// [`Connection::written`] once it is written.
+    #[must_use]
+    pub fn poll_transmit_offer(&mut self) -> Option<(String, Option<TransferId>)> {
         self.transmits.pop_front()
     }
 
@@ -239,7 +248,7 @@ impl Connection {
     /// A control message that [`Control::parse`] refused: answered as §4.1 says.
     pub fn handle_malformed(&mut self, malformed: &Malformed) {
         match malformed.answer() {
-            Answer::Reject(reply) => self.transmits.push_back(reply),
+            Answer::Reject(reply) => self.transmits.push_back((reply, None)),
             Answer::CancelIfRunning { id, message } => {
                 self.cancel(id, Reason::Protocol, message);
             }
@@ -284,8 +293,12 @@ impl Connection {
         if self.in_use(id) {
             return Err(CommandError::IdInUse(id));
         }
-        self.outgoing
-            .insert(id, Outgoing::offered(size, sha256, now));
+        let transfer = if self.config.report_writes {
+            Outgoing::offered_unwritten(size, sha256)
+        } else {
+            Outgoing::offered(size, sha256, now)
+        };
+        self.outgoing.insert(id, transfer);
         self.send(Control::Offer {
             id,
             name: name.to_owned(),
@@ -319,6 +332,22 @@ impl Connection {
             Ok(())
         } else {
             Err(CommandError::OutsideWindow(id))
+        }
+    }
+
+    /// With [`Config::report_writes`]: the offer, or the oldest chunk not yet reported, of the
+    /// outgoing transfer `id` was written to the connection at `now` (it left this end's own
+    /// queue). Only what was written is owed an answer (§5): the clock starts here when
+    /// nothing was owed, and bytes still waiting in this end's queue keep none running.
+    /// Report the chunks in the order of [`Connection::chunk_sent`]. `false` when no such
+    /// transfer runs.
+    pub fn written(&mut self, now: Duration, id: TransferId) -> bool {
+        match self.outgoing.get_mut(&id) {
+            Some(transfer) => {
+                transfer.written(now);
+                true
+            }
+            None => false,
         }
     }
 
@@ -409,7 +438,11 @@ impl Connection {
 
     pub(super) fn send(&mut self, control: Control) {
         if !self.lost {
-            self.transmits.push_back(control.to_text());
+            let offer = match control {
+                Control::Offer { id, .. } => Some(id),
+                _ => None,
+            };
+            self.transmits.push_back((control.to_text(), offer));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One outgoing transfer: what the sender may send, and what the receiver's answers may say
 //! (docs/file-transfer.md §4.2 and §5, "Sender").
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::{Control, Reason};
@@ -41,6 +42,15 @@ pub(super) struct Outgoing {
     /// Since when the receiver owes an answer (to the offer, for bytes in flight, the `done`
     /// after the last byte); `None` while it owes nothing.
     owed_since: Option<Duration>,
+    /// Whether the driver reports writes ([`Connection::written`](super::Connection::written)):
+    /// then only what left this end's queue is owed an answer.
+    reports_writes: bool,
+    /// Whether the offer was written (or answered, which says as much).
+    offer_written: bool,
+    /// Ends of the chunks counted by `sent` and not yet reported written, in order.
+    unwritten: VecDeque<u64>,
+    /// Every byte below it was written to the connection.
+    written_to: u64,
 }
 
 impl Outgoing {
@@ -53,6 +63,20 @@ impl Outgoing {
             next: 0,
             acked: 0,
             owed_since: Some(now),
+            reports_writes: false,
+            offer_written: true,
+            unwritten: VecDeque::new(),
+            written_to: 0,
+        }
+    }
+
+    /// A transfer whose offer is queued; the driver reports when it is written.
+    pub(super) fn offered_unwritten(size: u64, sha256: [u8; 32]) -> Self {
+        Self {
+            owed_since: None,
+            reports_writes: true,
+            offer_written: false,
+            ..Self::offered(size, sha256, Duration::ZERO)
         }
     }
 
@@ -64,6 +88,32 @@ impl Outgoing {
     /// When the sender gives up waiting, if it waits for anything.
     pub(super) fn deadline(&self, timeout: Duration) -> Option<Duration> {
         self.owed_since.map(|since| since.saturating_add(timeout))
+    }
+
+    /// With reported writes: whether the receiver owes an answer for what was written: to
+    /// the offer, for bytes in flight, or the `done` after the last byte.
+    fn owed_for_written(&self) -> bool {
+        match self.accepted {
+            None => self.offer_written,
+            Some(_) => self.written_to > self.acked || self.written_to == self.size,
+        }
+    }
+
+    /// The driver wrote the offer or the oldest chunk not yet reported to the connection at
+    /// `now` (§5: "sent" is written to the connection). The clock starts if nothing was owed;
+    /// a write while it runs does not move it.
+    pub(super) fn written(&mut self, now: Duration) {
+        if !self.offer_written {
+            self.offer_written = true;
+        } else if let Some(end) = self.unwritten.pop_front() {
+            self.written_to = self.written_to.max(end);
+        } else {
+            // The offer's report after its answer: nothing to count.
+            return;
+        }
+        if self.owed_for_written() {
+            self.owed_since.get_or_insert(now);
+        }
     }
 
     /// The next offset to send and how many bytes from it the window allows now (0 before
@@ -88,7 +138,11 @@ impl Outgoing {
         });
         if fits {
             self.next += len;
-            self.owed_since.get_or_insert(now);
+            if self.reports_writes {
+                self.unwritten.push_back(self.next);
+            } else {
+                self.owed_since.get_or_insert(now);
+            }
         }
         fits
     }
@@ -116,6 +170,8 @@ impl Outgoing {
                 self.accepted = Some(accepted);
                 self.next = offset;
                 self.acked = offset;
+                self.offer_written = true;
+                self.written_to = offset;
                 // A whole file already at the receiver: its `done` is owed at once.
                 self.owed_since = (offset == self.size).then_some(now);
                 Step::Accepted(accepted)
@@ -131,7 +187,12 @@ impl Outgoing {
                 self.acked = offset;
                 // Every answer resets the clock; nothing is owed while nothing is in flight
                 // and bytes remain (the sender is the one to act).
-                let idle = offset == self.next && self.next < self.size;
+                let idle = if self.reports_writes {
+                    // Bytes still in this end's queue are not owed an answer yet.
+                    !self.owed_for_written()
+                } else {
+                    offset == self.next && self.next < self.size
+                };
                 self.owed_since = (!idle).then_some(now);
                 Step::Acked(offset)
             }

@@ -159,7 +159,7 @@ impl Connection {
                     ));
                 }
                 let running = self.incoming.len();
-                if running >= self.config.max_incoming {
+                if running >= self.config.max_incoming.max(1) {
                     return Err((
                         Reason::Busy,
                         format!("{running} incoming transfers are waiting or running already"),

@@ -2,6 +2,7 @@
 //! and the answers to inputs that break the rules; the receiver's in `receiver.rs`.
 
 mod receiver;
+mod writes;
 
 use std::time::Duration;
 
