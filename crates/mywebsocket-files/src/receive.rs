@@ -188,6 +188,8 @@ impl RecvTask {
                 return Err(e.into());
             }
         };
+        #[cfg(test)]
+        tests::after_place(id).await;
         // A cancel (the peer's, or ours for a stray chunk) that came while the file was put
         // in place ended the transfer: no `done` can follow it (§4.2), so the file is not
         // received on either side and goes, as a cancelled transfer's part file would.
@@ -318,4 +320,131 @@ async fn lost(hash: Stage<[u8; 32]>, disk: Stage<()>, received: u64) -> Transfer
         Err(_) => written,
     };
     TransferError::ConnectionLost { confirmed }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use mywebsocket::{connect, Message, Upgrader};
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    use super::Incoming;
+    use crate::{
+        chunk_buffer, Control, Reason, ReceiveOptions, Side, TransferError, TransferId, Transfers,
+    };
+
+    /// A receiving task of this id stops once its file is in place, says so, and goes on
+    /// when told.
+    struct AfterPlace {
+        id: TransferId,
+        placed: oneshot::Sender<()>,
+        go: oneshot::Receiver<()>,
+    }
+
+    static AFTER_PLACE: Mutex<Vec<AfterPlace>> = Mutex::new(Vec::new());
+
+    pub(super) async fn after_place(id: TransferId) {
+        let hook = {
+            let mut hooks = AFTER_PLACE.lock().unwrap();
+            let at = hooks.iter().position(|h| h.id == id);
+            at.map(|i| hooks.swap_remove(i))
+        };
+        if let Some(hook) = hook {
+            let _ = hook.placed.send(());
+            let _ = hook.go.await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_while_the_verified_file_is_placed_fails_the_transfer_without_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            Upgrader::default().accept(tcp).await.unwrap()
+        });
+        let (mut raw, _) = connect(&url).await.unwrap();
+        // This test is the receiver's read loop: it routes each message itself.
+        let (mut reader, writer) = server.await.unwrap().split();
+        let files = Transfers::new(writer, ReceiveOptions::default().dest_dir(dir.path()));
+
+        let id = TransferId::random();
+        let (placed_tx, placed) = oneshot::channel();
+        let (go, go_rx) = oneshot::channel();
+        AFTER_PLACE.lock().unwrap().push(AfterPlace {
+            id,
+            placed: placed_tx,
+            go: go_rx,
+        });
+        let content = b"placed, then cancelled";
+        let offer = Control::Offer {
+            id,
+            name: "data.bin".into(),
+            size: content.len() as u64,
+            media_type: String::new(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content)),
+        };
+        raw.write_string(offer.to_text()).await.unwrap();
+        assert!(files
+            .route(reader.read_msg().await.unwrap())
+            .await
+            .is_none());
+        let accept = raw.read_msg().await.unwrap();
+        assert!(accept.as_text().unwrap().contains("accept"), "{accept:?}");
+        let mut chunk = chunk_buffer(id, 0, content.len());
+        chunk.extend_from_slice(content);
+        raw.write_binary(chunk.freeze()).await.unwrap();
+        assert!(files
+            .route(reader.read_msg().await.unwrap())
+            .await
+            .is_none());
+
+        // Verified and in place; the peer's cancel comes before the `done` is sent.
+        placed.await.unwrap();
+        let cancel = Control::Cancel {
+            id,
+            reason: Reason::Cancelled,
+            message: "changed my mind".into(),
+        };
+        assert!(files
+            .route(Message::Text(cancel.to_text().into()))
+            .await
+            .is_none());
+        go.send(()).unwrap();
+
+        match files.next_incoming().await {
+            Some(Incoming::Failed {
+                error:
+                    TransferError::Cancelled {
+                        by: Side::Remote,
+                        reason: Reason::Cancelled,
+                        ..
+                    },
+                ..
+            }) => {}
+            other => panic!("expected a failed transfer, got {other:?}"),
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "the placed file goes: {left:?}");
+        // No `done` went out: the next message is the answer to a probe.
+        raw.write_string(r#"{"ft":"offer","id":"x"}"#)
+            .await
+            .unwrap();
+        assert!(files
+            .route(reader.read_msg().await.unwrap())
+            .await
+            .is_none());
+        loop {
+            let next = raw.read_msg().await.unwrap();
+            let next = next.as_text().unwrap();
+            if next.contains(r#""ft":"ack""#) {
+                continue;
+            }
+            assert!(next.contains(r#""ft":"reject""#), "{next}");
+            break;
+        }
+    }
 }
