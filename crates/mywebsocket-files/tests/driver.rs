@@ -15,7 +15,7 @@ use mywebsocket::{
     connect_config, connect_with, Config, Message, Upgrader, WebSocket, WriteOptions, Writer,
 };
 use mywebsocket_files::{
-    Control, FileMeta, Reason, ReceiveOptions, Side, TransferError, Transfers,
+    Control, FileMeta, Reason, ReceiveOptions, Side, TransferError, TransferId, Transfers,
 };
 use sha2::{Digest, Sha256};
 use support::raw::{sha_hex, Raw};
@@ -248,13 +248,7 @@ async fn a_timeout_cancel_queued_behind_a_full_queue_is_not_lost() {
     let Control::Offer { id, size, .. } = next_control(&mut raw).await else {
         panic!("no offer")
     };
-    raw.send(&Control::Accept {
-        id,
-        offset: 0,
-        window: size,
-        max_chunk: size,
-    })
-    .await;
+    accept_whole(&mut raw, id, size).await;
     assert!(next_file_message(&mut raw).await.is_binary());
     // The receiver stays silent and the uplink stalls: the sender's `cancel{timeout}` has to
     // wait for room behind the application's messages.
@@ -301,13 +295,7 @@ async fn time_in_the_senders_own_queue_is_not_an_answer_timeout() {
     let Control::Offer { id, size, .. } = next_control(&mut raw).await else {
         panic!("no offer")
     };
-    raw.send(&Control::Accept {
-        id,
-        offset: 0,
-        window: size,
-        max_chunk: size,
-    })
-    .await;
+    accept_whole(&mut raw, id, size).await;
     match next_file_message(&mut raw).await {
         Message::Binary(_) => {}
         other => panic!("expected the chunk, got {other:?}"),
@@ -333,13 +321,7 @@ async fn a_cancel_after_done_arrived_reports_the_file_sent() {
     let Control::Offer { id, size, .. } = raw.next().await else {
         panic!("no offer")
     };
-    raw.send(&Control::Accept {
-        id,
-        offset: 0,
-        window: size,
-        max_chunk: size,
-    })
-    .await;
+    accept_whole(&mut raw, id, size).await;
     assert!(files
         .route(reader.read_msg().await.unwrap())
         .await
@@ -370,4 +352,15 @@ fn a_receiver_limit_of_zero_counts_as_one() {
         ReceiveOptions::default().max_concurrent(0).max_concurrent,
         1
     );
+}
+
+/// Accepts transfer `id` from offset 0 with a window and chunk size of the whole file.
+async fn accept_whole(raw: &mut Raw, id: TransferId, size: u64) {
+    raw.send(&Control::Accept {
+        id,
+        offset: 0,
+        window: size,
+        max_chunk: size,
+    })
+    .await;
 }
