@@ -38,6 +38,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod close;
+mod connection;
 mod decoder;
 pub mod deflate;
 mod error;
@@ -50,6 +51,10 @@ mod role;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
+pub use connection::{
+    Connection, ConnectionConfig, ConnectionError, Control, Expired, Initiator, SendError, State,
+    TimerConfig, Timers, Transmit,
+};
 pub use decoder::{Decoder, Event};
 pub use error::{HandshakeError, ProtocolError};
 pub use frame::{Fragments, Frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};

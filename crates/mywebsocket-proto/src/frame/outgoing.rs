@@ -50,6 +50,13 @@ impl Frame {
         Self::new(header, payload)
     }
 
+    /// The frame's opcode.
+    #[inline]
+    pub fn opcode(&self) -> OpCode {
+        // The header was encoded from a valid `OpCode`, so its low nibble always decodes.
+        OpCode::from_u8(self.head[0] & 0x0F).unwrap_or(OpCode::Continuation)
+    }
+
     /// The encoded header.
     #[inline]
     pub fn head(&self) -> &[u8] {

@@ -1,0 +1,265 @@
+//! The control half of a connection: the replies we owe the peer and the closing handshake.
+//!
+//! Every RFC 6455 rule about what we send on our own lives here: a ping is answered with a
+//! pong carrying its payload (§5.5.2), only the latest of several unanswered pings needs an
+//! answer (§5.5.3), a close is answered with a close and nothing follows a close (§5.5.1), a
+//! violation fails the connection with one close frame naming it (§7.1.7, §7.4.1). The
+//! caller decides only *when* a reply can be written (its write budget); `Control` decides
+//! *what* is written.
+
+use bytes::Bytes;
+
+use super::state::{Initiator, State};
+use crate::close::CloseFrame;
+use crate::frame::{Frame, OpCode};
+use crate::role::Role;
+
+/// A control frame the connection owes the peer, from [`Control::poll_transmit`].
+///
+/// It is a value, not bytes, so that the caller masks it with a key of its own (a client's
+/// keys come from a random source, which this crate does not have).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a reply owed to the peer is lost unless it is written"]
+pub struct Transmit {
+    opcode: OpCode,
+    payload: Bytes,
+}
+
+impl Transmit {
+    /// The frame's opcode: [`OpCode::Pong`], [`OpCode::Ping`] or [`OpCode::Close`].
+    pub const fn opcode(&self) -> OpCode {
+        self.opcode
+    }
+
+    /// The frame's payload.
+    pub const fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Whether this is our close frame: the last frame the connection sends.
+    pub fn is_close(&self) -> bool {
+        self.opcode == OpCode::Close
+    }
+
+    /// The frame to write, masked with `mask` (a client's fresh key, `None` for a server).
+    pub fn into_frame(self, mask: Option<[u8; 4]>) -> Frame {
+        Frame::single(self.opcode, self.payload, mask)
+    }
+}
+
+/// Why a frame may not be sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The closing handshake has begun (or the connection failed): no data or ping may follow
+    /// our close frame, and none is sent after the peer's (RFC 6455 §5.5.1).
+    Closing,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection is closing: nothing more may be sent")
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The decisions of one connection about control frames, apart from decoding.
+///
+/// [`Connection`](super::Connection) holds one beside its decoder; a driver that decodes on
+/// one task and writes from others (the tokio crate) can keep this half behind the lock its
+/// writers already take, and the decoder outside it.
+#[derive(Debug, Clone)]
+pub struct Control {
+    role: Role,
+    state: State,
+    initiator: Option<Initiator>,
+    /// The answer to the most recent ping, not handed out yet.
+    pong: Option<Bytes>,
+    /// Our close frame, not handed out yet (`Some(None)`: a close without a status code).
+    close: Option<Option<CloseFrame>>,
+    /// Our close frame has been handed out: nothing may follow it.
+    close_sent: bool,
+    /// The close frame the peer sent (`Some(None)`: it had no status code).
+    received: Option<Option<CloseFrame>>,
+    /// The close frame we failed the connection with.
+    failure: Option<CloseFrame>,
+}
+
+impl Control {
+    /// A new, open connection's control half, for the end `role`.
+    pub const fn new(role: Role) -> Self {
+        Self {
+            role,
+            state: State::Open,
+            initiator: None,
+            pong: None,
+            close: None,
+            close_sent: false,
+            received: None,
+            failure: None,
+        }
+    }
+
+    /// Which end we are.
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the connection is.
+    pub const fn state(&self) -> State {
+        self.state
+    }
+
+    /// Who started the end, once it has begun.
+    pub const fn initiator(&self) -> Option<Initiator> {
+        self.initiator
+    }
+
+    /// The peer's close frame, once it arrived (`Some(None)`: it had no status code).
+    pub const fn peer_close(&self) -> Option<&Option<CloseFrame>> {
+        self.received.as_ref()
+    }
+
+    /// The close frame we failed the connection with, if we failed it.
+    pub const fn failure(&self) -> Option<&CloseFrame> {
+        self.failure.as_ref()
+    }
+
+    /// Whether our close frame has been handed out by [`Control::poll_transmit`].
+    pub const fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Whether a reply is waiting to be handed out. A driver stops reading from the peer
+    /// while one is (see [`Control::wants_read`]).
+    pub const fn owes_reply(&self) -> bool {
+        self.pong.is_some() || self.close.is_some()
+    }
+
+    /// Whether more bytes should be read from the peer: it is still heard, and no pong waits
+    /// for room. A peer that pings faster than it reads our pongs is then pushed back by its
+    /// own transport (the kernel's window) instead of growing our memory; bytes already read
+    /// may still be decoded, and their pings only replace the pong owed (RFC 6455 §5.5.3).
+    pub const fn wants_read(&self) -> bool {
+        self.state.can_receive() && self.pong.is_none()
+    }
+
+    /// Checks that a data message may be sent now.
+    ///
+    /// # Errors
+    /// [`SendError::Closing`] once the closing handshake has begun.
+    pub const fn check_send(&self) -> Result<(), SendError> {
+        if self.state.can_send() {
+            Ok(())
+        } else {
+            Err(SendError::Closing)
+        }
+    }
+
+    /// A ping of ours (the application's, or a heartbeat's) to write.
+    ///
+    /// # Errors
+    /// [`SendError::Closing`] once the closing handshake has begun.
+    pub fn ping(&mut self, payload: Bytes) -> Result<Transmit, SendError> {
+        self.check_send()?;
+        Ok(Transmit {
+            opcode: OpCode::Ping,
+            payload,
+        })
+    }
+
+    /// Starts the closing handshake with `frame` (`None`: a close without a status code).
+    /// Returns whether this call started it; once it has begun (by either end) this does
+    /// nothing.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> bool {
+        if self.state != State::Open {
+            return false;
+        }
+        self.state = State::ClosedByUs;
+        self.initiator = Some(Initiator::Local);
+        self.close = Some(frame);
+        true
+    }
+
+    /// The peer pinged: its pong is owed. An older pong not yet handed out is replaced, as
+    /// RFC 6455 §5.5.3 allows; no pong follows our close frame.
+    pub fn on_ping(&mut self, payload: Bytes) {
+        if self.state.can_receive() && !self.close_sent {
+            self.pong = Some(payload);
+        }
+    }
+
+    /// The peer's close frame arrived. If we had not sent ours, our answer (the same code,
+    /// RFC 6455 §5.5.1) is owed; either way the handshake is then complete on our side.
+    pub fn on_close(&mut self, frame: Option<CloseFrame>) {
+        match self.state {
+            State::Open => {
+                self.close = Some(frame.as_ref().map(|f| CloseFrame::new(f.code, "")));
+                self.received = Some(frame);
+                self.initiator = Some(Initiator::Remote);
+                self.state = State::ClosedByPeer;
+            }
+            State::ClosedByUs => {
+                self.received = Some(frame);
+                self.state = State::CloseAcknowledged;
+            }
+            // Nothing is decoded after a close or a failure.
+            _ => {}
+        }
+    }
+
+    /// Fails the connection with `frame` (the code of a [`ProtocolError`](crate::ProtocolError),
+    /// or 1001 for a timeout): unless a close frame was already sent or owed, `frame` is the
+    /// last frame written; the transport is closed after it (RFC 6455 §7.1.7).
+    pub fn fail(&mut self, frame: CloseFrame) {
+        if self.state.is_terminated() || self.state == State::Failed {
+            return;
+        }
+        if !self.close_sent && self.close.is_none() {
+            self.close = Some(Some(frame.clone()));
+        }
+        self.failure = Some(frame);
+        self.initiator.get_or_insert(Initiator::Local);
+        self.state = State::Failed;
+    }
+
+    /// The transport is gone (the peer closed it, it failed, or we gave up waiting): nothing
+    /// owed can be written any more.
+    pub fn terminate(&mut self) {
+        if self.state == State::Open {
+            // The peer vanished without a close frame.
+            self.initiator.get_or_insert(Initiator::Remote);
+        }
+        self.pong = None;
+        self.close = None;
+        self.state = State::Terminated;
+    }
+
+    /// The next reply to write, if one is owed.
+    ///
+    /// `room` says whether the caller's write budget can take a pong now. Without room the
+    /// pong stays owed (and newer pings replace it) until it can be written; a close frame is
+    /// handed out regardless, and a pong that cannot go ahead of it is dropped (nothing may
+    /// follow our close).
+    pub fn poll_transmit(&mut self, room: bool) -> Option<Transmit> {
+        if room && !self.close_sent {
+            if let Some(payload) = self.pong.take() {
+                return Some(Transmit {
+                    opcode: OpCode::Pong,
+                    payload,
+                });
+            }
+        }
+        let frame = self.close.take()?;
+        self.pong = None;
+        self.close_sent = true;
+        if self.state == State::ClosedByPeer {
+            self.state = State::CloseAcknowledged;
+        }
+        Some(Transmit {
+            opcode: OpCode::Close,
+            payload: frame.as_ref().map(CloseFrame::encode).unwrap_or_default(),
+        })
+    }
+}
