@@ -43,7 +43,6 @@ pub use timers::{Expired, TimerConfig, Timers};
 use crate::close::{CloseCode, CloseFrame};
 use crate::decoder::{Decoder, Event};
 use crate::deflate::{DeflateParams, Deflater, Inflater};
-use crate::error::ProtocolError;
 use crate::frame::{Fragments, Frame, FrameHeader, OpCode};
 use crate::message::Message;
 use crate::role::Role;
