@@ -3,7 +3,7 @@
 use super::timers::TimerConfig;
 use crate::limits::Limits;
 
-/// The settings of a [`Connection`].
+/// The settings of a [`Connection`](super::Connection).
 ///
 /// `#[non_exhaustive]`: build it with [`ConnectionConfig::default`] and the setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +13,8 @@ pub struct ConnectionConfig {
     pub limits: Limits,
     /// The deadlines. Default: [`TimerConfig::default`].
     pub timers: TimerConfig,
-    /// How many bytes of frames may wait in [`Connection::poll_transmit`]'s queue before a
-    /// pong has to wait for room (and reading pauses, see [`Connection::wants_read`]).
+    /// How many bytes of frames may wait in [`Connection::poll_transmit`](super::Connection::poll_transmit)'s queue before a
+    /// pong has to wait for room (and reading pauses, see [`Connection::wants_read`](super::Connection::wants_read)).
     /// Default: 1 MiB.
     pub write_budget: usize,
     /// The largest payload of one outgoing frame; longer messages are fragmented. Default:
