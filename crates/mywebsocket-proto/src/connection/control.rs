@@ -10,7 +10,9 @@
 use bytes::Bytes;
 
 use super::state::{Initiator, State};
-use crate::close::CloseFrame;
+use super::timers::Expired;
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::ProtocolError;
 use crate::frame::{Frame, OpCode};
 use crate::role::Role;
 
@@ -222,6 +224,38 @@ impl Control {
         self.failure = Some(frame);
         self.initiator.get_or_insert(Initiator::Local);
         self.state = State::Failed;
+    }
+
+    /// The peer broke the protocol: fails the connection with the close frame that names the
+    /// violation ([`ProtocolError::close_code`] and its description as the reason).
+    pub fn on_error(&mut self, error: &ProtocolError) {
+        self.fail(CloseFrame::new(error.close_code(), &error.to_string()));
+    }
+
+    /// A fatal deadline passed (see [`Expired::is_fatal`]): a silent peer or an unanswered
+    /// read fails the connection with 1001; an unanswered close, or a server that never ends
+    /// the transport after the handshake, ends it at once. A heartbeat ping is not fatal and
+    /// changes nothing here.
+    pub fn on_timeout(&mut self, expired: Expired) {
+        match expired {
+            Expired::Heartbeat => {
+                self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "heartbeat timeout"));
+            }
+            Expired::Read => self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "read timeout")),
+            Expired::Close | Expired::Eof => self.terminate(),
+            Expired::Ping => {}
+        }
+    }
+
+    /// Whether the transport should be closed once what is queued has been written: after a
+    /// failure, or after the closing handshake on a server (the server closes the TCP
+    /// connection first, RFC 6455 §7.1.1; a client waits for that).
+    pub const fn should_close_transport(&self) -> bool {
+        match self.state {
+            State::Failed | State::Terminated => true,
+            State::CloseAcknowledged => matches!(self.role, Role::Server),
+            _ => false,
+        }
     }
 
     /// The transport is gone (the peer closed it, it failed, or we gave up waiting): nothing

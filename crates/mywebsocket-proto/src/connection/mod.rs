@@ -40,7 +40,7 @@ pub use error::ConnectionError;
 pub use state::{Initiator, State};
 pub use timers::{Expired, TimerConfig, Timers};
 
-use crate::close::{CloseCode, CloseFrame};
+use crate::close::CloseFrame;
 use crate::decoder::{Decoder, Event};
 use crate::deflate::{DeflateParams, Deflater, Inflater};
 use crate::frame::{Fragments, Frame, FrameHeader, OpCode};
@@ -168,14 +168,7 @@ impl Connection {
     /// connection failed, or the closing handshake is complete on a server (the server closes
     /// first, RFC 6455 §7.1.1), or it is over.
     pub fn should_close_transport(&self) -> bool {
-        if !self.out.is_empty() || self.control.owes_reply() {
-            return false;
-        }
-        match self.control.state() {
-            State::Failed | State::Terminated => true,
-            State::CloseAcknowledged => self.role == Role::Server,
-            _ => false,
-        }
+        self.out.is_empty() && !self.control.owes_reply() && self.control.should_close_transport()
     }
 
     /// Decodes the next event from the front of `buf`, bytes that arrived at `now`.
@@ -201,8 +194,7 @@ impl Connection {
         let event = match self.decoder.feed(buf) {
             Ok(event) => event,
             Err(e) => {
-                self.control
-                    .fail(CloseFrame::new(e.close_code(), &e.to_string()));
+                self.control.on_error(&e);
                 self.queue_replies();
                 return Err(ConnectionError::Protocol(e));
             }
@@ -251,7 +243,8 @@ impl Connection {
     /// # Errors
     /// [`ConnectionError::Timeout`] when a deadline ended the connection.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
-        if self.control.state().is_terminated() {
+        // A failed connection only waits for its close frame to be written.
+        if matches!(self.control.state(), State::Failed | State::Terminated) {
             return Ok(());
         }
         while let Some(expired) = self.timers.handle_timeout(now) {
@@ -263,27 +256,20 @@ impl Connection {
                         self.push(frame);
                     }
                 }
-                Expired::Heartbeat | Expired::Read => {
-                    let reason = if expired == Expired::Heartbeat {
-                        "heartbeat timeout"
-                    } else {
-                        "read timeout"
-                    };
-                    self.control
-                        .fail(CloseFrame::new(CloseCode::GOING_AWAY, reason));
-                    self.queue_replies();
-                    return Err(ConnectionError::Timeout(expired));
-                }
-                Expired::Close => {
-                    self.control.terminate();
-                    self.drop_queue();
-                    return Err(ConnectionError::Timeout(expired));
-                }
-                _ => {
-                    // Expired::Eof: the server never ended the transport; end it ourselves.
-                    self.control.terminate();
+                Expired::Eof => {
+                    // The server never ended the transport after the handshake: end it.
+                    self.control.on_timeout(expired);
                     self.drop_queue();
                     return Ok(());
+                }
+                _ => {
+                    self.control.on_timeout(expired);
+                    if self.control.state().is_terminated() {
+                        self.drop_queue();
+                    } else {
+                        self.queue_replies();
+                    }
+                    return Err(ConnectionError::Timeout(expired));
                 }
             }
         }
@@ -292,7 +278,7 @@ impl Connection {
 
     /// When to call [`Connection::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.control.state().is_terminated() {
+        if matches!(self.control.state(), State::Failed | State::Terminated) {
             return None;
         }
         self.timers.poll_timeout()
