@@ -208,7 +208,9 @@ impl Connection {
             Some(Event::Close(frame)) => {
                 self.control.on_close(frame.clone());
                 self.queue_replies();
-                if self.role == Role::Client && self.control.state().is_close_acknowledged() {
+                if self.control.state().is_close_acknowledged() {
+                    // On a server too: the handshake is complete, so neither the close
+                    // timeout nor a heartbeat may end it as a failure any more.
                     self.timers.on_close_acknowledged(now);
                 }
             }

@@ -79,7 +79,8 @@ pub enum Expired {
     /// The peer did not answer our close frame in time: close the transport.
     Close,
     /// A client waited the close timeout for the server to end the transport after the
-    /// closing handshake (RFC 6455 §7.1.1): close it ourselves.
+    /// closing handshake (RFC 6455 §7.1.1): close it ourselves. (On a server, whose driver
+    /// closes the transport as soon as the handshake completes, only if it did not.)
     Eof,
 }
 
@@ -149,8 +150,9 @@ impl Timers {
         self.close_deadline.is_some()
     }
 
-    /// The closing handshake completed at `now` on a client: the server should end the
-    /// transport first (RFC 6455 §7.1.1); after the close timeout we end it.
+    /// The closing handshake completed at `now`: only the wait for the transport's end is
+    /// left. A client waits for the server to end it first (RFC 6455 §7.1.1), and after the
+    /// close timeout ends it itself; a server ends it at once, this deadline only a backstop.
     pub fn on_close_acknowledged(&mut self, now: Instant) {
         self.close_deadline = None;
         self.next_ping = None;
