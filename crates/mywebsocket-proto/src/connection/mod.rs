@@ -227,8 +227,12 @@ impl Connection {
     /// The peer ended the transport.
     ///
     /// # Errors
-    /// [`ConnectionError::Reset`] unless the closing handshake had completed.
+    /// [`ConnectionError::Reset`] unless the closing handshake had completed, or the
+    /// connection was already over (its end was reported then).
     pub fn handle_eof(&mut self) -> Result<(), ConnectionError> {
+        if self.control.state().is_terminated() {
+            return Ok(());
+        }
         let clean = self.control.state().is_close_acknowledged();
         self.control.terminate();
         self.drop_queue();
