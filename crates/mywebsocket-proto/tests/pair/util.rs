@@ -1,0 +1,535 @@
+//! The harness: a client and a server [`Connection`] wired back to back in memory, with a
+//! simulated clock (in the spirit of quinn-proto's `tests/util.rs`).
+//!
+//! Each direction is a [`Wire`]: bytes one end wrote and the other has not read yet, and
+//! whether the writer closed its transport. An end reads from its wire only while its
+//! connection [`wants_read`](Connection::wants_read) (otherwise the bytes stay in flight, as
+//! a kernel's window would hold them), except once it no longer decodes anything: then it
+//! reads and discards until EOF, as a driver waiting for the transport's end does. An end
+//! closes its transport when [`Connection::should_close_transport`] says so; the other end
+//! sees EOF once it has read what was in flight. Closing is a half-close: the end that closed
+//! still sees the peer's EOF later, which is what finally terminates it.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use mywebsocket_proto::deflate::{accept_response, negotiate, offer, DeflateConfig};
+use mywebsocket_proto::{
+    apply_mask, CloseFrame, Connection, ConnectionConfig, ConnectionError, Event, FrameHeader,
+    Message, OpCode, Role, State,
+};
+
+/// Which end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+pub use Side::{Client, Server};
+
+impl Side {
+    pub const BOTH: [Self; 2] = [Client, Server];
+
+    pub const fn peer(self) -> Self {
+        match self {
+            Client => Server,
+            Server => Client,
+        }
+    }
+}
+
+/// A frame as an end wrote it, unmasked again.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub header: FrameHeader,
+    pub payload: Bytes,
+    /// When it was written, from the pair's epoch.
+    pub at: Duration,
+}
+
+impl Sent {
+    pub fn opcode(&self) -> OpCode {
+        self.header.opcode
+    }
+
+    /// The close code of a close frame (`None`: none, or not a close frame).
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode() == OpCode::Close && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+/// Bytes in flight in one direction.
+#[derive(Debug, Default)]
+pub struct Wire {
+    pub bytes: BytesMut,
+    /// The writer closed its transport: the reader sees EOF once `bytes` is read.
+    pub closed: bool,
+}
+
+/// One end and everything it saw.
+pub struct End {
+    pub conn: Connection,
+    /// Bytes read from the wire, not decoded yet.
+    pub read_buf: BytesMut,
+    pub events: Vec<Event>,
+    /// Errors from `receive`, `handle_timeout` and `handle_eof`, in order.
+    pub errors: Vec<ConnectionError>,
+    /// Every frame written, in order.
+    pub sent: Vec<Sent>,
+    /// What `handle_eof` returned, once EOF was seen.
+    pub eof: Option<Result<(), ConnectionError>>,
+    /// This end closed its transport.
+    pub transport_closed: bool,
+    /// Leave what the connection queues in its queue (a socket that takes nothing).
+    pub hold_writes: bool,
+    /// Never close the transport, whatever the connection says (a misbehaving peer).
+    pub keep_transport: bool,
+    /// The most bytes moved from the wire into the read buffer per read.
+    pub chunk: usize,
+    /// Bytes read but never decoded (after the connection stopped decoding).
+    pub discarded: usize,
+    /// The largest `queued_bytes` seen.
+    pub max_queued: usize,
+}
+
+impl End {
+    fn new(conn: Connection) -> Self {
+        Self {
+            conn,
+            read_buf: BytesMut::new(),
+            events: Vec::new(),
+            errors: Vec::new(),
+            sent: Vec::new(),
+            eof: None,
+            transport_closed: false,
+            hold_writes: false,
+            keep_transport: false,
+            chunk: usize::MAX,
+            discarded: 0,
+            max_queued: 0,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// The data messages received, in order.
+    pub fn messages(&self) -> Vec<Message> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn pings(&self) -> Vec<Bytes> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Ping(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn pongs(&self) -> Vec<Bytes> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Pong(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The peer's close frame as received (`Some(None)`: no status code).
+    pub fn close_received(&self) -> Option<Option<CloseFrame>> {
+        self.events.iter().find_map(|e| match e {
+            Event::Close(c) => Some(c.clone()),
+            _ => None,
+        })
+    }
+
+    /// The frames written with `opcode`.
+    pub fn sent_of(&self, opcode: OpCode) -> Vec<&Sent> {
+        self.sent.iter().filter(|s| s.opcode() == opcode).collect()
+    }
+
+    /// The close codes written (one entry per close frame; `None` for an empty close).
+    pub fn closes_sent(&self) -> Vec<Option<u16>> {
+        self.sent_of(OpCode::Close)
+            .iter()
+            .map(|s| s.close_code())
+            .collect()
+    }
+
+    fn note_queued(&mut self) {
+        self.max_queued = self.max_queued.max(self.conn.queued_bytes());
+    }
+}
+
+/// A client and a server back to back, and a clock.
+pub struct Pair {
+    pub client: End,
+    pub server: End,
+    /// Client → server.
+    pub to_server: Wire,
+    /// Server → client.
+    pub to_client: Wire,
+    pub epoch: Instant,
+    pub now: Instant,
+}
+
+/// Deterministic masking keys (a real client draws them from a CSPRNG).
+fn keys() -> impl FnMut() -> [u8; 4] + Send + 'static {
+    let mut k = 0x1234_5678u32;
+    move || {
+        k = k.wrapping_mul(0x9e37_79b9).wrapping_add(1);
+        k.to_le_bytes()
+    }
+}
+
+impl Pair {
+    pub fn new(config: ConnectionConfig) -> Self {
+        Self::with(config, config, None)
+    }
+
+    /// Both ends with `config`, permessage-deflate on when `deflate` is given.
+    pub fn deflate(config: ConnectionConfig, deflate: Option<DeflateConfig>) -> Self {
+        Self::with(config, config, deflate)
+    }
+
+    pub fn with(
+        client: ConnectionConfig,
+        server: ConnectionConfig,
+        deflate: Option<DeflateConfig>,
+    ) -> Self {
+        let epoch = Instant::now();
+        let mut c = Connection::new(Role::Client, client, epoch, keys());
+        let mut s = Connection::new(Role::Server, server, epoch, || [0; 4]);
+        if let Some(config) = deflate {
+            let negotiated =
+                negotiate([offer(&config).as_str()], &config).expect("the server accepts");
+            let client_params = accept_response([negotiated.response_header.as_str()], &config)
+                .expect("the client accepts");
+            s.enable_deflate(&negotiated.params);
+            c.enable_deflate(&client_params);
+        }
+        Self {
+            client: End::new(c),
+            server: End::new(s),
+            to_server: Wire::default(),
+            to_client: Wire::default(),
+            epoch,
+            now: epoch,
+        }
+    }
+
+    pub fn end(&self, side: Side) -> &End {
+        match side {
+            Client => &self.client,
+            Server => &self.server,
+        }
+    }
+
+    pub fn end_mut(&mut self, side: Side) -> &mut End {
+        match side {
+            Client => &mut self.client,
+            Server => &mut self.server,
+        }
+    }
+
+    pub fn conn(&mut self, side: Side) -> &mut Connection {
+        &mut self.end_mut(side).conn
+    }
+
+    /// The end and the wire it reads from / writes to.
+    fn parts(&mut self, side: Side) -> (&mut End, &mut Wire, &mut Wire) {
+        match side {
+            Client => (&mut self.client, &mut self.to_client, &mut self.to_server),
+            Server => (&mut self.server, &mut self.to_server, &mut self.to_client),
+        }
+    }
+
+    /// The wire towards `side`.
+    pub fn wire_to(&mut self, side: Side) -> &mut Wire {
+        match side {
+            Client => &mut self.to_client,
+            Server => &mut self.to_server,
+        }
+    }
+
+    /// Time since the epoch.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.epoch
+    }
+
+    /// Sends a message (the result of [`Connection::send`]).
+    pub fn send(
+        &mut self,
+        side: Side,
+        message: Message,
+    ) -> Result<(), mywebsocket_proto::SendError> {
+        let end = self.end_mut(side);
+        let r = end.conn.send(message);
+        end.note_queued();
+        r
+    }
+
+    /// Writes up to `max` queued frames of `side` onto the wire, then closes its transport if
+    /// the connection says so. Returns whether anything happened.
+    pub fn transmit_some(&mut self, side: Side, max: usize) -> bool {
+        let now = self.now;
+        let at = self.elapsed();
+        let (end, _, out) = self.parts(side);
+        let mut progress = false;
+        if end.transport_closed {
+            assert!(
+                end.conn.poll_transmit(now).is_none(),
+                "{side:?} queued a frame after closing its transport"
+            );
+            return false;
+        }
+        if !end.hold_writes {
+            for _ in 0..max {
+                let Some(frame) = end.conn.poll_transmit(now) else {
+                    break;
+                };
+                end.note_queued();
+                progress = true;
+                let (mut header, len) = FrameHeader::parse(frame.head())
+                    .expect("a valid header")
+                    .expect("a whole header");
+                assert_eq!(len, frame.head().len());
+                let mut payload = BytesMut::from(&frame.payload()[..]);
+                if let Some(key) = header.mask.take() {
+                    apply_mask(&mut payload, key, 0);
+                }
+                assert_eq!(side == Client, frame.head()[1] & 0x80 != 0, "masking");
+                end.sent.push(Sent {
+                    header,
+                    payload: payload.freeze(),
+                    at,
+                });
+                frame.write_to(&mut out.bytes);
+            }
+        }
+        if end.conn.should_close_transport() && !end.keep_transport {
+            end.transport_closed = true;
+            out.closed = true;
+            progress = true;
+        }
+        progress
+    }
+
+    pub fn transmit(&mut self, side: Side) -> bool {
+        self.transmit_some(side, usize::MAX)
+    }
+
+    /// Reads up to `max` bytes (in reads of at most the end's `chunk`) from the wire towards
+    /// `side` and decodes them; sees EOF once the wire is drained and closed. Returns whether
+    /// anything happened.
+    pub fn deliver(&mut self, side: Side, max: usize) -> bool {
+        let now = self.now;
+        let (end, wire, _) = self.parts(side);
+        let mut progress = false;
+        let mut budget = max;
+        loop {
+            let decoding = end.conn.state().can_receive();
+            if budget == 0 || wire.bytes.is_empty() || (decoding && !end.conn.wants_read()) {
+                break;
+            }
+            let n = wire.bytes.len().min(end.chunk).min(budget);
+            budget -= n;
+            end.read_buf.extend_from_slice(&wire.bytes.split_to(n));
+            progress = true;
+            decode(end, now);
+        }
+        // Bytes read before a pong had to wait are decoded whatever `wants_read` says.
+        if !end.read_buf.is_empty() {
+            let before = end.events.len();
+            decode(end, now);
+            progress |= end.events.len() != before;
+        }
+        if wire.closed && wire.bytes.is_empty() && end.eof.is_none() {
+            let r = end.conn.handle_eof();
+            if let Err(e) = r {
+                end.errors.push(e);
+            }
+            end.eof = Some(r);
+            end.note_queued();
+            progress = true;
+        }
+        progress
+    }
+
+    /// Moves everything both ends write to the other until nothing changes.
+    pub fn drive(&mut self) {
+        for _ in 0..100_000 {
+            let mut progress = false;
+            for side in Side::BOTH {
+                progress |= self.transmit(side);
+                progress |= self.deliver(side, usize::MAX);
+            }
+            if !progress {
+                return;
+            }
+        }
+        panic!("drive did not come to rest");
+    }
+
+    /// Calls `handle_timeout` on every end whose deadline has come.
+    pub fn timeouts(&mut self) {
+        let now = self.now;
+        for side in Side::BOTH {
+            let end = self.end_mut(side);
+            if end.conn.poll_timeout().is_some_and(|t| t <= now) {
+                if let Err(e) = end.conn.handle_timeout(now) {
+                    end.errors.push(e);
+                }
+                end.note_queued();
+            }
+        }
+    }
+
+    /// Moves the clock on by `by` (handling the deadlines it passes, one at a time, in order),
+    /// without driving any I/O.
+    pub fn advance(&mut self, by: Duration) {
+        let target = self.now + by;
+        for _ in 0..10_000 {
+            let next = Side::BOTH
+                .iter()
+                .filter_map(|&s| self.end(s).conn.poll_timeout())
+                .filter(|&t| t <= target)
+                .min();
+            match next {
+                Some(t) => {
+                    self.now = self.now.max(t);
+                    self.timeouts();
+                }
+                None => {
+                    self.now = target;
+                    return;
+                }
+            }
+        }
+        panic!("deadlines keep expiring at {:?}", self.elapsed());
+    }
+
+    /// Moves the clock to `at` after the epoch (see [`Pair::advance`]).
+    pub fn advance_to(&mut self, at: Duration) {
+        let by = (self.epoch + at).saturating_duration_since(self.now);
+        self.advance(by);
+    }
+
+    /// Drives, then moves the clock to each next deadline and drives again, until no deadline
+    /// is left within `limit` of now.
+    pub fn settle(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        for _ in 0..10_000 {
+            self.drive();
+            let next = Side::BOTH
+                .iter()
+                .filter_map(|&s| self.end(s).conn.poll_timeout())
+                .min();
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    self.timeouts();
+                }
+                _ => return,
+            }
+        }
+        panic!("deadlines keep expiring at {:?}", self.elapsed());
+    }
+
+    /// Puts raw bytes on the wire towards `side`, as if its peer wrote them.
+    pub fn inject(&mut self, side: Side, bytes: &[u8]) {
+        self.wire_to(side).bytes.extend_from_slice(bytes);
+    }
+}
+
+/// Decodes what `end` has read until it needs more bytes, fails or stops decoding.
+fn decode(end: &mut End, now: Instant) {
+    loop {
+        if !end.conn.state().can_receive() {
+            end.discarded += end.read_buf.len();
+            end.read_buf.clear();
+            return;
+        }
+        match end.conn.receive(now, &mut end.read_buf) {
+            Ok(Some(event)) => end.events.push(event),
+            Ok(None) => return,
+            Err(e) => end.errors.push(e),
+        }
+        end.note_queued();
+    }
+}
+
+/// A frame as a raw peer would write it: `mask` for a client's frames.
+pub fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![first];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mut body = payload.to_vec();
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
+        apply_mask(&mut body, key, 0);
+    }
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A client's masked frame: `first` is the first header byte (FIN, RSV and opcode bits).
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    raw_frame(first, payload, Some([0xa1, 0xb2, 0xc3, 0xd4]))
+}
+
+/// Text of `len` bytes with multi-byte characters in it.
+pub fn text(len: usize, seed: u8) -> String {
+    let mut s = String::with_capacity(len);
+    let mut i = usize::from(seed);
+    while s.len() < len {
+        let c = match i % 7 {
+            0 if s.len() + 3 <= len => '€',
+            1 if s.len() + 2 <= len => 'é',
+            _ => char::from(b'a' + (i % 26) as u8),
+        };
+        s.push(c);
+        i += 1;
+    }
+    s
+}
+
+/// Binary data of `len` bytes, compressible or not.
+pub fn binary(len: usize, seed: u8) -> Bytes {
+    let mut x = u32::from(seed) | 1;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if i % 3 == 0 {
+                x as u8
+            } else {
+                seed
+            }
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
