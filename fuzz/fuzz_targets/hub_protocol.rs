@@ -1,9 +1,10 @@
-//! The hub's JSON wire protocol (`mywebsocket-hub`): whatever a client sends either fails to
-//! parse or parses to a message that survives its own encoding.
+//! The chat's JSON wire protocol (`mywebsocket-chat`, once in `mywebsocket-hub`, hence the
+//! target's name): whatever a client sends either fails to parse or parses to a message that
+//! survives its own encoding.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mywebsocket_hub::protocol::ClientMessage;
+use mywebsocket_chat::protocol::ClientMessage;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

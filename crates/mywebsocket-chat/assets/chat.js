@@ -1,4 +1,4 @@
-// The MyWebsocket chat page: the hub's JSON protocol (mywebsocket_hub::protocol) over the
+// The MyWebsocket chat page: the chat's JSON protocol (mywebsocket_chat::protocol) over the
 // browser's WebSocket.
 //
 // Nodes: `?nodes=ws://a/ws,ws://b/ws` lists the nodes to try, in turn, when a connection fails

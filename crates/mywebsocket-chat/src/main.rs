@@ -1,4 +1,5 @@
-//! The MyWebsocket chat: a web page at `/` and the hub's JSON protocol at `/ws`.
+//! The MyWebsocket chat: a web page at `/` and the chat's JSON protocol
+//! ([`mywebsocket_chat::protocol`]) at `/ws`.
 //!
 //! ```text
 //! mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N]
@@ -46,7 +47,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use mywebsocket::tls::tokio_rustls::TlsAcceptor;
 use mywebsocket::{CloseCode, Upgrader};
-use mywebsocket_hub::protocol::ProtocolEncoder;
+use mywebsocket_chat::protocol::ProtocolEncoder;
 use mywebsocket_hub::{Hub, HubConfig, RedisBroker, SlowConsumerPolicy};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -339,7 +340,7 @@ async fn route(mut req: Request<Incoming>, site: Site) -> Result<Response<Body>,
                 let hub = site.hub;
                 site.handlers.spawn(async move {
                     if let Ok(ws) = upgrade.await {
-                        mywebsocket_hub::server::handle(ws, hub).await;
+                        mywebsocket_chat::server::handle(ws, hub).await;
                     }
                 });
                 response.map(|()| full(Bytes::new()))

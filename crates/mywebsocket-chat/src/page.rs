@@ -1,6 +1,7 @@
 //! The chat web page, embedded in the binary: `assets/index.html` at `/`, with its script and
-//! style sheet beside it, and `files.js` for file sharing. The script speaks [`mywebsocket_hub::protocol`] to `/ws` (or to the
-//! nodes listed in `?nodes=`), reconnects with backoff and recovers missed messages.
+//! style sheet beside it, and `files.js` for file sharing. The script speaks
+//! [`mywebsocket_chat::protocol`] to `/ws` (or to the nodes listed in `?nodes=`), reconnects
+//! with backoff and recovers missed messages.
 
 /// A file of the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

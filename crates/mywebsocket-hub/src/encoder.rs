@@ -8,8 +8,8 @@ use crate::presence::PresenceEvent;
 /// Turns what the hub delivers into the messages a connection receives. Each result is framed
 /// once per node and shared by every local recipient.
 ///
-/// The default methods send room messages as they were broadcast and nothing else;
-/// [`ProtocolEncoder`](crate::protocol::ProtocolEncoder) speaks the crate's JSON protocol.
+/// The default methods send room messages as they were broadcast and nothing else. The chat's
+/// `ProtocolEncoder` (in `mywebsocket-chat`) writes each as a message of its JSON protocol.
 pub trait Encoder: Send + Sync + 'static {
     /// The message a member of `room` receives for the broadcast `msg` with history id `id`.
     fn room_message(&self, room: &str, id: StreamId, msg: &Message) -> Message {

@@ -76,6 +76,7 @@ impl std::error::Error for HubError {
     }
 }
 
+#[cfg(feature = "redis")]
 impl From<redis::RedisError> for HubError {
     fn from(e: redis::RedisError) -> Self {
         Self::broker_unavailable(e)
@@ -87,12 +88,13 @@ pub type Result<T, E = HubError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
-    use std::error::Error as _;
-
     use super::*;
 
+    #[cfg(feature = "redis")]
     #[test]
     fn the_redis_error_is_kept_as_the_source() {
+        use std::error::Error as _;
+
         let redis = redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
         let e = HubError::from(redis);
         assert!(e.to_string().starts_with("broker unavailable: "), "{e}");

@@ -56,8 +56,6 @@
 //!   [`HubConfig::presence_limit`] list a page of members with the count, and their members
 //!   get no join and leave messages (that traffic is quadratic in the room's size).
 //! - **Slow consumers**: see [`SlowConsumerPolicy`].
-//!
-//! The [`protocol`] module defines a JSON protocol for browsers and [`server`] serves it.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -70,10 +68,11 @@ mod hub;
 mod id;
 mod outbox;
 mod presence;
-pub mod protocol;
-pub mod server;
 
-pub use broker::{Broker, MemoryBroker, RedisBroker};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use broker::RedisBroker;
+pub use broker::{Broker, MemoryBroker};
 pub use config::{HubConfig, SlowConsumerPolicy};
 pub use encoder::{Encoder, RawEncoder};
 pub use error::{BrokerError, HubError, Result};

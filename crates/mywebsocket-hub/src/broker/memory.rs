@@ -1,7 +1,7 @@
 //! The in-memory broker: one process, nothing to set up.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use mywebsocket::Message;
 
@@ -26,11 +26,18 @@ struct State {
 
 /// A broker inside one process: history in memory, delivery by direct call, in the order of
 /// publication.
-#[derive(Debug)]
 pub struct MemoryBroker {
     history_len: usize,
     state: Mutex<State>,
-    sink: OnceLock<BrokerSink>,
+    sink: OnceLock<Arc<dyn BrokerSink>>,
+}
+
+impl std::fmt::Debug for MemoryBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBroker")
+            .field("history_len", &self.history_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryBroker {
@@ -55,7 +62,7 @@ impl MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
-    fn start(&self, _node: NodeId, sink: BrokerSink) -> BoxFuture<'_, Result<()>> {
+    fn start(&self, _node: NodeId, sink: Arc<dyn BrokerSink>) -> BoxFuture<'_, Result<()>> {
         let _ = self.sink.set(sink);
         Box::pin(async { Ok(()) })
     }

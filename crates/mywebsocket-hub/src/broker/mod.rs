@@ -6,20 +6,22 @@
 //! [`MemoryBroker`] serves one process; [`RedisBroker`] many nodes.
 
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Weak;
+use std::sync::Arc;
 
 use mywebsocket::Message;
 
 use crate::error::Result;
-use crate::hub::Inner;
 use crate::id::{ConnId, NodeId, StreamId};
 use crate::presence::{Member, Presence, PresenceEvent, RoomMember};
 
 pub use self::memory::MemoryBroker;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisBroker;
 
 /// A boxed future, so that [`Broker`] can be used as `dyn Broker`.
@@ -102,42 +104,33 @@ impl History {
     }
 }
 
-/// The hub's side of a broker: where it delivers events.
-#[derive(Debug, Clone)]
-pub struct BrokerSink {
-    pub(crate) hub: Weak<Inner>,
-}
-
-impl BrokerSink {
+/// The hub's side of a broker: where the broker hands over what it receives. The hub
+/// implements it and gives one to [`Broker::start`]; this is the only way a broker reaches the
+/// hub.
+///
+/// A sink does not keep its hub alive (the hub owns the broker, and a broker's tasks hold the
+/// sink): once the hub is dropped, [`BrokerSink::is_closed`] is true and the other methods do
+/// nothing, so a broker's tasks can stop.
+pub trait BrokerSink: Send + Sync + 'static {
     /// Delivers an event to the node's connections. Events of one room must come in history
     /// order.
-    pub fn deliver(&self, event: BrokerEvent) {
-        if let Some(hub) = self.hub.upgrade() {
-            hub.handle_event(event);
-        }
-    }
+    fn deliver(&self, event: BrokerEvent);
 
     /// After the broker was unreachable: fetches what each room with members here missed
     /// from history and delivers it, reporting gaps to the members. The broker must deliver
-    /// no newer live event of a room before this returns.
+    /// no newer live event of a room before this completes.
     ///
     /// # Cancel safety
     /// Not cancel-safe: it goes room by room, and the rooms it has not reached when dropped
     /// are not resynchronised (their members miss what the outage held back, with no gap
     /// notice). Await it to the end.
-    pub async fn resync(&self) {
-        if let Some(hub) = self.hub.upgrade() {
-            hub.resync().await;
-        }
-    }
+    fn resync(&self) -> BoxFuture<'_, ()>;
 
     /// The members this node holds, by room, so a broker can restore presence it lost.
-    pub fn local_presence(&self) -> Vec<RoomMember> {
-        self.hub
-            .upgrade()
-            .map(|hub| hub.local_presence())
-            .unwrap_or_default()
-    }
+    fn local_presence(&self) -> Vec<RoomMember>;
+
+    /// The hub is gone: the broker's tasks may stop.
+    fn is_closed(&self) -> bool;
 }
 
 /// A message broker for hubs. See the [module docs](self).
@@ -146,7 +139,7 @@ pub trait Broker: Send + Sync + 'static {
     ///
     /// # Errors
     /// The broker cannot be reached.
-    fn start(&self, node: NodeId, sink: BrokerSink) -> BoxFuture<'_, Result<()>>;
+    fn start(&self, node: NodeId, sink: Arc<dyn BrokerSink>) -> BoxFuture<'_, Result<()>>;
 
     /// Appends `msg` to `room`'s history and delivers it to every node.
     ///

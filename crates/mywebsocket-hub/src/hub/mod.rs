@@ -5,10 +5,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mywebsocket::{CloseCode, Message, PreparedMessage, Writer};
+use mywebsocket::{Message, PreparedMessage, Writer};
 use tokio::sync::broadcast;
 
-use crate::broker::{Broker, BrokerSink, MemoryBroker, Target};
+use crate::broker::{Broker, MemoryBroker, Target};
 use crate::config::HubConfig;
 use crate::encoder::{Encoder, RawEncoder};
 use crate::error::{HubError, Result};
@@ -16,9 +16,12 @@ use crate::id::{ConnId, NodeId, StreamId};
 use crate::outbox::Outbox;
 use crate::presence::{Member, Presence, PresenceEvent};
 
-mod deliver;
+mod delivery;
 mod join;
 mod registration;
+mod resync;
+
+use delivery::HubSink;
 
 pub use join::{JoinOptions, Joined};
 pub use registration::{QueueStats, Registration};
@@ -49,7 +52,7 @@ struct State {
     room_last: HashMap<String, StreamId>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     node: NodeId,
     config: HubConfig,
     broker: Arc<dyn Broker>,
@@ -126,9 +129,7 @@ impl HubBuilder {
             next_conn: AtomicU64::new(1),
             presence_events: broadcast::channel(1024).0,
         });
-        let sink = BrokerSink {
-            hub: Arc::downgrade(&inner),
-        };
+        let sink = Arc::new(HubSink(Arc::downgrade(&inner)));
         inner.broker.start(inner.node.clone(), sink).await?;
         Ok(Hub { inner })
     }
@@ -150,9 +151,7 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             presence_events: broadcast::channel(1024).0,
         });
-        let sink = BrokerSink {
-            hub: Arc::downgrade(&inner),
-        };
+        let sink = Arc::new(HubSink(Arc::downgrade(&inner)));
         // The memory broker's start is immediate and cannot fail.
         drop(inner.broker.start(inner.node.clone(), sink));
         Self { inner }
@@ -210,77 +209,6 @@ impl Hub {
             outbox,
             done: false,
         }
-    }
-
-    /// Puts `conn` in `room`: replays history (see [`JoinOptions::since`]), then live
-    /// messages, each exactly once and in room order; announces the join.
-    ///
-    /// # Errors
-    /// [`HubError::UnknownConnection`], or the broker's error: when fetching history failed,
-    /// the connection is not in the room; when announcing the join or reading presence failed,
-    /// it is in the room and receives its messages ([`Hub::leave`] undoes it).
-    ///
-    /// # Cancel safety
-    /// The join runs on a task of its own and finishes even if this future is dropped (after
-    /// its first poll): the connection ends up in the room as if it had been awaited, and only
-    /// the [`Joined`] is lost. A join stopped halfway would leave the connection in the room
-    /// without its messages.
-    pub async fn join(&self, conn: &ConnId, room: &str, opts: JoinOptions) -> Result<Joined> {
-        let (hub, conn, room) = (self.clone(), conn.clone(), room.to_owned());
-        to_completion(async move { hub.join_now(&conn, &room, opts).await }).await
-    }
-
-    /// The work of [`Hub::join`], run on a task of its own.
-    async fn join_now(&self, conn: &ConnId, room: &str, opts: JoinOptions) -> Result<Joined> {
-        let member = {
-            let mut st = self.inner.lock();
-            let local = st.conns.get_mut(conn).ok_or(HubError::UnknownConnection)?;
-            let member = Member {
-                conn: conn.to_string(),
-                node: self.inner.node.to_string(),
-                user: local.user.clone(),
-                meta: opts.meta.clone(),
-            };
-            local.rooms.insert(
-                room.to_owned(),
-                (Cursor::Joining(Vec::new()), member.clone()),
-            );
-            st.rooms
-                .entry(room.to_owned())
-                .or_default()
-                .insert(conn.clone());
-            st.room_last.entry(room.to_owned()).or_default();
-            member
-        };
-        let history = self
-            .inner
-            .broker
-            .history(
-                room.to_owned(),
-                opts.since,
-                self.inner.config.history_on_join,
-            )
-            .await;
-        let history = match history {
-            Ok(h) => h,
-            Err(e) => {
-                self.inner.forget_member(conn, room);
-                return Err(e);
-            }
-        };
-        let replayed = self
-            .inner
-            .go_live(conn, room, opts.since, &history.messages, history.gap);
-        self.inner
-            .broker
-            .presence_add(room.to_owned(), member)
-            .await?;
-        let presence = self.presence(room).await?;
-        Ok(Joined {
-            replayed,
-            gap: history.gap,
-            presence,
-        })
     }
 
     /// Takes `conn` out of `room` and announces the leave. Leaving a room one is not in does
@@ -418,38 +346,6 @@ impl Hub {
             .values()
             .map(|c| c.outbox.stats().0)
             .sum()
-    }
-
-    async fn unregister(&self, conn: &ConnId) {
-        let removed = {
-            let mut st = self.inner.lock();
-            let Some(local) = st.conns.remove(conn) else {
-                return;
-            };
-            local.outbox.close(CloseCode::GOING_AWAY);
-            if let Some(user) = &local.user {
-                if let Some(set) = st.users.get_mut(user) {
-                    set.remove(conn);
-                    if set.is_empty() {
-                        st.users.remove(user);
-                    }
-                }
-            }
-            for room in local.rooms.keys() {
-                st.remove_room_member(room, conn);
-            }
-            local.rooms
-        };
-        for (room, (_, member)) in removed {
-            if let Err(e) = self
-                .inner
-                .broker
-                .presence_remove(room.clone(), member)
-                .await
-            {
-                tracing::warn!(%room, error = %e, "could not announce a leave");
-            }
-        }
     }
 }
 

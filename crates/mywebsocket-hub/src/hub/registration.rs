@@ -70,6 +70,42 @@ impl Drop for Registration {
     }
 }
 
+impl Hub {
+    /// Forgets `conn`: closes its queue (1001 Going Away), takes it out of every room and
+    /// announces the leaves.
+    pub(super) async fn unregister(&self, conn: &ConnId) {
+        let removed = {
+            let mut st = self.inner.lock();
+            let Some(local) = st.conns.remove(conn) else {
+                return;
+            };
+            local.outbox.close(CloseCode::GOING_AWAY);
+            if let Some(user) = &local.user {
+                if let Some(set) = st.users.get_mut(user) {
+                    set.remove(conn);
+                    if set.is_empty() {
+                        st.users.remove(user);
+                    }
+                }
+            }
+            for room in local.rooms.keys() {
+                st.remove_room_member(room, conn);
+            }
+            local.rooms
+        };
+        for (room, (_, member)) in removed {
+            if let Err(e) = self
+                .inner
+                .broker
+                .presence_remove(room.clone(), member)
+                .await
+            {
+                tracing::warn!(%room, error = %e, "could not announce a leave");
+            }
+        }
+    }
+}
+
 /// A connection's outbound queue, from [`Registration::queued`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

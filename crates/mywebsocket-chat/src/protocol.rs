@@ -22,10 +22,11 @@
 //! {"type":"error","message":"..."}                                    e.g. a publish the broker refused
 //! ```
 //! `count` is the room's size; `members` lists at most
-//! [`HubConfig::presence_limit`](crate::HubConfig) of them, and rooms larger than that on a node
+//! [`HubConfig::presence_limit`](mywebsocket_hub::HubConfig::presence_limit) of them, and rooms larger than that on a node
 //! get no `presence_join` / `presence_leave` there (members ask with `presence` instead).
 //! On join, replayed history (and a gap notice first if needed) arrives *before* `joined`.
-//! Without `since`, the latest [`HubConfig::history_on_join`](crate::HubConfig) messages are
+//! Without `since`, the latest
+//! [`HubConfig::history_on_join`](mywebsocket_hub::HubConfig::history_on_join) messages are
 //! replayed. A client keeps the `id` of the last `message` per room and sends it as `since`
 //! when it reconnects: it then receives each message exactly once, in room order, or a `gap`.
 
@@ -34,9 +35,7 @@ use std::fmt::Write as _;
 use mywebsocket::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::Encoder;
-use crate::id::StreamId;
-use crate::presence::{Member, PresenceEvent};
+use mywebsocket_hub::{Encoder, Member, PresenceEvent, StreamId};
 
 /// Longest room name accepted, in bytes.
 pub const MAX_ROOM_LEN: usize = 128;
@@ -209,6 +208,8 @@ impl Encoder for ProtocolEncoder {
         let msg = match event.clone() {
             PresenceEvent::Join { room, member } => ServerMessage::PresenceJoin { room, member },
             PresenceEvent::Leave { room, member } => ServerMessage::PresenceLeave { room, member },
+            // A kind of change the protocol has no message for yet.
+            _ => return None,
         };
         Some(msg.to_message())
     }

@@ -3,7 +3,8 @@
 use mywebsocket::{Message, Upgrader, WebSocket};
 use tokio::net::TcpListener;
 
-use crate::hub::{Hub, JoinOptions, Registration};
+use mywebsocket_hub::{Hub, JoinOptions, Registration};
+
 use crate::protocol::{
     ChatPayload, ClientMessage, ServerMessage, MAX_NICK_LEN, MAX_ROOM_LEN, MAX_TEXT_LEN,
 };

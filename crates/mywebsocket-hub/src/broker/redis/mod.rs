@@ -1,0 +1,212 @@
+//! The Redis broker: many nodes sharing one Redis.
+//!
+//! Per room, a stream `<prefix>:s:<room>` holds the history (`XADD ... MAXLEN`) and a channel
+//! `<prefix>:c:<room>` carries each message to every node. One Lua script appends to the
+//! stream and publishes, so the channel's order is the stream's order (one order per room),
+//! and a per-node sequence number makes a retried publish a no-op (no duplicates after a
+//! reconnect). Presence lives in a hash per room; each node refreshes `<prefix>:alive:<node>`
+//! with a TTL, and any node reaps the members of a node whose key expired.
+//!
+//! When Redis goes away, broadcasts wait in an in-order buffer; the subscriber reconnects
+//! with backoff, resubscribes, restores this node's presence and asks the hub to fetch from
+//! the streams what its rooms missed.
+//!
+//! [`keys`] names what the broker keeps in Redis, [`scripts`] the Lua and the formats of what
+//! it stores and publishes; three tasks run per node: the [`publisher`], the [`subscriber`]
+//! and [`liveness`]; [`presence`] reads and writes the members of rooms.
+
+mod keys;
+mod liveness;
+mod presence;
+mod publisher;
+mod scripts;
+mod subscriber;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use mywebsocket::Message;
+use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
+
+use self::keys::Keys;
+use self::publisher::Pending;
+use super::{BoxFuture, Broker, BrokerSink, History, Target};
+use crate::config::HubConfig;
+use crate::error::{HubError, Result};
+use crate::id::{ConnId, NodeId, StreamId};
+use crate::presence::{Member, Presence};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What a started broker holds.
+struct Running {
+    node: NodeId,
+    conn: ConnectionManager,
+    publish: mpsc::Sender<Pending>,
+    seq: AtomicU64,
+}
+
+/// A broker on Redis (5.0 or later; streams and Lua), for hubs on several nodes.
+pub struct RedisBroker {
+    client: redis::Client,
+    keys: Keys,
+    history_len: usize,
+    ttl: Duration,
+    outage_buffer: usize,
+    running: OnceLock<Running>,
+}
+
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field("prefix", &self.keys.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBroker {
+    /// A broker for the Redis at `url` (`redis://host:port/db`), with the history length,
+    /// presence TTL, outage buffer and key prefix of `config`. Connects in
+    /// [`HubBuilder::build`](crate::HubBuilder::build).
+    ///
+    /// # Errors
+    /// `url` is not a Redis URL.
+    pub fn new(url: &str, config: &HubConfig) -> Result<Self> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            keys: Keys::new(&config.redis_prefix),
+            history_len: config.history_len,
+            ttl: config.presence_ttl,
+            outage_buffer: config.outage_buffer.max(1),
+            running: OnceLock::new(),
+        })
+    }
+
+    fn running(&self) -> Result<&Running> {
+        self.running.get().ok_or(HubError::BrokerNotRunning)
+    }
+}
+
+impl Broker for RedisBroker {
+    fn start(&self, node: NodeId, sink: Arc<dyn BrokerSink>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let conn = self.client.get_connection_manager().await?;
+            let (publish, queue) = mpsc::channel(self.outage_buffer);
+            let running = Running {
+                node: node.clone(),
+                conn: conn.clone(),
+                publish,
+                seq: AtomicU64::new(0),
+            };
+            if self.running.set(running).is_err() {
+                return Err(HubError::BrokerAlreadyStarted);
+            }
+            let keys = self.keys.clone();
+            tokio::spawn(publisher::run_publisher(
+                conn.clone(),
+                keys.clone(),
+                node.clone(),
+                self.history_len,
+                queue,
+            ));
+            tokio::spawn(liveness::run_liveness(
+                conn,
+                keys.clone(),
+                node,
+                self.ttl,
+                Arc::clone(&sink),
+            ));
+            let (subscribed, ready) = tokio::sync::oneshot::channel();
+            tokio::spawn(subscriber::run_subscriber(
+                self.client.clone(),
+                keys,
+                sink,
+                subscribed,
+            ));
+            ready
+                .await
+                // The subscriber stops before subscribing only when the hub is gone.
+                .map_err(|_| HubError::BrokerNotRunning)
+        })
+    }
+
+    fn publish(
+        &self,
+        room: String,
+        except: Option<ConnId>,
+        msg: Message,
+    ) -> BoxFuture<'_, Result<()>> {
+        let result = self
+            .running()
+            .and_then(|running| running.enqueue(room, except, msg, self.outage_buffer));
+        Box::pin(async move { result })
+    }
+
+    fn send_direct(&self, target: Target, msg: Message) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let running = self.running()?;
+            publisher::send_direct(&running.conn, &self.keys, &target, &msg).await
+        })
+    }
+
+    fn history(
+        &self,
+        room: String,
+        since: Option<StreamId>,
+        latest: usize,
+    ) -> BoxFuture<'_, Result<History>> {
+        Box::pin(async move {
+            let running = self.running()?;
+            let (keys, len) = (&self.keys, self.history_len);
+            scripts::history(&running.conn, keys, len, &room, since, latest).await
+        })
+    }
+
+    fn presence_add(&self, room: String, member: Member) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let running = self.running()?;
+            presence::add(&running.conn, &self.keys, &running.node, &room, &member).await
+        })
+    }
+
+    fn presence_remove(&self, room: String, member: Member) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let running = self.running()?;
+            presence::remove(&running.conn, &self.keys, &room, &member).await
+        })
+    }
+
+    fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>> {
+        Box::pin(async move {
+            let running = self.running()?;
+            presence::members(&running.conn, &self.keys, &room, limit).await
+        })
+    }
+}
+
+/// Runs an idempotent request, retrying twice when the connection turns out to be broken (the
+/// first request after a Redis restart fails while the connection manager reconnects).
+async fn retry<T, F, Fut>(mut request: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut attempt: u64 = 0;
+    loop {
+        attempt += 1;
+        match request().await {
+            Err(e)
+                if attempt < 3
+                    && (e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.is_connection_refusal()) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}

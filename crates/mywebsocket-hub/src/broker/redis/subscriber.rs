@@ -1,0 +1,102 @@
+//! The subscription: every room's channel and the direct channel, kept up across outages,
+//! with a resynchronisation from the streams after each reconnection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::keys::Keys;
+use super::scripts::{parse_direct, parse_room_message};
+use super::MAX_BACKOFF;
+use crate::broker::{BrokerEvent, BrokerSink};
+use crate::presence::{Member, PresenceEvent};
+
+/// Keeps the subscription up: connects with backoff, subscribes, resyncs the hub from the
+/// streams, then delivers until the connection drops. Stops once the hub is gone.
+pub(super) async fn run_subscriber(
+    client: redis::Client,
+    keys: Keys,
+    sink: Arc<dyn BrokerSink>,
+    subscribed: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut subscribed = Some(subscribed);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if sink.is_closed() {
+            return;
+        }
+        let connected = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.psubscribe(keys.channel_pattern()).await?;
+            pubsub.subscribe(keys.direct()).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        }
+        .await;
+        match connected {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(50);
+                if let Some(first) = subscribed.take() {
+                    let _ = first.send(());
+                } else {
+                    tracing::info!(
+                        "reconnected to Redis and resubscribed; recovering from streams"
+                    );
+                }
+                let mut messages = pubsub.into_on_message();
+                // Messages published meanwhile wait in the subscription while the hub fetches
+                // what it missed, so they are delivered after it, in order.
+                sink.resync().await;
+                while let Some(msg) = messages.next().await {
+                    handle_pubsub(
+                        &keys,
+                        &*sink,
+                        msg.get_channel_name(),
+                        msg.get_payload_bytes(),
+                    );
+                }
+                tracing::error!("lost the Redis subscription; reconnecting");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe to Redis");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Hands one message of the subscription to the hub.
+fn handle_pubsub(keys: &Keys, sink: &dyn BrokerSink, channel: &str, body: &[u8]) {
+    if channel == keys.direct() {
+        if let Some((target, msg)) = parse_direct(body) {
+            sink.deliver(BrokerEvent::Direct { target, msg });
+        }
+        return;
+    }
+    let Some(room) = keys.room_of(channel) else {
+        return;
+    };
+    let room = room.to_owned();
+    match body.first() {
+        Some(b'M') => {
+            if let Some(message) = parse_room_message(body) {
+                sink.deliver(BrokerEvent::Room { room, message });
+            } else {
+                tracing::warn!(%room, "malformed room message on Redis");
+            }
+        }
+        Some(&kind @ (b'J' | b'L')) => {
+            let Ok(member) = serde_json::from_slice::<Member>(&body[1..]) else {
+                return;
+            };
+            let event = if kind == b'J' {
+                PresenceEvent::Join { room, member }
+            } else {
+                PresenceEvent::Leave { room, member }
+            };
+            sink.deliver(BrokerEvent::Presence(event));
+        }
+        _ => {}
+    }
+}
