@@ -21,17 +21,17 @@ use mywebsocket_proto::{
 
 /// Which end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Client,
     Server,
 }
 
-pub use Side::{Client, Server};
+pub(crate) use Side::{Client, Server};
 
 impl Side {
-    pub const BOTH: [Self; 2] = [Client, Server];
+    pub(crate) const BOTH: [Self; 2] = [Client, Server];
 
-    pub const fn peer(self) -> Self {
+    pub(crate) const fn peer(self) -> Self {
         match self {
             Client => Server,
             Server => Client,
@@ -41,20 +41,20 @@ impl Side {
 
 /// A frame as an end wrote it, unmasked again.
 #[derive(Debug, Clone)]
-pub struct Sent {
-    pub header: FrameHeader,
-    pub payload: Bytes,
+pub(crate) struct Sent {
+    pub(crate) header: FrameHeader,
+    pub(crate) payload: Bytes,
     /// When it was written, from the pair's epoch.
-    pub at: Duration,
+    pub(crate) at: Duration,
 }
 
 impl Sent {
-    pub fn opcode(&self) -> OpCode {
+    pub(crate) fn opcode(&self) -> OpCode {
         self.header.opcode
     }
 
     /// The close code of a close frame (`None`: none, or not a close frame).
-    pub fn close_code(&self) -> Option<u16> {
+    pub(crate) fn close_code(&self) -> Option<u16> {
         (self.opcode() == OpCode::Close && self.payload.len() >= 2)
             .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
     }
@@ -62,36 +62,36 @@ impl Sent {
 
 /// Bytes in flight in one direction.
 #[derive(Debug, Default)]
-pub struct Wire {
-    pub bytes: BytesMut,
+pub(crate) struct Wire {
+    pub(crate) bytes: BytesMut,
     /// The writer closed its transport: the reader sees EOF once `bytes` is read.
-    pub closed: bool,
+    pub(crate) closed: bool,
 }
 
 /// One end and everything it saw.
-pub struct End {
-    pub conn: Connection,
+pub(crate) struct End {
+    pub(crate) conn: Connection,
     /// Bytes read from the wire, not decoded yet.
-    pub read_buf: BytesMut,
-    pub events: Vec<Event>,
+    pub(crate) read_buf: BytesMut,
+    pub(crate) events: Vec<Event>,
     /// Errors from `receive`, `handle_timeout` and `handle_eof`, in order.
-    pub errors: Vec<ConnectionError>,
+    pub(crate) errors: Vec<ConnectionError>,
     /// Every frame written, in order.
-    pub sent: Vec<Sent>,
+    pub(crate) sent: Vec<Sent>,
     /// What `handle_eof` returned, once EOF was seen.
-    pub eof: Option<Result<(), ConnectionError>>,
+    pub(crate) eof: Option<Result<(), ConnectionError>>,
     /// This end closed its transport.
-    pub transport_closed: bool,
+    pub(crate) transport_closed: bool,
     /// Leave what the connection queues in its queue (a socket that takes nothing).
-    pub hold_writes: bool,
+    pub(crate) hold_writes: bool,
     /// Never close the transport, whatever the connection says (a misbehaving peer).
-    pub keep_transport: bool,
+    pub(crate) keep_transport: bool,
     /// The most bytes moved from the wire into the read buffer per read.
-    pub chunk: usize,
+    pub(crate) chunk: usize,
     /// Bytes read but never decoded (after the connection stopped decoding).
-    pub discarded: usize,
+    pub(crate) discarded: usize,
     /// The largest `queued_bytes` seen.
-    pub max_queued: usize,
+    pub(crate) max_queued: usize,
 }
 
 impl End {
@@ -112,12 +112,12 @@ impl End {
         }
     }
 
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.conn.state()
     }
 
     /// The data messages received, in order.
-    pub fn messages(&self) -> Vec<Message> {
+    pub(crate) fn messages(&self) -> Vec<Message> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -127,7 +127,7 @@ impl End {
             .collect()
     }
 
-    pub fn pings(&self) -> Vec<Bytes> {
+    pub(crate) fn pings(&self) -> Vec<Bytes> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -137,7 +137,7 @@ impl End {
             .collect()
     }
 
-    pub fn pongs(&self) -> Vec<Bytes> {
+    pub(crate) fn pongs(&self) -> Vec<Bytes> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -148,7 +148,7 @@ impl End {
     }
 
     /// The peer's close frame as received (`Some(None)`: no status code).
-    pub fn close_received(&self) -> Option<Option<CloseFrame>> {
+    pub(crate) fn close_received(&self) -> Option<Option<CloseFrame>> {
         self.events.iter().find_map(|e| match e {
             Event::Close(c) => Some(c.clone()),
             _ => None,
@@ -156,12 +156,12 @@ impl End {
     }
 
     /// The frames written with `opcode`.
-    pub fn sent_of(&self, opcode: OpCode) -> Vec<&Sent> {
+    pub(crate) fn sent_of(&self, opcode: OpCode) -> Vec<&Sent> {
         self.sent.iter().filter(|s| s.opcode() == opcode).collect()
     }
 
     /// The close codes written (one entry per close frame; `None` for an empty close).
-    pub fn closes_sent(&self) -> Vec<Option<u16>> {
+    pub(crate) fn closes_sent(&self) -> Vec<Option<u16>> {
         self.sent_of(OpCode::Close)
             .iter()
             .map(|s| s.close_code())
@@ -174,15 +174,15 @@ impl End {
 }
 
 /// A client and a server back to back, and a clock.
-pub struct Pair {
-    pub client: End,
-    pub server: End,
+pub(crate) struct Pair {
+    pub(crate) client: End,
+    pub(crate) server: End,
     /// Client → server.
-    pub to_server: Wire,
+    pub(crate) to_server: Wire,
     /// Server → client.
-    pub to_client: Wire,
-    pub epoch: Instant,
-    pub now: Instant,
+    pub(crate) to_client: Wire,
+    pub(crate) epoch: Instant,
+    pub(crate) now: Instant,
 }
 
 /// Deterministic masking keys (a real client draws them from a CSPRNG).
@@ -195,16 +195,16 @@ fn keys() -> impl FnMut() -> [u8; 4] + Send + 'static {
 }
 
 impl Pair {
-    pub fn new(config: ConnectionConfig) -> Self {
+    pub(crate) fn new(config: ConnectionConfig) -> Self {
         Self::with(config, config, None)
     }
 
     /// Both ends with `config`, permessage-deflate on when `deflate` is given.
-    pub fn deflate(config: ConnectionConfig, deflate: Option<DeflateConfig>) -> Self {
+    pub(crate) fn deflate(config: ConnectionConfig, deflate: Option<DeflateConfig>) -> Self {
         Self::with(config, config, deflate)
     }
 
-    pub fn with(
+    pub(crate) fn with(
         client: ConnectionConfig,
         server: ConnectionConfig,
         deflate: Option<DeflateConfig>,
@@ -230,21 +230,21 @@ impl Pair {
         }
     }
 
-    pub fn end(&self, side: Side) -> &End {
+    pub(crate) fn end(&self, side: Side) -> &End {
         match side {
             Client => &self.client,
             Server => &self.server,
         }
     }
 
-    pub fn end_mut(&mut self, side: Side) -> &mut End {
+    pub(crate) fn end_mut(&mut self, side: Side) -> &mut End {
         match side {
             Client => &mut self.client,
             Server => &mut self.server,
         }
     }
 
-    pub fn conn(&mut self, side: Side) -> &mut Connection {
+    pub(crate) fn conn(&mut self, side: Side) -> &mut Connection {
         &mut self.end_mut(side).conn
     }
 
@@ -257,7 +257,7 @@ impl Pair {
     }
 
     /// The wire towards `side`.
-    pub fn wire_to(&mut self, side: Side) -> &mut Wire {
+    pub(crate) fn wire_to(&mut self, side: Side) -> &mut Wire {
         match side {
             Client => &mut self.to_client,
             Server => &mut self.to_server,
@@ -265,12 +265,12 @@ impl Pair {
     }
 
     /// Time since the epoch.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.now - self.epoch
     }
 
     /// Sends a message (the result of [`Connection::send`]).
-    pub fn send(
+    pub(crate) fn send(
         &mut self,
         side: Side,
         message: Message,
@@ -281,9 +281,15 @@ impl Pair {
         r
     }
 
+    /// The application of `side` starts waiting for a message now.
+    pub(crate) fn read_start(&mut self, side: Side) {
+        let now = self.now;
+        self.conn(side).handle_read_start(now);
+    }
+
     /// Writes up to `max` queued frames of `side` onto the wire, then closes its transport if
     /// the connection says so. Returns whether anything happened.
-    pub fn transmit_some(&mut self, side: Side, max: usize) -> bool {
+    pub(crate) fn transmit_some(&mut self, side: Side, max: usize) -> bool {
         let now = self.now;
         let at = self.elapsed();
         let (end, _, out) = self.parts(side);
@@ -327,14 +333,14 @@ impl Pair {
         progress
     }
 
-    pub fn transmit(&mut self, side: Side) -> bool {
+    pub(crate) fn transmit(&mut self, side: Side) -> bool {
         self.transmit_some(side, usize::MAX)
     }
 
     /// Reads up to `max` bytes (in reads of at most the end's `chunk`) from the wire towards
     /// `side` and decodes them; sees EOF once the wire is drained and closed. Returns whether
     /// anything happened.
-    pub fn deliver(&mut self, side: Side, max: usize) -> bool {
+    pub(crate) fn deliver(&mut self, side: Side, max: usize) -> bool {
         let now = self.now;
         let (end, wire, _) = self.parts(side);
         let mut progress = false;
@@ -369,7 +375,7 @@ impl Pair {
     }
 
     /// Moves everything both ends write to the other until nothing changes.
-    pub fn drive(&mut self) {
+    pub(crate) fn drive(&mut self) {
         for _ in 0..100_000 {
             let mut progress = false;
             for side in Side::BOTH {
@@ -384,7 +390,7 @@ impl Pair {
     }
 
     /// Calls `handle_timeout` on every end whose deadline has come.
-    pub fn timeouts(&mut self) {
+    pub(crate) fn timeouts(&mut self) {
         let now = self.now;
         for side in Side::BOTH {
             let end = self.end_mut(side);
@@ -399,7 +405,7 @@ impl Pair {
 
     /// Moves the clock on by `by` (handling the deadlines it passes, one at a time, in order),
     /// without driving any I/O.
-    pub fn advance(&mut self, by: Duration) {
+    pub(crate) fn advance(&mut self, by: Duration) {
         let target = self.now + by;
         for _ in 0..10_000 {
             let next = Side::BOTH
@@ -421,15 +427,38 @@ impl Pair {
         panic!("deadlines keep expiring at {:?}", self.elapsed());
     }
 
+    /// Drives, and moves the clock on by `by` stopping at every deadline on the way to
+    /// handle it and drive again.
+    pub(crate) fn run(&mut self, by: Duration) {
+        let target = self.now + by;
+        self.drive();
+        for _ in 0..100_000 {
+            let next = Side::BOTH
+                .iter()
+                .filter_map(|&s| self.end(s).conn.poll_timeout())
+                .filter(|&t| t <= target)
+                .min();
+            let Some(t) = next else {
+                self.now = target;
+                self.drive();
+                return;
+            };
+            self.now = self.now.max(t);
+            self.timeouts();
+            self.drive();
+        }
+        panic!("deadlines keep expiring at {:?}", self.elapsed());
+    }
+
     /// Moves the clock to `at` after the epoch (see [`Pair::advance`]).
-    pub fn advance_to(&mut self, at: Duration) {
+    pub(crate) fn advance_to(&mut self, at: Duration) {
         let by = (self.epoch + at).saturating_duration_since(self.now);
         self.advance(by);
     }
 
     /// Drives, then moves the clock to each next deadline and drives again, until no deadline
     /// is left within `limit` of now.
-    pub fn settle(&mut self, limit: Duration) {
+    pub(crate) fn settle(&mut self, limit: Duration) {
         let end = self.now + limit;
         for _ in 0..10_000 {
             self.drive();
@@ -449,7 +478,7 @@ impl Pair {
     }
 
     /// Puts raw bytes on the wire towards `side`, as if its peer wrote them.
-    pub fn inject(&mut self, side: Side, bytes: &[u8]) {
+    pub(crate) fn inject(&mut self, side: Side, bytes: &[u8]) {
         self.wire_to(side).bytes.extend_from_slice(bytes);
     }
 }
@@ -472,7 +501,7 @@ fn decode(end: &mut End, now: Instant) {
 }
 
 /// A frame as a raw peer would write it: `mask` for a client's frames.
-pub fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+pub(crate) fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     let mut out = vec![first];
     let m = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
@@ -496,12 +525,12 @@ pub fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
 }
 
 /// A client's masked frame: `first` is the first header byte (FIN, RSV and opcode bits).
-pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     raw_frame(first, payload, Some([0xa1, 0xb2, 0xc3, 0xd4]))
 }
 
 /// Text of `len` bytes with multi-byte characters in it.
-pub fn text(len: usize, seed: u8) -> String {
+pub(crate) fn text(len: usize, seed: u8) -> String {
     let mut s = String::with_capacity(len);
     let mut i = usize::from(seed);
     while s.len() < len {
@@ -517,7 +546,7 @@ pub fn text(len: usize, seed: u8) -> String {
 }
 
 /// Binary data of `len` bytes, compressible or not.
-pub fn binary(len: usize, seed: u8) -> Bytes {
+pub(crate) fn binary(len: usize, seed: u8) -> Bytes {
     let mut x = u32::from(seed) | 1;
     (0..len)
         .map(|i| {
