@@ -4,16 +4,9 @@ use std::{fmt, io};
 
 use mywebsocket_proto::{CloseFrame, HandshakeError, ProtocolError};
 
-/// Which end started the closing of a connection.
-///
-/// Not `#[non_exhaustive]`: a connection has two ends, and a close is started by one of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Initiator {
-    /// We did: a call to `close`, or a protocol error or timeout we detected.
-    Local,
-    /// The peer did.
-    Remote,
-}
+/// Which end started the closing of a connection: decided by the protocol crate's
+/// [`Control`](mywebsocket_proto::Control), re-exported here.
+pub use mywebsocket_proto::Initiator;
 
 /// Which deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::task::Waker;
 
 use bytes::Bytes;
 use mywebsocket_proto::deflate::Deflater;
-use mywebsocket_proto::{CloseFrame, Fragments, Frame, FrameHeader, OpCode, Role};
+use mywebsocket_proto::{Control, Fragments, Frame, FrameHeader, OpCode, Role};
 
 use super::options::WriteOptions;
 use tokio::sync::Notify;
@@ -21,19 +21,23 @@ use crate::tracker::ConnectionGuard;
 
 pub(crate) use super::failure::Failure;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Queue {
-    frames: VecDeque<Frame>,
+    /// The protocol's decisions: which replies are owed, where the closing handshake is.
+    /// Kept under this lock because writers on any task may start the close, and the replies
+    /// it owes must take their place in `frames` in the order they were decided.
+    pub(crate) control: Control,
+    /// The write budget, in [`cost`] units: a pong waits for room beyond it.
+    pub(crate) budget: usize,
+    pub(crate) frames: VecDeque<Frame>,
     /// What is queued or being written, charged as [`cost`] says (wire bytes plus the
     /// bookkeeping of each frame).
     pub(crate) bytes: usize,
     /// Frames ever queued and ever written, for `flush`.
     pub(crate) enqueued: u64,
     pub(crate) written: u64,
-    /// A close frame has been queued: no more data frames may follow (RFC 6455 §5.5.1).
-    pub(crate) close_queued: bool,
     /// The close frame's place in `enqueued`: it is on the socket once `written` reaches it.
-    close_seq: Option<u64>,
+    pub(crate) close_seq: Option<u64>,
     /// The reader, waiting to learn that our close frame went out, so it can give the peer's
     /// answer [`Config::close_timeout`](crate::Config::close_timeout) and no longer.
     close_watcher: Option<Waker>,
@@ -50,11 +54,30 @@ pub(crate) struct Queue {
     pub(crate) handles: usize,
     /// Where in `frames` a pong waits that the write task has not taken yet: a newer ping's
     /// answer may replace it when the budget is full (RFC 6455 §5.5.3).
-    unsent_pong: Option<usize>,
+    pub(crate) unsent_pong: Option<usize>,
 }
 
 impl Queue {
-    fn push(&mut self, frame: Frame) {
+    fn new(role: Role, budget: usize) -> Self {
+        Self {
+            control: Control::new(role),
+            budget,
+            frames: VecDeque::new(),
+            bytes: 0,
+            enqueued: 0,
+            written: 0,
+            close_seq: None,
+            close_watcher: None,
+            shutdown: false,
+            aborted: false,
+            failure: None,
+            finished: false,
+            handles: 2,
+            unsent_pong: None,
+        }
+    }
+
+    pub(crate) fn push(&mut self, frame: Frame) {
         self.bytes += cost(&frame);
         self.enqueued += 1;
         self.frames.push_back(frame);
@@ -69,6 +92,8 @@ impl Queue {
     pub(crate) fn take_frames(&mut self, batch: &mut VecDeque<Frame>) {
         std::mem::swap(&mut self.frames, batch);
         self.unsent_pong = None;
+        // A pong that waited for room may now follow.
+        self.queue_replies();
     }
 
     /// Drops everything queued and not yet taken; returns its [`cost`].
@@ -100,7 +125,7 @@ impl Queue {
         if let Some(failure) = &self.failure {
             return Err(failure.to_error());
         }
-        if self.close_queued || self.shutdown || self.finished {
+        if !self.control.state().can_send() || self.shutdown || self.finished {
             return Err(Error::AlreadyClosed);
         }
         Ok(())
@@ -141,10 +166,7 @@ impl Shared {
             write_buffer_size,
             fragment_size,
             deflater: deflater.map(Mutex::new),
-            queue: Mutex::new(Queue {
-                handles: 2,
-                ..Queue::default()
-            }),
+            queue: Mutex::new(Queue::new(role, write_buffer_size)),
             work: Notify::new(),
             progress: Notify::new(),
             guard: OnceLock::new(),
@@ -245,101 +267,6 @@ impl Shared {
         Ok(true)
     }
 
-    /// Queues the answer to a ping, within the write budget: a peer that pings and never reads
-    /// must not make us queue without end (RFC 6455 §5.5.3 lets us answer only the most recent
-    /// of several pings).
-    ///
-    /// The pong goes behind what is queued (pongs keep their order, and with room in the
-    /// budget every ping is answered: Autobahn 2.10 checks both), even past the budget when no
-    /// other pong is waiting, so a full queue of application data never delays a keepalive.
-    /// When the budget is full and a pong is already waiting, the new one takes its place
-    /// ([`PongOutcome::Replaced`]): the peer pings faster than it reads, and the reader should
-    /// stop reading until [`Shared::wait_pong_taken`]. So at most one pong is ever queued
-    /// beyond the budget. Once a close is queued no pong follows it ([`PongOutcome::Dropped`]).
-    ///
-    /// # Errors
-    /// The write side failed or timed out: the peer can no longer be answered.
-    pub(crate) fn push_pong(&self, frame: Frame) -> Result<PongOutcome, Error> {
-        let mut q = self.lock();
-        if let Err(e) = q.check_writable() {
-            return match e {
-                Error::AlreadyClosed => Ok(PongOutcome::Dropped),
-                e => Err(e),
-            };
-        }
-        let waiting = q.unsent_pong.filter(|&i| i < q.frames.len());
-        match waiting {
-            Some(i) if q.bytes + cost(&frame) > self.write_buffer_size => {
-                let replaced = std::mem::replace(&mut q.frames[i], frame);
-                let added = cost(&q.frames[i]);
-                q.bytes = q.bytes - cost(&replaced) + added;
-                Ok(PongOutcome::Replaced)
-            }
-            _ => {
-                q.unsent_pong = Some(q.frames.len());
-                q.push(frame);
-                drop(q);
-                self.work.notify_one();
-                Ok(PongOutcome::Queued)
-            }
-        }
-    }
-
-    /// A pong answering a ping with `payload`. The decoder gives control payloads an
-    /// allocation of their own, so the pong does not keep the read buffer alive.
-    pub(crate) fn pong_frame(&self, payload: Bytes) -> Frame {
-        Frame::single(OpCode::Pong, payload, self.mask())
-    }
-
-    /// Waits until the write task has taken the pong waiting in the queue (or the connection
-    /// can no longer write).
-    ///
-    /// # Errors
-    /// The write side failed or timed out; [`Error::AlreadyClosed`] once a close is queued.
-    pub(crate) async fn wait_pong_taken(&self) -> Result<(), Error> {
-        self.wait_until(|q| q.unsent_pong.is_none()).await
-    }
-
-    /// Queues a ping behind what is already queued.
-    pub(crate) fn push_ping(&self, payload: bytes::Bytes) -> Result<(), Error> {
-        let frame = Frame::single(OpCode::Ping, payload, self.mask());
-        let mut q = self.lock();
-        q.check_writable()?;
-        q.push(frame);
-        drop(q);
-        self.work.notify_one();
-        Ok(())
-    }
-
-    /// Queues a close frame behind what is already queued, unless one already is. With `fail`,
-    /// the connection is failing and the socket is shut down once the close is written. Data
-    /// accepted before the failure is still sent: the peer gets every answer it was owed
-    /// (Autobahn's "strict" behaviour in sections 3-5). Returns whether this call queued the
-    /// close.
-    pub(crate) fn push_close(&self, frame: Option<&CloseFrame>, fail: bool) -> bool {
-        let payload = frame.map(CloseFrame::encode).unwrap_or_default();
-        let frame = Frame::single(OpCode::Close, payload, self.mask());
-        let mut q = self.lock();
-        if q.close_queued || q.finished {
-            if fail {
-                q.shutdown = true;
-                drop(q);
-                self.work.notify_one();
-            }
-            return false;
-        }
-        q.close_queued = true;
-        if fail {
-            q.shutdown = true;
-        }
-        q.push(frame);
-        q.close_seq = Some(q.enqueued);
-        drop(q);
-        self.work.notify_one();
-        self.progress.notify_waiters();
-        true
-    }
-
     /// Whether our close frame is on the socket. If not, `waker` is woken once it is: a close
     /// started by a writer handle (`Writer::close`, a `Message::Close`, the `Sink`'s close)
     /// reaches the reader that way, and the peer's answer gets the close timeout from the
@@ -354,12 +281,6 @@ impl Shared {
             q.close_watcher = Some(waker.clone());
         }
         false
-    }
-
-    /// Asks the write task to write what is queued, then shut the socket down.
-    pub(crate) fn request_shutdown(&self) {
-        self.lock().shutdown = true;
-        self.work.notify_one();
     }
 
     /// A reader or writer handle went away.
@@ -418,7 +339,7 @@ impl Shared {
     ///
     /// # Errors
     /// As [`Queue::check_writable`], checked first on every wake-up.
-    async fn wait_until(&self, ready: impl Fn(&Queue) -> bool) -> Result<(), Error> {
+    pub(crate) async fn wait_until(&self, ready: impl Fn(&Queue) -> bool) -> Result<(), Error> {
         loop {
             let notified = self.progress.notified();
             tokio::pin!(notified);
@@ -458,18 +379,6 @@ impl Shared {
     }
 }
 
-/// What became of a pong offered to [`Shared::push_pong`].
-#[derive(Debug)]
-pub(crate) enum PongOutcome {
-    /// Queued behind what was queued.
-    Queued,
-    /// The budget is full: put in the place of an older pong not yet written. The reader
-    /// should stop reading until that one is taken.
-    Replaced,
-    /// A close frame is queued: nothing may follow it.
-    Dropped,
-}
-
 /// The frames of one message, encoded before the queue is locked. One frame, the common case,
 /// needs no allocation beyond the frame itself.
 #[derive(Debug, Default)]
@@ -489,7 +398,7 @@ pub(crate) fn cost(frame: &Frame) -> usize {
 
 /// The memory a queued frame holds beyond its wire bytes, roughly: the `Frame` in the queue
 /// (56 bytes) and the allocator's header and rounding of its payload.
-const PER_FRAME_OVERHEAD: usize = 96;
+pub(crate) const PER_FRAME_OVERHEAD: usize = 96;
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (every update is a
 /// single push or field store, or a whole compression), so a poisoned lock is still usable.
@@ -497,74 +406,4 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pong(shared: &Shared, byte: u8) -> Frame {
-        shared.pong_frame(Bytes::from(vec![byte; 100]))
-    }
-
-    fn payloads(q: &Queue) -> Vec<u8> {
-        q.frames.iter().map(|f| f.payload()[0]).collect()
-    }
-
-    /// Every ping is answered while there is room; past the budget one pong may wait, and
-    /// newer pings replace it (RFC 6455 §5.5.3) until the write task takes it.
-    #[test]
-    fn pongs_stay_within_the_budget_plus_one() {
-        let one = cost(&pong(&Shared::new(Role::Server, 0, 0, None), 0));
-        let shared = Shared::new(Role::Server, 3 * one, 1 << 20, None);
-        for i in 0..3 {
-            assert!(matches!(
-                shared.push_pong(pong(&shared, i)),
-                Ok(PongOutcome::Queued)
-            ));
-        }
-        // Full, and the last pong still waits: the newest answer takes its place.
-        for i in 3..10 {
-            assert!(matches!(
-                shared.push_pong(pong(&shared, i)),
-                Ok(PongOutcome::Replaced)
-            ));
-        }
-        assert_eq!(
-            shared.lock().bytes,
-            3 * one,
-            "replacing does not grow the queue"
-        );
-        assert_eq!(payloads(&shared.lock()), [0, 1, 9]);
-        // The write task takes them; while it writes they still count, so the budget is full,
-        // but no pong waits: the next goes past the budget (a full queue never delays a
-        // keepalive), and the one after replaces it.
-        let mut batch = VecDeque::new();
-        shared.lock().take_frames(&mut batch);
-        assert!(matches!(
-            shared.push_pong(pong(&shared, 10)),
-            Ok(PongOutcome::Queued)
-        ));
-        assert!(matches!(
-            shared.push_pong(pong(&shared, 11)),
-            Ok(PongOutcome::Replaced)
-        ));
-        assert_eq!(payloads(&shared.lock()), [11]);
-        assert_eq!(
-            shared.lock().bytes,
-            4 * one,
-            "one pong past the budget at most"
-        );
-    }
-
-    #[test]
-    fn no_pong_follows_a_close() {
-        let shared = Shared::new(Role::Server, 1 << 20, 1 << 20, None);
-        assert!(shared.push_close(None, false));
-        assert!(matches!(
-            shared.push_pong(pong(&shared, 0)),
-            Ok(PongOutcome::Dropped)
-        ));
-        assert_eq!(shared.lock().frames.len(), 1);
-    }
 }

@@ -1,4 +1,6 @@
-//! The receiving half of a connection: reads, decodes, answers control frames, keeps time.
+//! The receiving half of a connection: reads bytes into the decoder, hands the protocol's
+//! events to [`Control`](mywebsocket_proto::Control) (which decides the replies, under the
+//! queue's lock) and sleeps until the protocol's next deadline ([`Timers`]).
 
 use std::fmt;
 use std::future::Future;
@@ -8,14 +10,16 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use mywebsocket_proto::{CloseCode, CloseFrame, Decoder, Event, Message};
+use mywebsocket_proto::{
+    CloseFrame, Decoder, Event, Expired, Initiator, Message, TimerConfig, Timers,
+};
 use sync_wrapper::SyncWrapper;
 use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 
-use super::queue::{PongOutcome, Shared};
+use super::queue::Shared;
 use crate::config::Config;
-use crate::error::{Error, Initiator, Result, TimeoutKind};
+use crate::error::{Error, Result, TimeoutKind};
 use crate::info::ConnectionInfo;
 
 pub(crate) type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
@@ -43,11 +47,8 @@ impl Ended {
 enum Phase {
     Open,
     /// A client after the close handshake: the server closes TCP first (RFC 6455 §7.1.1), so
-    /// wait for that, up to the close timeout.
-    AwaitEof {
-        deadline: Instant,
-        ended: Ended,
-    },
+    /// wait for that, up to the protocol's deadline.
+    AwaitEof(Ended),
     Done(Ended),
 }
 
@@ -66,25 +67,18 @@ pub struct Reader {
     config: Arc<Config>,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
-    last_rx: Instant,
-    next_ping: Option<Instant>,
-    read_started: Option<Instant>,
-    /// Set once we sent a close: the peer must answer by then.
-    close_deadline: Option<Instant>,
+    /// The protocol's deadlines: heartbeat, read, close and the wait for the server's end.
+    timers: Timers,
     phase: Phase,
     /// The `Stream` interface has ended: it yielded the peer's close, or an error.
     stream_done: bool,
     /// Set when the peer pings faster than it reads our pongs: the socket is not read until
-    /// the pong waiting in the queue is taken.
-    paused: Option<Paused>,
+    /// the pong owed has found room in the queue (`Control::wants_read`).
+    paused: Option<SyncWrapper<WaitRoom>>,
 }
 
-/// Reading paused until the queued pong is taken: the wait, and the pong still owed, if any
-/// (the answer to the most recent ping; RFC 6455 §5.5.3 lets it stand for all of them).
-struct Paused {
-    pong: Option<mywebsocket_proto::Frame>,
-    room: SyncWrapper<Pin<Box<dyn Future<Output = Result<()>> + Send>>>,
-}
+/// The wait for room for the pong owed.
+type WaitRoom = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 impl fmt::Debug for Reader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,18 +98,20 @@ impl Reader {
         config: Arc<Config>,
     ) -> Self {
         let now = Instant::now();
+        let timers = TimerConfig::default()
+            .heartbeat_interval(config.heartbeat_interval)
+            .heartbeat_timeout(config.heartbeat_timeout)
+            .read_timeout(config.read_timeout)
+            .close_timeout(config.close_timeout);
         Self {
             io: SyncWrapper::new(io),
             buf,
             decoder: Decoder::new(shared.role, config.limits),
-            next_ping: config.heartbeat_interval.map(|i| now + i),
             shared,
             config,
             timer: Box::pin(tokio::time::sleep_until(now)),
             timer_at: None,
-            last_rx: now,
-            read_started: None,
-            close_deadline: None,
+            timers: Timers::new(timers, now.into_std()),
             phase: Phase::Open,
             stream_done: false,
             paused: None,
@@ -153,13 +149,13 @@ impl Reader {
     /// # Errors
     /// As [`Reader::read_msg`].
     pub fn poll_read_msg(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message>> {
-        if self.read_started.is_none() && self.config.read_timeout.is_some() {
-            self.read_started = Some(Instant::now());
+        if self.config.read_timeout.is_some() {
+            self.timers.on_read_start(Instant::now().into_std());
         }
         loop {
             match &self.phase {
                 Phase::Done(ended) => return Poll::Ready(Err(ended.to_error())),
-                Phase::AwaitEof { .. } => {
+                Phase::AwaitEof(_) => {
                     ready!(self.poll_await_eof(cx));
                     continue;
                 }
@@ -167,22 +163,16 @@ impl Reader {
             }
             match self.decoder.feed(&mut self.buf) {
                 Ok(Some(Event::Message(message))) => {
-                    self.read_started = None;
+                    self.timers.on_message();
                     return Poll::Ready(Ok(message));
                 }
                 Ok(Some(Event::Ping(payload))) => {
                     if let Some(handler) = &self.config.ping_handler {
                         handler(&payload);
                     }
-                    let pong = self.shared.pong_frame(payload);
-                    if let Some(paused) = &mut self.paused {
-                        // Already waiting: this answer replaces the one owed.
-                        paused.pong = Some(pong);
-                        continue;
-                    }
-                    match self.shared.push_pong(pong) {
-                        Ok(PongOutcome::Queued | PongOutcome::Dropped) => {}
-                        Ok(PongOutcome::Replaced) => self.pause(),
+                    match self.shared.on_ping(payload) {
+                        Ok(true) => {}
+                        Ok(false) => self.pause(),
                         Err(e) => return Poll::Ready(Err(self.write_side_failed(e))),
                     }
                     continue;
@@ -201,7 +191,8 @@ impl Reader {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => {
-                    self.fail(CloseFrame::new(e.close_code(), &e.to_string()));
+                    let frame = self.shared.on_protocol_error(&e);
+                    self.failed(frame);
                     return Poll::Ready(Err(e.into()));
                 }
             }
@@ -217,7 +208,7 @@ impl Reader {
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => {
-                    self.end(None, Initiator::Remote);
+                    self.end(Initiator::Remote);
                     return Poll::Ready(Err(Error::Io(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         "peer closed the connection without a close frame (1006)",
@@ -225,7 +216,7 @@ impl Reader {
                 }
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => {
-                    self.end(None, Initiator::Remote);
+                    self.end(Initiator::Remote);
                     return Poll::Ready(Err(Error::Io(e)));
                 }
                 Poll::Pending => self.release_idle_buffer(),
@@ -234,40 +225,30 @@ impl Reader {
         }
     }
 
-    /// Stops reading the socket until the pong waiting in the queue has been taken by the
-    /// write task: the peer pings faster than it reads our answers, so it fills its own socket
-    /// buffers instead of our memory, and the kernel's window pushes back on it, while the
-    /// write timeout ends it if it never reads. What is already buffered is still decoded (its
-    /// pings only replace the pong owed).
+    /// Stops reading the socket until the pong owed has found room in the queue: the peer
+    /// pings faster than it reads our answers, so it fills its own socket buffers instead of
+    /// our memory, and the kernel's window pushes back on it, while the write timeout ends it
+    /// if it never reads. What is already buffered is still decoded (its pings only replace
+    /// the pong owed, RFC 6455 §5.5.3).
     fn pause(&mut self) {
+        if self.paused.is_some() {
+            return;
+        }
         let shared = Arc::clone(&self.shared);
-        let room: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
-            Box::pin(async move { shared.wait_pong_taken().await });
-        self.paused = Some(Paused {
-            pong: None,
-            room: SyncWrapper::new(room),
-        });
+        let room: WaitRoom = Box::pin(async move { shared.wait_pong_queued().await });
+        self.paused = Some(SyncWrapper::new(room));
     }
 
-    /// Waits until the queued pong has been taken, then queues the one owed, if any (which
-    /// may pause reading again).
+    /// Waits until the pong owed has been queued (the write task queues it when it takes the
+    /// one before).
     fn poll_resume(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let paused = self.paused.as_mut().expect("called while paused");
-        let taken = ready!(paused.room.get_mut().as_mut().poll(cx));
-        let paused = self.paused.take().expect("still paused");
-        Poll::Ready(match (taken, paused.pong) {
-            (Ok(()), Some(pong)) => match self.shared.push_pong(pong) {
-                Ok(PongOutcome::Queued | PongOutcome::Dropped) => Ok(()),
-                Ok(PongOutcome::Replaced) => {
-                    self.pause();
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-            (Ok(()), None) => Ok(()),
-            // A close was queued while we waited: no pong may follow it.
-            (Err(Error::AlreadyClosed), _) => Ok(()),
-            (Err(e), _) => Err(e),
+        let result = ready!(paused.get_mut().as_mut().poll(cx));
+        self.paused = None;
+        Poll::Ready(match result {
+            // The connection is closing: no pong is owed any more.
+            Ok(()) | Err(Error::AlreadyClosed) => Ok(()),
+            Err(e) => Err(e),
         })
     }
 
@@ -275,7 +256,7 @@ impl Reader {
     /// the connection is closing): reading on would only discard what the peer is owed.
     fn write_side_failed(&mut self, error: Error) -> Error {
         self.paused = None;
-        self.end(None, Initiator::Local);
+        self.end(Initiator::Local);
         error
     }
 
@@ -292,7 +273,7 @@ impl Reader {
             &mut self.buf
         ))?;
         if n > 0 {
-            self.last_rx = Instant::now();
+            self.timers.on_receive(Instant::now().into_std());
         }
         Poll::Ready(Ok(n))
     }
@@ -307,72 +288,64 @@ impl Reader {
     }
 
     fn on_close(&mut self, frame: Option<CloseFrame>) {
-        // Echo the code (RFC 6455 §5.5.1); if we sent our close first, this is the answer.
-        let echo = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
-        let initiator = if self.shared.push_close(echo.as_ref(), false) {
-            Initiator::Remote
-        } else {
-            Initiator::Local
-        };
+        let (initiator, closing_socket) = self.shared.on_peer_close(frame.clone());
         let ended = Ended {
             frame,
             initiator,
             from_peer: true,
         };
-        match self.shared.role {
-            mywebsocket_proto::Role::Server => {
-                // The server closes TCP first (RFC 6455 §7.1.1).
-                self.shared.request_shutdown();
-                self.phase = Phase::Done(ended);
-            }
-            mywebsocket_proto::Role::Client => {
-                self.phase = Phase::AwaitEof {
-                    deadline: Instant::now() + self.config.close_timeout,
-                    ended,
-                };
-            }
-        }
+        self.phase = if closing_socket {
+            Phase::Done(ended)
+        } else {
+            // The peer ends TCP first; the protocol gives it until the close timeout.
+            self.timers.on_close_acknowledged(Instant::now().into_std());
+            Phase::AwaitEof(ended)
+        };
     }
 
     fn poll_await_eof(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            let Phase::AwaitEof { deadline, .. } = &self.phase else {
+            if !matches!(self.phase, Phase::AwaitEof(_)) {
                 return Poll::Ready(());
-            };
-            let deadline = *deadline;
+            }
             self.buf.clear();
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(n)) if n > 0 => continue,
                 Poll::Ready(_) => break,
                 Poll::Pending => {}
             }
-            self.arm_timer(deadline);
+            let now = Instant::now().into_std();
+            if self.timers.handle_timeout(now) == Some(Expired::Eof) {
+                break;
+            }
+            match self.timers.poll_timeout() {
+                Some(deadline) => self.arm_timer(Instant::from_std(deadline)),
+                None => return Poll::Pending,
+            }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            break;
         }
-        if let Phase::AwaitEof { ended, .. } = std::mem::replace(&mut self.phase, Phase::Open) {
-            self.shared.request_shutdown();
+        if let Phase::AwaitEof(ended) = std::mem::replace(&mut self.phase, Phase::Open) {
+            self.shared.terminate();
             self.phase = Phase::Done(ended);
         }
         Poll::Ready(())
     }
 
-    /// Fails the connection: `frame` goes out ahead of anything unsent, then the socket closes.
-    fn fail(&mut self, frame: CloseFrame) {
-        self.shared.push_close(Some(&frame), true);
+    /// The connection failed (`Control` queued `frame`, if it could, as the last frame).
+    fn failed(&mut self, frame: Option<CloseFrame>) {
         self.phase = Phase::Done(Ended {
-            frame: Some(frame),
+            frame,
             initiator: Initiator::Local,
             from_peer: false,
         });
     }
 
-    fn end(&mut self, frame: Option<CloseFrame>, initiator: Initiator) {
-        self.shared.request_shutdown();
+    fn end(&mut self, initiator: Initiator) {
+        self.shared.terminate();
         self.phase = Phase::Done(Ended {
-            frame,
+            frame: None,
             initiator,
             from_peer: false,
         });
@@ -385,58 +358,44 @@ impl Reader {
     /// After we sent a close frame: the peer's answer must arrive within the close timeout,
     /// or reads end with [`TimeoutKind::Close`] and the socket is closed.
     pub(crate) fn expect_close_answer(&mut self) {
-        if self.close_deadline.is_none() {
-            self.close_deadline = Some(Instant::now() + self.config.close_timeout);
-        }
+        self.timers.on_close_sent(Instant::now().into_std());
     }
 
-    /// Sends a ping or ends the connection when a deadline has passed; otherwise arms the
-    /// timer for the earliest deadline.
+    /// Acts on the protocol's deadlines that passed (a heartbeat ping, or a timeout that ends
+    /// the connection); otherwise sleeps until the next one.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.close_deadline.is_none() && self.shared.close_written_or_watch(cx.waker()) {
-            // A writer handle closed: the peer owes an answer, as after `WebSocket::close`.
+        if !self.timers.awaits_close() && self.shared.close_written_or_watch(cx.waker()) {
+            // Our close frame is on the socket (from a writer handle, or ours): the peer owes
+            // an answer from now.
             self.expect_close_answer();
         }
-        let now = Instant::now();
-        let silence_deadline = self.config.heartbeat_timeout.map(|t| self.last_rx + t);
-        let read_deadline = self
-            .config
-            .read_timeout
-            .zip(self.read_started)
-            .map(|(t, s)| s + t);
-        if silence_deadline.is_some_and(|d| now >= d) {
-            self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "heartbeat timeout"));
-            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Heartbeat)));
-        }
-        if self.close_deadline.is_some_and(|d| now >= d) {
-            self.end(None, Initiator::Local);
-            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Close)));
-        }
-        if read_deadline.is_some_and(|d| now >= d) {
-            self.fail(CloseFrame::new(CloseCode::GOING_AWAY, "read timeout"));
-            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Read)));
-        }
-        if let (Some(at), Some(interval)) = (self.next_ping, self.config.heartbeat_interval) {
-            if now >= at {
-                self.next_ping = Some(now + interval);
+        let now = Instant::now().into_std();
+        match self.timers.handle_timeout(now) {
+            Some(Expired::Ping) => {
                 // A failure here shows up on the next read or write; the ping is best effort.
                 let _ = self.shared.push_ping(Bytes::new());
                 return Poll::Ready(Ok(()));
             }
+            Some(expired) => {
+                let frame = self.shared.on_timeout(expired);
+                let (kind, initiator) = match expired {
+                    Expired::Heartbeat => (TimeoutKind::Heartbeat, Initiator::Local),
+                    Expired::Read => (TimeoutKind::Read, Initiator::Local),
+                    _ => (TimeoutKind::Close, Initiator::Local),
+                };
+                self.phase = Phase::Done(Ended {
+                    frame,
+                    initiator,
+                    from_peer: false,
+                });
+                return Poll::Ready(Err(Error::Timeout(kind)));
+            }
+            None => {}
         }
-        let earliest = [
-            silence_deadline,
-            read_deadline,
-            self.next_ping,
-            self.close_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(deadline) = earliest else {
+        let Some(deadline) = self.timers.poll_timeout() else {
             return Poll::Pending;
         };
-        self.arm_timer(deadline);
+        self.arm_timer(Instant::from_std(deadline));
         ready!(self.timer.as_mut().poll(cx));
         Poll::Ready(Ok(()))
     }

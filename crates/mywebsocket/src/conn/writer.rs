@@ -250,7 +250,7 @@ impl Writer {
                 "close code may not be sent (RFC 6455 section 7.4)",
             ));
         }
-        if self.shared().push_close(frame.as_ref(), false) {
+        if self.shared().push_close(frame.as_ref()) {
             Ok(())
         } else {
             Err(Error::AlreadyClosed)
@@ -337,7 +337,7 @@ impl Sink<Message> for Writer {
         if self.pending.is_none() {
             let shared = Arc::clone(self.shared());
             self.pending = Some(SyncWrapper::new(Box::pin(async move {
-                shared.push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")), false);
+                shared.push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")));
                 shared.flush().await
             })));
         }

@@ -1,0 +1,208 @@
+//! The driver's side of [`Control`]: the protocol's decisions about replies and the closing
+//! handshake, carried out on the shared write queue.
+//!
+//! `Control` decides what is owed (a pong, the answer to a close, the close frame of a
+//! failure) and when the socket should close; this file only puts its replies in the queue,
+//! in the order decided, within the write budget, and wakes the tasks that care.
+
+use bytes::Bytes;
+use mywebsocket_proto::{CloseFrame, Control, Expired, Initiator, OpCode, ProtocolError};
+
+use super::queue::{Queue, Shared, PER_FRAME_OVERHEAD};
+use crate::error::Error;
+
+/// The most a control frame is charged: the largest header and payload a control frame can
+/// have, plus the overhead.
+pub(crate) const MAX_CONTROL_COST: usize =
+    mywebsocket_proto::MAX_HEADER_LEN + mywebsocket_proto::MAX_CONTROL_PAYLOAD + PER_FRAME_OVERHEAD;
+
+impl Queue {
+    /// Moves the replies [`Control`] owes into the queue, behind what is queued, as far as
+    /// the budget lets a pong in: while no pong waits untaken one may go past the budget (a
+    /// full queue of data never delays a keepalive's answer); otherwise it waits in
+    /// `control`, where newer pings replace it, and the reader stops reading. Returns whether
+    /// anything was queued. Then marks the socket for shutdown if the protocol says so.
+    pub(crate) fn queue_replies(&mut self) -> bool {
+        let mut queued = false;
+        loop {
+            let pong_waiting = self.unsent_pong.is_some_and(|i| i < self.frames.len());
+            let room = !pong_waiting || self.bytes + MAX_CONTROL_COST <= self.budget;
+            let Some(reply) = self.control.poll_transmit(room) else {
+                break;
+            };
+            let (is_pong, is_close) = (reply.opcode() == OpCode::Pong, reply.is_close());
+            let mask = self.control.role().masks_outgoing().then(rand::random);
+            if is_pong {
+                self.unsent_pong = Some(self.frames.len());
+            }
+            self.push(reply.into_frame(mask));
+            if is_close {
+                self.close_seq = Some(self.enqueued);
+            }
+            queued = true;
+        }
+        if self.control.should_close_transport() {
+            self.shutdown = true;
+        }
+        queued
+    }
+}
+
+impl Shared {
+    /// The peer pinged: [`Control`] owes it a pong, queued behind what is queued if the
+    /// budget lets it in (see `Queue::queue_replies`). Returns whether to keep reading: not
+    /// while the pong waits for room (the peer pings faster than it reads our answers, so it
+    /// fills its own socket buffers instead of our memory).
+    ///
+    /// # Errors
+    /// The write side failed or timed out: the peer can no longer be answered.
+    pub(crate) fn on_ping(&self, payload: Bytes) -> Result<bool, Error> {
+        let mut q = self.lock();
+        if let Some(failure) = &q.failure {
+            return Err(failure.to_error());
+        }
+        q.control.on_ping(payload);
+        let queued = q.queue_replies();
+        let keep_reading = q.control.wants_read() || q.finished;
+        drop(q);
+        if queued {
+            self.work.notify_one();
+        }
+        Ok(keep_reading)
+    }
+
+    /// Waits until [`Control`] wants more read: the pong that waited for room is queued.
+    ///
+    /// # Errors
+    /// The write side failed or timed out; [`Error::AlreadyClosed`] once the connection is
+    /// closing (nothing more is owed then).
+    pub(crate) async fn wait_pong_queued(&self) -> Result<(), Error> {
+        self.wait_until(|q| q.control.wants_read()).await
+    }
+
+    /// The peer's close frame arrived: [`Control`] answers it (unless we started the close).
+    /// Returns who started the close, and whether the socket is being shut down once the
+    /// answer is written (a server closes TCP first, RFC 6455 §7.1.1); if not, wait for the
+    /// peer to end it.
+    pub(crate) fn on_peer_close(&self, frame: Option<CloseFrame>) -> (Initiator, bool) {
+        let mut q = self.lock();
+        q.control.on_close(frame);
+        q.queue_replies();
+        let initiator = q.control.initiator().unwrap_or(Initiator::Remote);
+        let closing_socket = q.control.should_close_transport();
+        drop(q);
+        self.work.notify_one();
+        self.progress.notify_waiters();
+        (initiator, closing_socket)
+    }
+
+    /// The peer broke the protocol: the close frame naming the violation is the last frame
+    /// queued, then the socket is shut down. Returns that frame.
+    pub(crate) fn on_protocol_error(&self, error: &ProtocolError) -> Option<CloseFrame> {
+        self.update_control(|c| c.on_error(error))
+    }
+
+    /// A fatal deadline passed; see [`Control::on_timeout`]. Returns the close frame we
+    /// failed with, if any.
+    pub(crate) fn on_timeout(&self, expired: Expired) -> Option<CloseFrame> {
+        self.update_control(|c| c.on_timeout(expired))
+    }
+
+    /// The socket is gone or given up: nothing more is written but what is queued, and the
+    /// socket is shut down.
+    pub(crate) fn terminate(&self) {
+        self.update_control(Control::terminate);
+    }
+
+    fn update_control(&self, change: impl FnOnce(&mut Control)) -> Option<CloseFrame> {
+        let mut q = self.lock();
+        change(&mut q.control);
+        q.queue_replies();
+        q.shutdown = true;
+        let failure = q.control.failure().cloned();
+        drop(q);
+        self.work.notify_one();
+        self.progress.notify_waiters();
+        failure
+    }
+
+    /// Queues a ping behind what is already queued.
+    pub(crate) fn push_ping(&self, payload: bytes::Bytes) -> Result<(), Error> {
+        let mut q = self.lock();
+        q.check_writable()?;
+        let ping = q.control.ping(payload).map_err(|_| Error::AlreadyClosed)?;
+        q.push(ping.into_frame(self.mask()));
+        drop(q);
+        self.work.notify_one();
+        Ok(())
+    }
+
+    /// Starts the closing handshake with `frame` (none: no status code), queued behind what
+    /// is already queued, unless it has begun. Data accepted before is still sent. Returns
+    /// whether this call started it.
+    pub(crate) fn push_close(&self, frame: Option<&CloseFrame>) -> bool {
+        let mut q = self.lock();
+        if q.finished || q.failure.is_some() || !q.control.close(frame.cloned()) {
+            return false;
+        }
+        q.queue_replies();
+        drop(q);
+        self.work.notify_one();
+        self.progress.notify_waiters();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use mywebsocket_proto::Role;
+
+    use super::*;
+
+    fn payloads(q: &Queue) -> Vec<u8> {
+        q.frames.iter().map(|f| f.payload()[0]).collect()
+    }
+
+    fn ping(shared: &Shared, byte: u8) -> bool {
+        shared
+            .on_ping(Bytes::from(vec![byte; 100]))
+            .expect("write side alive")
+    }
+
+    /// Every ping is answered while there is room; past the budget one pong may wait in the
+    /// queue and one in `Control`, where newer pings replace it (RFC 6455 §5.5.3), and reading
+    /// stops until the write task takes the queued one.
+    #[test]
+    fn pongs_stay_within_the_budget_plus_one() {
+        let budget = 3 * MAX_CONTROL_COST;
+        let shared = Shared::new(Role::Server, budget, 1 << 20, None);
+        let mut keep_reading = true;
+        let mut answered = 0;
+        for i in 0..10 {
+            keep_reading = ping(&shared, i);
+            if keep_reading {
+                answered += 1;
+            }
+            assert!(shared.lock().bytes <= budget + MAX_CONTROL_COST);
+        }
+        assert!(!keep_reading, "a full budget stops reading");
+        let queued = payloads(&shared.lock());
+        assert_eq!(queued, (0..answered).collect::<Vec<u8>>(), "in order");
+        // The write task takes them: the latest ping's answer follows, and only it.
+        let mut batch = VecDeque::new();
+        shared.lock().take_frames(&mut batch);
+        assert_eq!(payloads(&shared.lock()), [9]);
+        assert!(shared.lock().control.wants_read());
+    }
+
+    #[test]
+    fn no_pong_follows_a_close() {
+        let shared = Shared::new(Role::Server, 1 << 20, 1 << 20, None);
+        assert!(shared.push_close(None));
+        assert!(ping(&shared, 0));
+        assert_eq!(shared.lock().frames.len(), 1);
+        assert!(!shared.push_close(None), "one close only");
+    }
+}
