@@ -228,12 +228,12 @@ impl Connection {
     ///
     /// # Errors
     /// [`ConnectionError::Reset`] unless the closing handshake had completed, or the
-    /// connection was already over (its end was reported then).
+    /// connection had already failed or was over (its end was reported then).
     pub fn handle_eof(&mut self) -> Result<(), ConnectionError> {
-        if self.control.state().is_terminated() {
-            return Ok(());
-        }
-        let clean = self.control.state().is_close_acknowledged();
+        let clean = matches!(
+            self.control.state(),
+            State::CloseAcknowledged | State::Failed | State::Terminated
+        );
         self.control.terminate();
         self.drop_queue();
         if clean {
