@@ -25,6 +25,7 @@ wasm_crates=(mywebsocket-proto mywebsocket-files-proto mywebsocket-wasm)
 declare -A feature_sets=(
     [mywebsocket]="--no-default-features|--no-default-features --features hyper|--no-default-features --features tls|--all-features"
     [mywebsocket-files-proto]="--no-default-features|--all-features"
+    [mywebsocket-hub]="--no-default-features|--all-features"
 )
 
 log() { printf 'release-checks: %s\n' "$*" >&2; }

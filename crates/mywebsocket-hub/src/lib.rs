@@ -9,7 +9,9 @@
 //! [`HubConfig::queue_bytes`] (plus its socket's write buffer).
 //!
 //! The [`broker`] links hubs: [`MemoryBroker`] (the default) for one process, [`RedisBroker`]
-//! for several nodes sharing a Redis.
+//! for several nodes sharing a Redis. An [`Encoder`] turns what the hub delivers into the
+//! messages a connection receives; the chat of the repository (`crates/mywebsocket-chat`)
+//! has one for its JSON protocol, and the server that speaks it.
 //!
 //! ```
 //! use mywebsocket::{connect_with, Message, Upgrader};
@@ -56,9 +58,16 @@
 //!   [`HubConfig::presence_limit`] list a page of members with the count, and their members
 //!   get no join and leave messages (that traffic is quadratic in the room's size).
 //! - **Slow consumers**: see [`SlowConsumerPolicy`].
+//!
+//! # Features
+//! - `redis` (default): [`RedisBroker`], for hubs on several nodes sharing one Redis. Without
+//!   it (`default-features = false`) the crate does not depend on `redis` and has the
+//!   in-memory broker only.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The docs link to `RedisBroker`, which a build without the feature does not have.
+#![cfg_attr(not(feature = "redis"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod broker;
 mod config;

@@ -3,7 +3,9 @@
 //! A [`Broker`] stores every room broadcast in a bounded history (assigning its
 //! [`StreamId`]), fans it out to every node's [`BrokerSink`] in that order, carries direct
 //! messages and presence, and tells the hub when it must resynchronise after an outage.
-//! [`MemoryBroker`] serves one process; [`RedisBroker`] many nodes.
+//! [`MemoryBroker`] serves one process; [`RedisBroker`] (feature `redis`, on by default) many
+//! nodes. A broker reaches its hub only through the [`BrokerSink`] it is given in
+//! [`Broker::start`].
 
 mod memory;
 #[cfg(feature = "redis")]
