@@ -170,7 +170,11 @@ fn close_sequences_are_the_same_with_deflate() {
             pair.drive();
             for side in Side::BOTH {
                 let end = pair.end(side);
-                assert_eq!(end.messages(), [data.clone()], "{first:?} {deflate:?}");
+                assert_eq!(
+                    end.messages(),
+                    std::slice::from_ref(&data),
+                    "{first:?} {deflate:?}"
+                );
                 assert_eq!(end.state(), State::Terminated);
                 assert_eq!(end.eof, Some(Ok(())));
                 assert!(end.errors.is_empty());

@@ -92,6 +92,9 @@ pub(crate) struct End {
     pub(crate) discarded: usize,
     /// The largest `queued_bytes` seen.
     pub(crate) max_queued: usize,
+    /// Of `queued_bytes`, about how many are our own frames (data and pings) rather than
+    /// replies owed to the peer (pongs, close frames): at least that many.
+    pub(crate) own_queued: usize,
 }
 
 impl End {
@@ -109,6 +112,7 @@ impl End {
             chunk: usize::MAX,
             discarded: 0,
             max_queued: 0,
+            own_queued: 0,
         }
     }
 
@@ -168,8 +172,24 @@ impl End {
             .collect()
     }
 
+    /// Queued bytes that are replies (pongs, our close) rather than our own frames.
+    pub(crate) fn reply_bytes(&self) -> usize {
+        self.conn.queued_bytes() - self.own_queued
+    }
+
     fn note_queued(&mut self) {
-        self.max_queued = self.max_queued.max(self.conn.queued_bytes());
+        let queued = self.conn.queued_bytes();
+        self.max_queued = self.max_queued.max(queued);
+        self.own_queued = self.own_queued.min(queued);
+    }
+
+    /// Runs `f`, counting what it adds to the queue as our own.
+    fn own<R>(&mut self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        let before = self.conn.queued_bytes();
+        let r = f(&mut self.conn);
+        self.own_queued += self.conn.queued_bytes().saturating_sub(before);
+        self.note_queued();
+        r
     }
 }
 
@@ -275,10 +295,16 @@ impl Pair {
         side: Side,
         message: Message,
     ) -> Result<(), mywebsocket_proto::SendError> {
-        let end = self.end_mut(side);
-        let r = end.conn.send(message);
-        end.note_queued();
-        r
+        self.end_mut(side).own(|c| c.send(message))
+    }
+
+    /// Pings (the result of [`Connection::ping`]).
+    pub(crate) fn ping(
+        &mut self,
+        side: Side,
+        payload: Bytes,
+    ) -> Result<(), mywebsocket_proto::SendError> {
+        self.end_mut(side).own(|c| c.ping(payload))
     }
 
     /// The application of `side` starts waiting for a message now.
@@ -306,6 +332,9 @@ impl Pair {
                 let Some(frame) = end.conn.poll_transmit(now) else {
                     break;
                 };
+                if frame.opcode().is_data() || frame.opcode() == OpCode::Ping {
+                    end.own_queued = end.own_queued.saturating_sub(frame.wire_len());
+                }
                 end.note_queued();
                 progress = true;
                 let (mut header, len) = FrameHeader::parse(frame.head())
@@ -395,10 +424,10 @@ impl Pair {
         for side in Side::BOTH {
             let end = self.end_mut(side);
             if end.conn.poll_timeout().is_some_and(|t| t <= now) {
-                if let Err(e) = end.conn.handle_timeout(now) {
+                // A heartbeat ping is ours (a failure's close frame is counted with it).
+                if let Err(e) = end.own(|c| c.handle_timeout(now)) {
                     end.errors.push(e);
                 }
-                end.note_queued();
             }
         }
     }
