@@ -7,6 +7,7 @@ mod options;
 mod prepared;
 mod queue;
 mod reader;
+mod sink;
 mod split;
 mod websocket;
 mod write_task;

@@ -1,19 +1,18 @@
 //! The writer handle: cheap to clone, usable from many tasks at once.
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_sink::Sink;
 use mywebsocket_proto::{CloseCode, CloseFrame, Message, OpCode, Utf8Bytes, MAX_CONTROL_PAYLOAD};
 use serde::Serialize;
-use sync_wrapper::SyncWrapper;
 
 use super::options::WriteOptions;
 use super::queue::Shared;
+use super::sink::SinkState;
 use crate::error::{Error, Result};
 use crate::info::ConnectionInfo;
 
@@ -27,8 +26,6 @@ impl Drop for Handle {
     }
 }
 
-type PendingFuture = SyncWrapper<Pin<Box<dyn Future<Output = Result<()>> + Send>>>;
-
 /// The sending half of a connection.
 ///
 /// Cloning is an `Arc` increment: hand a clone to every task that sends. Each message is
@@ -41,15 +38,15 @@ type PendingFuture = SyncWrapper<Pin<Box<dyn Future<Output = Result<()>> + Send>
 /// the socket. Errors from the socket come back from the next call.
 pub struct Writer {
     handle: Arc<Handle>,
-    /// The `Sink` implementation's in-flight wait, if any.
-    pending: Option<PendingFuture>,
+    /// The `Sink` implementation's in-flight wait, if any (each clone has its own).
+    sink: SinkState,
 }
 
 impl Clone for Writer {
     fn clone(&self) -> Self {
         Self {
             handle: Arc::clone(&self.handle),
-            pending: None,
+            sink: SinkState::default(),
         }
     }
 }
@@ -66,7 +63,7 @@ impl Writer {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             handle: Arc::new(Handle(shared)),
-            pending: None,
+            sink: SinkState::default(),
         }
     }
 
@@ -280,38 +277,44 @@ impl Writer {
     pub fn is_closed(&self) -> bool {
         self.shared().lock().check_writable().is_err()
     }
-
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        match self.pending.as_mut() {
-            Some(fut) => {
-                let result = ready!(fut.get_mut().as_mut().poll(cx));
-                self.pending = None;
-                Poll::Ready(result)
-            }
-            None => Poll::Ready(Ok(())),
-        }
-    }
 }
 
+/// The `Sink` keeps one in-flight wait per `Writer` clone, tagged with the operation that
+/// started it, so that no operation completes on another's wait:
+///
+/// - `poll_ready` is `Ready` at once while the write queue is under
+///   [`Config::write_buffer_size`](crate::Config::write_buffer_size), without allocating;
+///   only when the queue is full does it wait for room, in a box made the first time this
+///   writer has to wait and reused after that.
+/// - `start_send` queues the message (as [`Writer::write_message`]); it never waits. A flush
+///   in flight does not cover it: the next `poll_flush` waits for it too.
+/// - `poll_flush` waits until everything queued is written; a `poll_close` in flight is
+///   continued instead (it waits for more).
+/// - `poll_close` queues a close frame with code 1000 unless one is already queued (by a
+///   [`Message::Close`], another clone, or the reader answering the peer's close), then waits
+///   until it and everything before it is written. A ready or flush wait in flight (one whose
+///   `poll_*` returned `Pending`) is given up, never taken for the close: dropping a flush
+///   wait loses nothing, as the data is queued.
+///
+/// Each wait is cancel-safe: data and close frames are queued in the calls that queue them,
+/// and only the waits are in flight.
 impl Sink<Message> for Writer {
     type Error = Error;
 
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        ready!(self.poll_pending(cx))?;
-        let shared = Arc::clone(self.shared());
-        self.pending = Some(SyncWrapper::new(Box::pin(async move {
-            shared.wait_for_space().await
-        })));
-        self.poll_pending(cx)
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        this.sink.poll_ready(&this.handle.0, cx)
     }
 
     /// Queues `item`; a [`Message::Close`] starts the closing handshake, as
     /// [`Writer::write_message`] says.
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        let shared = self.shared();
+        let this = self.get_mut();
+        this.sink.sent();
+        let shared = this.shared();
         let (opcode, payload) = match classify(item)? {
             Outgoing::Data(opcode, payload) => (opcode, payload),
-            Outgoing::Close(frame) => return self.start_close(frame),
+            Outgoing::Close(frame) => return this.start_close(frame),
         };
         let fragment_size = shared.fragment_size;
         if shared.should_compress(payload.len(), &WriteOptions::default()) {
@@ -323,25 +326,20 @@ impl Sink<Message> for Writer {
         shared.push_data(&mut encoded, true).map(drop)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.pending.is_none() {
-            let shared = Arc::clone(self.shared());
-            self.pending = Some(SyncWrapper::new(Box::pin(
-                async move { shared.flush().await },
-            )));
-        }
-        self.poll_pending(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        this.sink.poll_flush(&this.handle.0, cx)
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.pending.is_none() {
-            let shared = Arc::clone(self.shared());
-            self.pending = Some(SyncWrapper::new(Box::pin(async move {
-                shared.push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")));
-                shared.flush().await
-            })));
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if !this.sink.closing() {
+            // Queued now, before the wait starts, whatever was in flight. An error means a
+            // close frame is already queued (by a `Message::Close`, another clone or the
+            // reader) or the connection ended: the wait says which.
+            let _ = this.start_close(Some(CloseFrame::new(CloseCode::NORMAL, "")));
         }
-        self.poll_pending(cx)
+        this.sink.poll_close(&this.handle.0, cx)
     }
 }
 
