@@ -129,7 +129,8 @@ impl Connection {
 
     /// Turns on permessage-deflate (RFC 7692) with the parameters the handshake negotiated.
     pub fn enable_deflate(&mut self, params: &DeflateParams) {
-        self.decoder.enable_deflate(Inflater::new(params, self.role));
+        self.decoder
+            .enable_deflate(Inflater::new(params, self.role));
         self.deflater = Some(Deflater::new(params, self.role));
     }
 

@@ -142,7 +142,8 @@ impl Timers {
     /// Counted from the write, not from when the close was queued behind data the peer is
     /// still reading.
     pub fn on_close_sent(&mut self, now: Instant) {
-        self.close_deadline.get_or_insert(now + self.config.close_timeout);
+        self.close_deadline
+            .get_or_insert(now + self.config.close_timeout);
     }
 
     /// Whether the close timeout is running.
@@ -166,7 +167,10 @@ impl Timers {
     }
 
     fn read_deadline(&self) -> Option<Instant> {
-        self.config.read_timeout.zip(self.read_started).map(|(t, s)| s + t)
+        self.config
+            .read_timeout
+            .zip(self.read_started)
+            .map(|(t, s)| s + t)
     }
 
     /// The earliest deadline: call [`Timers::handle_timeout`] then.
