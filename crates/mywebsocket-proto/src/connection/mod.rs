@@ -257,7 +257,12 @@ impl Connection {
         while let Some(expired) = self.timers.handle_timeout(now) {
             match expired {
                 Expired::Ping => {
-                    // Best effort: once closing, the handshake's own timeout takes over.
+                    // Best effort: once closing, the handshake's own timeout takes over; with
+                    // the budget full the peer has unread frames already, and the heartbeat
+                    // timeout judges it.
+                    if self.out_bytes >= self.config.write_budget {
+                        continue;
+                    }
                     if let Ok(ping) = self.control.ping(Bytes::new()) {
                         let frame = ping.into_frame(self.mask());
                         self.push(frame);

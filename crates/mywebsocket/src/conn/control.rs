@@ -126,6 +126,15 @@ impl Shared {
         failure
     }
 
+    /// Queues a heartbeat ping, unless the write budget is full: then the peer has unread
+    /// frames already, and the heartbeat timeout judges it. Best effort: a failure shows up on
+    /// the next read or write.
+    pub(crate) fn push_heartbeat(&self) {
+        if self.lock().bytes < self.write_buffer_size {
+            let _ = self.push_ping(Bytes::new());
+        }
+    }
+
     /// Queues a ping behind what is already queued.
     pub(crate) fn push_ping(&self, payload: bytes::Bytes) -> Result<(), Error> {
         let mut q = self.lock();

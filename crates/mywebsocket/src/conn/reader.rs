@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_core::Stream;
 use mywebsocket_proto::{
     CloseFrame, Decoder, Event, Expired, Initiator, Message, TimerConfig, Timers,
@@ -372,8 +372,7 @@ impl Reader {
         let now = Instant::now().into_std();
         match self.timers.handle_timeout(now) {
             Some(Expired::Ping) => {
-                // A failure here shows up on the next read or write; the ping is best effort.
-                let _ = self.shared.push_ping(Bytes::new());
+                self.shared.push_heartbeat();
                 return Poll::Ready(Ok(()));
             }
             Some(expired) => {
