@@ -1,4 +1,9 @@
 //! The hub: local connections, their rooms, and delivery of what the broker hands over.
+//!
+//! [`join`] puts a connection in a room (and undoes a join whose future is dropped),
+//! [`registration`] holds a connection's place in the hub, [`delivery`] hands what the broker
+//! receives to local members (the hub's [`BrokerSink`](crate::broker::BrokerSink)), and
+//! [`resync`] catches up from history: on join, and after a broker outage.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
