@@ -52,8 +52,8 @@ mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use connection::{
-    Connection, ConnectionConfig, ConnectionError, Control, Expired, Initiator, SendError, State,
-    TimerConfig, Timers, Transmit,
+    Connection, ConnectionConfig, ConnectionError, Control, Expired, Initiator, ReplyBudget,
+    SendError, State, TimerConfig, Timers, Transmit,
 };
 pub use decoder::{Decoder, Event};
 pub use error::{HandshakeError, ProtocolError};

@@ -13,7 +13,7 @@ use super::state::{Initiator, State};
 use super::timers::Expired;
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::ProtocolError;
-use crate::frame::{Frame, OpCode};
+use crate::frame::{Frame, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::role::Role;
 
 /// A control frame the connection owes the peer, from [`Control::poll_transmit`].
@@ -49,18 +49,63 @@ impl Transmit {
     }
 }
 
-/// Why a frame may not be sent now.
+/// Why a frame may not be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The closing handshake has begun (or the connection failed): no data or ping may follow
     /// our close frame, and none is sent after the peer's (RFC 6455 §5.5.1).
     Closing,
+    /// A control frame's payload may be at most 125 bytes (RFC 6455 §5.5).
+    ControlPayloadTooLong {
+        /// The payload's length.
+        len: usize,
+    },
+    /// This close code may not be sent (RFC 6455 §7.4.1-7.4.2: 1005, 1006 and 1015 are for
+    /// reporting only; 0-999, 1004 and 1016-2999 are reserved).
+    InvalidCloseCode(CloseCode),
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the connection is closing: nothing more may be sent")
+        match self {
+            Self::Closing => f.write_str("the connection is closing: nothing more may be sent"),
+            Self::ControlPayloadTooLong { len } => write!(
+                f,
+                "a control frame's payload may be at most {MAX_CONTROL_PAYLOAD} bytes, not {len}"
+            ),
+            Self::InvalidCloseCode(code) => {
+                write!(
+                    f,
+                    "close code {code} may not be sent (RFC 6455 section 7.4)"
+                )
+            }
+        }
+    }
+}
+
+/// How full a writer's queue is, to decide whether a pong may join it now.
+///
+/// The rule: while no pong of ours waits unsent in the queue, one may go in past the limit (a
+/// full queue of data never delays the answer to a keepalive); while one waits, the next needs
+/// room. Together with [`Control`] keeping only the latest pong owed (RFC 6455 §5.5.3), a peer
+/// that pings and never reads holds at most the limit plus two pongs of our memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyBudget {
+    /// What the queue holds now, in the unit of `limit`.
+    pub queued: usize,
+    /// The queue's limit.
+    pub limit: usize,
+    /// Whether a pong of ours waits in the queue, not yet taken for writing.
+    pub pong_waiting: bool,
+    /// What one more control frame would add to `queued`, at most.
+    pub reply_cost: usize,
+}
+
+impl ReplyBudget {
+    /// Whether a pong may be queued now.
+    pub const fn has_room(&self) -> bool {
+        !self.pong_waiting || self.queued + self.reply_cost <= self.limit
     }
 }
 
@@ -163,7 +208,11 @@ impl Control {
     ///
     /// # Errors
     /// [`SendError::Closing`] once the closing handshake has begun.
+    /// [`SendError::ControlPayloadTooLong`] past 125 bytes.
     pub fn ping(&mut self, payload: Bytes) -> Result<Transmit, SendError> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong { len: payload.len() });
+        }
         self.check_send()?;
         Ok(Transmit {
             opcode: OpCode::Ping,
@@ -174,14 +223,29 @@ impl Control {
     /// Starts the closing handshake with `frame` (`None`: a close without a status code).
     /// Returns whether this call started it; once it has begun (by either end) this does
     /// nothing.
-    pub fn close(&mut self, frame: Option<CloseFrame>) -> bool {
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent, and
+    /// [`SendError::ControlPayloadTooLong`] for a reason over 123 bytes (checked first: a bad
+    /// frame is refused even when the handshake has begun).
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<bool, SendError> {
+        if let Some(frame) = &frame {
+            if !frame.code.is_valid_on_wire() {
+                return Err(SendError::InvalidCloseCode(frame.code));
+            }
+            if frame.reason.len() > CloseFrame::MAX_REASON_LEN {
+                return Err(SendError::ControlPayloadTooLong {
+                    len: 2 + frame.reason.len(),
+                });
+            }
+        }
         if self.state != State::Open {
-            return false;
+            return Ok(false);
         }
         self.state = State::ClosedByUs;
         self.initiator = Some(Initiator::Local);
         self.close = Some(frame);
-        true
+        Ok(true)
     }
 
     /// The peer pinged: its pong is owed. An older pong not yet handed out is replaced, as

@@ -35,7 +35,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 pub use config::ConnectionConfig;
-pub use control::{Control, SendError, Transmit};
+pub use control::{Control, ReplyBudget, SendError, Transmit};
 pub use error::ConnectionError;
 pub use state::{Initiator, State};
 pub use timers::{Expired, TimerConfig, Timers};
@@ -43,7 +43,7 @@ pub use timers::{Expired, TimerConfig, Timers};
 use crate::close::CloseFrame;
 use crate::decoder::{Decoder, Event};
 use crate::deflate::{DeflateParams, Deflater, Inflater};
-use crate::frame::{Fragments, Frame, FrameHeader, OpCode};
+use crate::frame::{Fragments, Frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::message::Message;
 use crate::role::Role;
 
@@ -90,6 +90,10 @@ pub struct Connection {
     out_bytes: usize,
     /// Pongs in `out`: while one waits, a new one needs room in the budget.
     pongs_out: usize,
+    /// Our close frame has been taken by `poll_transmit`.
+    close_written: bool,
+    /// How many bytes the read buffer held after the last `receive`: more means new bytes.
+    buffered: usize,
     keys: Box<dyn FnMut() -> [u8; 4] + Send>,
 }
 
@@ -123,6 +127,8 @@ impl Connection {
             out: VecDeque::new(),
             out_bytes: 0,
             pongs_out: 0,
+            close_written: false,
+            buffered: 0,
             keys: Box::new(keys),
         }
     }
@@ -189,14 +195,19 @@ impl Connection {
         if !self.control.state().can_receive() {
             return Ok(None);
         }
-        if !buf.is_empty() {
+        if buf.len() > self.buffered {
+            // Only bytes that arrived since the last call prove the peer alive: a peer that
+            // stalls mid-frame must not keep itself alive through our repeated calls.
             self.timers.on_receive(now);
         }
-        let event = match self.decoder.feed(buf) {
+        let result = self.decoder.feed(buf);
+        self.buffered = buf.len();
+        let event = match result {
             Ok(event) => event,
             Err(e) => {
                 self.control.on_error(&e);
                 self.queue_replies();
+                self.timers.on_close_acknowledged(now);
                 return Err(ConnectionError::Protocol(e));
             }
         };
@@ -211,7 +222,9 @@ impl Connection {
                 self.queue_replies();
                 if self.control.state().is_close_acknowledged() {
                     // On a server too: the handshake is complete, so neither the close
-                    // timeout nor a heartbeat may end it as a failure any more.
+                    // timeout nor a heartbeat may end it as a failure any more; only the
+                    // wait for the transport's end is left (and for our answer to be written:
+                    // see `Expired::Eof` in `handle_timeout`).
                     self.timers.on_close_acknowledged(now);
                 }
             }
@@ -250,29 +263,30 @@ impl Connection {
     /// # Errors
     /// [`ConnectionError::Timeout`] when a deadline ended the connection.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
-        // A failed connection only waits for its close frame to be written.
-        if matches!(self.control.state(), State::Failed | State::Terminated) {
+        if self.control.state().is_terminated() {
             return Ok(());
         }
         while let Some(expired) = self.timers.handle_timeout(now) {
             match expired {
                 Expired::Ping => {
-                    // Best effort: once closing, the handshake's own timeout takes over; with
-                    // the budget full the peer has unread frames already, and the heartbeat
-                    // timeout judges it.
-                    if self.out_bytes >= self.config.write_budget {
-                        continue;
-                    }
+                    // Best effort: once closing, the handshake's own timeout takes over.
                     if let Ok(ping) = self.control.ping(Bytes::new()) {
                         let frame = ping.into_frame(self.mask());
                         self.push(frame);
                     }
                 }
                 Expired::Eof => {
-                    // The server never ended the transport after the handshake: end it.
+                    // The transport should have ended by now: after the handshake (the server
+                    // never closed it) or after a failure (the peer never read our close).
+                    let answered = self.close_written || self.control.state() == State::Failed;
                     self.control.on_timeout(expired);
                     self.drop_queue();
-                    return Ok(());
+                    return if answered {
+                        Ok(())
+                    } else {
+                        // Our answer to the peer's close never got out.
+                        Err(ConnectionError::Timeout(Expired::Close))
+                    };
                 }
                 _ => {
                     self.control.on_timeout(expired);
@@ -280,6 +294,7 @@ impl Connection {
                         self.drop_queue();
                     } else {
                         self.queue_replies();
+                        self.timers.on_close_acknowledged(now);
                     }
                     return Err(ConnectionError::Timeout(expired));
                 }
@@ -290,7 +305,7 @@ impl Connection {
 
     /// When to call [`Connection::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if matches!(self.control.state(), State::Failed | State::Terminated) {
+        if self.control.state().is_terminated() {
             return None;
         }
         self.timers.poll_timeout()
@@ -310,7 +325,7 @@ impl Connection {
             Message::Text(text) => (OpCode::Text, Bytes::from(text)),
             Message::Binary(data) => (OpCode::Binary, data),
             Message::Close(frame) => {
-                return if self.close(frame) {
+                return if self.close(frame)? {
                     Ok(())
                 } else {
                     Err(SendError::Closing)
@@ -357,11 +372,14 @@ impl Connection {
     }
 
     /// Starts the closing handshake with `frame` (`None`: no status code), queued behind what
-    /// is queued. Returns whether this call started it.
-    pub fn close(&mut self, frame: Option<CloseFrame>) -> bool {
-        let started = self.control.close(frame);
+    /// is queued. Returns whether this call started it (`false`: it had begun).
+    ///
+    /// # Errors
+    /// As [`Control::close`]: a close code that may not be sent, or a reason too long.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<bool, SendError> {
+        let started = self.control.close(frame)?;
         self.queue_replies();
-        started
+        Ok(started)
     }
 
     /// The next frame to write, if any. Frames come in the order they were queued; replies
@@ -372,7 +390,12 @@ impl Connection {
         self.out_bytes -= frame.wire_len();
         match frame.opcode() {
             OpCode::Pong => self.pongs_out -= 1,
-            OpCode::Close if !self.control.state().is_ending() => self.timers.on_close_sent(now),
+            OpCode::Close => {
+                self.close_written = true;
+                if !self.control.state().is_ending() {
+                    self.timers.on_close_sent(now);
+                }
+            }
             _ => {}
         }
         self.queue_replies();
@@ -384,7 +407,13 @@ impl Connection {
     /// a keepalive's answer), otherwise it needs room.
     fn queue_replies(&mut self) {
         loop {
-            let room = self.pongs_out == 0 || self.out_bytes < self.config.write_budget;
+            let room = ReplyBudget {
+                queued: self.out_bytes,
+                limit: self.config.write_budget,
+                pong_waiting: self.pongs_out > 0,
+                reply_cost: MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD,
+            }
+            .has_room();
             let Some(reply) = self.control.poll_transmit(room) else {
                 return;
             };

@@ -41,11 +41,15 @@ fn one_end_closes(first: Side) {
     let other = first.peer();
     assert!(pair
         .conn(first)
-        .close(Some(CloseFrame::new(CloseCode::new(4001), "going home"))));
+        .close(Some(CloseFrame::new(CloseCode::new(4001), "going home")))
+        .expect("a valid close"));
     assert_eq!(pair.end(first).state(), State::ClosedByUs);
     assert_eq!(pair.end(first).conn.initiator(), Some(Initiator::Local));
     assert!(
-        !pair.conn(first).close(normal("again")),
+        !pair
+            .conn(first)
+            .close(normal("again"))
+            .expect("a valid close"),
         "only the first close starts it"
     );
 
@@ -60,7 +64,10 @@ fn one_end_closes(first: Side) {
         !pair.end(other).conn.should_close_transport(),
         "the answer is unwritten"
     );
-    assert!(!pair.conn(other).close(normal("late")));
+    assert!(!pair
+        .conn(other)
+        .close(normal("late"))
+        .expect("a valid close"));
 
     pair.transmit(other);
     assert_eq!(pair.end(other).closes_sent(), [Some(4001)]);
@@ -91,7 +98,9 @@ fn server_closes_first() {
 #[test]
 fn the_server_closes_the_transport_and_the_client_waits_for_its_eof() {
     let mut pair = Pair::new(ConnectionConfig::default());
-    pair.conn(Client).close(normal("bye"));
+    pair.conn(Client)
+        .close(normal("bye"))
+        .expect("a valid close");
     pair.transmit(Client);
     pair.deliver(Server, usize::MAX);
     // Hold the server's transport open a moment, to look at the client before its EOF.
@@ -124,10 +133,14 @@ fn the_server_closes_the_transport_and_the_client_waits_for_its_eof() {
 #[test]
 fn simultaneous_close() {
     let mut pair = Pair::new(ConnectionConfig::default());
-    assert!(pair.conn(Client).close(normal("client")));
+    assert!(pair
+        .conn(Client)
+        .close(normal("client"))
+        .expect("a valid close"));
     assert!(pair
         .conn(Server)
-        .close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "server"))));
+        .close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "server")))
+        .expect("a valid close"));
     pair.transmit(Client);
     pair.transmit(Server);
     pair.deliver(Client, usize::MAX);
@@ -162,8 +175,8 @@ fn simultaneous_close_with_data_both_ways() {
         pair.send(Server, Message::binary(vec![i; 20 + usize::from(i)]))
             .unwrap();
     }
-    pair.conn(Client).close(normal(""));
-    pair.conn(Server).close(normal(""));
+    pair.conn(Client).close(normal("")).expect("a valid close");
+    pair.conn(Server).close(normal("")).expect("a valid close");
     pair.drive();
     assert_clean_end(&pair);
     let from_client: Vec<_> = (0..5)
@@ -186,7 +199,9 @@ fn data_queued_before_the_close_arrives_first() {
         for m in &sent {
             pair.send(first, m.clone()).unwrap();
         }
-        pair.conn(first).close(normal("done"));
+        pair.conn(first)
+            .close(normal("done"))
+            .expect("a valid close");
         // The close frame is queued behind the data: nothing comes after it.
         pair.drive();
         assert_clean_end(&pair);
@@ -200,7 +215,9 @@ fn data_queued_before_the_close_arrives_first() {
 fn the_peers_data_is_delivered_until_its_close() {
     for first in Side::BOTH {
         let mut pair = Pair::new(ConnectionConfig::default());
-        pair.conn(first).close(normal("enough"));
+        pair.conn(first)
+            .close(normal("enough"))
+            .expect("a valid close");
         pair.transmit(first);
         // The peer has not read our close yet and keeps talking.
         let other = first.peer();
@@ -226,7 +243,7 @@ fn the_peers_data_is_delivered_until_its_close() {
 #[test]
 fn nothing_is_sent_after_a_close() {
     let mut pair = Pair::new(ConnectionConfig::default());
-    pair.conn(Client).close(None);
+    pair.conn(Client).close(None).expect("a valid close");
     assert_eq!(
         pair.send(Client, Message::text("late")),
         Err(SendError::Closing)
@@ -273,7 +290,7 @@ fn sending_a_close_message_closes() {
 fn a_close_without_a_code_is_answered_with_an_empty_close() {
     for first in Side::BOTH {
         let mut pair = Pair::new(ConnectionConfig::default());
-        pair.conn(first).close(None);
+        pair.conn(first).close(None).expect("a valid close");
         pair.drive();
         assert_clean_end(&pair);
         let other = pair.end(first.peer());
@@ -289,7 +306,8 @@ fn the_answer_echoes_the_code_without_the_reason() {
     let mut pair = Pair::new(ConnectionConfig::default());
     let reason = "x".repeat(CloseFrame::MAX_REASON_LEN);
     pair.conn(Client)
-        .close(Some(CloseFrame::new(CloseCode::new(4999), &reason)));
+        .close(Some(CloseFrame::new(CloseCode::new(4999), &reason)))
+        .expect("a valid close");
     pair.drive();
     assert_clean_end(&pair);
     assert_eq!(pair.client.sent[0].payload.len(), 125);
@@ -308,7 +326,9 @@ fn the_client_ends_the_transport_itself_if_the_server_never_does() {
     let mut pair = Pair::new(config);
     pair.server.keep_transport = true;
     pair.advance(Duration::from_secs(1));
-    pair.conn(Server).close(normal("bye"));
+    pair.conn(Server)
+        .close(normal("bye"))
+        .expect("a valid close");
     pair.drive();
     assert_eq!(pair.client.state(), State::CloseAcknowledged);
     assert_eq!(pair.server.state(), State::CloseAcknowledged);
@@ -362,7 +382,9 @@ fn a_transport_that_ends_without_a_close_is_a_reset() {
 #[test]
 fn an_eof_in_the_middle_of_our_close_is_a_reset() {
     let mut pair = Pair::new(ConnectionConfig::default());
-    pair.conn(Client).close(normal("bye"));
+    pair.conn(Client)
+        .close(normal("bye"))
+        .expect("a valid close");
     pair.transmit(Client);
     pair.to_client.closed = true;
     pair.deliver(Client, usize::MAX);

@@ -104,7 +104,7 @@ fn round_trip(deflate: Option<DeflateConfig>, fragment_size: usize) {
         let plain: usize = expected.iter().map(Message::len).sum();
         assert!(wire < plain / 2, "{wire} of {plain}");
     }
-    pair.conn(Client).close(None);
+    pair.conn(Client).close(None).expect("a valid close");
     pair.drive();
     assert_eq!(pair.client.state(), State::Terminated);
     assert_eq!(pair.server.state(), State::Terminated);
@@ -138,7 +138,7 @@ fn tiny_fragments_and_reads() {
             pair.send(Client, m.clone()).unwrap();
             pair.send(Server, m.clone()).unwrap();
         }
-        pair.conn(Server).close(None);
+        pair.conn(Server).close(None).expect("a valid close");
         pair.drive();
         assert_eq!(pair.client.messages(), sent);
         assert_eq!(pair.server.messages(), sent);
@@ -160,11 +160,13 @@ fn close_sequences_are_the_same_with_deflate() {
             let frame = Some(CloseFrame::new(CloseCode::NORMAL, "bye"));
             match first {
                 Some(side) => {
-                    pair.conn(side).close(frame);
+                    pair.conn(side).close(frame).expect("a valid close");
                 }
                 None => {
-                    pair.conn(Client).close(frame.clone());
-                    pair.conn(Server).close(frame);
+                    pair.conn(Client)
+                        .close(frame.clone())
+                        .expect("a valid close");
+                    pair.conn(Server).close(frame).expect("a valid close");
                 }
             }
             pair.drive();

@@ -25,7 +25,12 @@ fn fails_with(config: ConnectionConfig, side: Side, bytes: &[u8], error: Protoco
         !e.conn.should_close_transport(),
         "its close frame is unwritten"
     );
-    assert_eq!(e.conn.poll_timeout(), None);
+    // Only the wait for the transport's end is left: a peer that never reads our close frame
+    // cannot hold the connection past the close timeout.
+    assert_eq!(
+        e.conn.poll_timeout(),
+        Some(pair.now + config.timers.close_timeout)
+    );
 
     // Later bytes are not decoded: Ok(None), whatever they are.
     let mut more = BytesMut::from(&client_frame(0x81, b"after")[..]);
@@ -264,7 +269,7 @@ fn a_pong_queued_before_the_violation_still_goes_out_first() {
 #[test]
 fn a_violation_after_our_close_sends_no_second_close() {
     let mut pair = Pair::new(ConnectionConfig::default());
-    pair.conn(Server).close(None);
+    pair.conn(Server).close(None).expect("a valid close");
     pair.transmit(Server);
     pair.inject(Server, &client_frame(0x83, b""));
     pair.drive();

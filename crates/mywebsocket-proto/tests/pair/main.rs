@@ -7,5 +7,6 @@ mod deflate;
 mod errors;
 mod ping;
 mod props;
+mod refused;
 mod timeouts;
 mod util;

@@ -195,7 +195,7 @@ fn run(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Close { side, code } => {
                 let open = pair.end(side).state() == State::Open;
                 let frame = code.map(|c| CloseFrame::new(CloseCode::new(c), "random close"));
-                prop_assert_eq!(pair.conn(side).close(frame), open);
+                prop_assert_eq!(pair.conn(side).close(frame).expect("a valid close"), open);
             }
             Op::Transmit { side, frames } => {
                 pair.transmit_some(side, frames);
@@ -225,7 +225,7 @@ fn run(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
         None => Side::BOTH.to_vec(),
     };
     for side in closers {
-        pair.conn(side).close(None);
+        pair.conn(side).close(None).expect("a valid close");
     }
     for side in Side::BOTH {
         pair.end_mut(side).hold_writes = false;

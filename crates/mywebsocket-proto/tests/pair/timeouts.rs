@@ -25,7 +25,8 @@ fn an_unanswered_close_times_out_from_when_it_was_written() {
         let other = first.peer();
         pair.end_mut(other).hold_writes = true; // it never answers
         pair.conn(first)
-            .close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")));
+            .close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))
+            .expect("a valid close");
         assert_eq!(
             pair.end(first).conn.poll_timeout(),
             None,
@@ -69,7 +70,7 @@ fn the_close_timeout_stops_once_the_peer_answers() {
     let mut pair = Pair::new(config(timers));
     pair.server.keep_transport = true; // look at the server after the handshake
     pair.client.hold_writes = true;
-    pair.conn(Server).close(None);
+    pair.conn(Server).close(None).expect("a valid close");
     pair.drive();
     pair.advance(secs(1.5));
     pair.client.hold_writes = false;
@@ -133,7 +134,11 @@ fn a_silent_peer_fails_the_heartbeat() {
         [ConnectionError::Timeout(Expired::Heartbeat)]
     );
     assert_eq!(pair.client.state(), State::Failed);
-    assert_eq!(pair.client.conn.poll_timeout(), None);
+    // Only the wait for the transport's end is left.
+    assert_eq!(
+        pair.client.conn.poll_timeout(),
+        Some(pair.now + TimerConfig::default().close_timeout)
+    );
     pair.drive();
     let close = pair.client.sent.last().unwrap();
     assert_eq!(close.close_code(), Some(1001));
@@ -253,7 +258,7 @@ fn heartbeats_stop_at_our_close() {
     let mut pair = Pair::new(config(timers));
     pair.server.hold_writes = true;
     pair.advance(secs(1.5));
-    pair.conn(Client).close(None);
+    pair.conn(Client).close(None).expect("a valid close");
     pair.drive();
     pair.advance(secs(10.0));
     let ops: Vec<_> = pair.client.sent.iter().map(|s| s.opcode()).collect();
@@ -269,7 +274,7 @@ fn heartbeats_stop_at_our_close() {
 fn the_client_waits_the_close_timeout_for_the_servers_eof_after_its_own_close() {
     let mut pair = Pair::new(config(TimerConfig::default().close_timeout(secs(2.0))));
     pair.server.keep_transport = true;
-    pair.conn(Client).close(None);
+    pair.conn(Client).close(None).expect("a valid close");
     pair.drive();
     assert_eq!(pair.client.state(), State::CloseAcknowledged);
     pair.advance(secs(1.999));

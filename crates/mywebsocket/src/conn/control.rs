@@ -6,7 +6,9 @@
 //! in the order decided, within the write budget, and wakes the tasks that care.
 
 use bytes::Bytes;
-use mywebsocket_proto::{CloseFrame, Control, Expired, Initiator, OpCode, ProtocolError};
+use mywebsocket_proto::{
+    CloseFrame, Control, Expired, Initiator, OpCode, ProtocolError, ReplyBudget, SendError,
+};
 
 use super::queue::{Queue, Shared, PER_FRAME_OVERHEAD};
 use crate::error::Error;
@@ -26,8 +28,13 @@ impl Queue {
         let mut queued = false;
         loop {
             let pong_waiting = self.unsent_pong.is_some_and(|i| i < self.frames.len());
-            let room = !pong_waiting || self.bytes + MAX_CONTROL_COST <= self.budget;
-            let Some(reply) = self.control.poll_transmit(room) else {
+            let room = ReplyBudget {
+                queued: self.bytes,
+                limit: self.budget,
+                pong_waiting,
+                reply_cost: MAX_CONTROL_COST,
+            };
+            let Some(reply) = self.control.poll_transmit(room.has_room()) else {
                 break;
             };
             let (is_pong, is_close) = (reply.opcode() == OpCode::Pong, reply.is_close());
@@ -61,9 +68,13 @@ impl Shared {
         if let Some(failure) = &q.failure {
             return Err(failure.to_error());
         }
+        if q.finished || q.shutdown {
+            // Nothing more will be written: no answer can reach the peer.
+            return Ok(true);
+        }
         q.control.on_ping(payload);
         let queued = q.queue_replies();
-        let keep_reading = q.control.wants_read() || q.finished;
+        let keep_reading = q.control.wants_read();
         drop(q);
         if queued {
             self.work.notify_one();
@@ -99,47 +110,43 @@ impl Shared {
     /// The peer broke the protocol: the close frame naming the violation is the last frame
     /// queued, then the socket is shut down. Returns that frame.
     pub(crate) fn on_protocol_error(&self, error: &ProtocolError) -> Option<CloseFrame> {
-        self.update_control(|c| c.on_error(error))
+        self.update_control(|c| c.on_error(error)).0
     }
 
     /// A fatal deadline passed; see [`Control::on_timeout`]. Returns the close frame we
-    /// failed with, if any.
-    pub(crate) fn on_timeout(&self, expired: Expired) -> Option<CloseFrame> {
+    /// failed with, if any, and who started the end.
+    pub(crate) fn on_timeout(&self, expired: Expired) -> (Option<CloseFrame>, Initiator) {
         self.update_control(|c| c.on_timeout(expired))
     }
 
     /// The socket is gone or given up: nothing more is written but what is queued, and the
-    /// socket is shut down.
-    pub(crate) fn terminate(&self) {
-        self.update_control(Control::terminate);
+    /// socket is shut down. Returns who started the end.
+    pub(crate) fn terminate(&self) -> Initiator {
+        self.update_control(Control::terminate).1
     }
 
-    fn update_control(&self, change: impl FnOnce(&mut Control)) -> Option<CloseFrame> {
+    /// Applies `change` to [`Control`], queues what it owes now (it has the socket shut down
+    /// when the protocol says so), and wakes the tasks concerned.
+    fn update_control(&self, change: impl FnOnce(&mut Control)) -> (Option<CloseFrame>, Initiator) {
         let mut q = self.lock();
         change(&mut q.control);
         q.queue_replies();
-        q.shutdown = true;
         let failure = q.control.failure().cloned();
+        let initiator = q.control.initiator().unwrap_or(Initiator::Local);
         drop(q);
         self.work.notify_one();
         self.progress.notify_waiters();
-        failure
-    }
-
-    /// Queues a heartbeat ping, unless the write budget is full: then the peer has unread
-    /// frames already, and the heartbeat timeout judges it. Best effort: a failure shows up on
-    /// the next read or write.
-    pub(crate) fn push_heartbeat(&self) {
-        if self.lock().bytes < self.write_buffer_size {
-            let _ = self.push_ping(Bytes::new());
-        }
+        (failure, initiator)
     }
 
     /// Queues a ping behind what is already queued.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] past 125 bytes, else as [`Queue::check_writable`].
     pub(crate) fn push_ping(&self, payload: bytes::Bytes) -> Result<(), Error> {
         let mut q = self.lock();
         q.check_writable()?;
-        let ping = q.control.ping(payload).map_err(|_| Error::AlreadyClosed)?;
+        let ping = q.control.ping(payload).map_err(send_error)?;
         q.push(ping.into_frame(self.mask()));
         drop(q);
         self.work.notify_one();
@@ -149,16 +156,34 @@ impl Shared {
     /// Starts the closing handshake with `frame` (none: no status code), queued behind what
     /// is already queued, unless it has begun. Data accepted before is still sent. Returns
     /// whether this call started it.
-    pub(crate) fn push_close(&self, frame: Option<&CloseFrame>) -> bool {
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a code that may not be sent or a reason too long.
+    pub(crate) fn push_close(&self, frame: Option<&CloseFrame>) -> Result<bool, Error> {
         let mut q = self.lock();
-        if q.finished || q.failure.is_some() || !q.control.close(frame.cloned()) {
-            return false;
+        let started = q.control.close(frame.cloned()).map_err(send_error)?;
+        if !started || q.finished || q.failure.is_some() {
+            // Begun already, or nothing can be written any more.
+            return Ok(false);
         }
         q.queue_replies();
         drop(q);
         self.work.notify_one();
         self.progress.notify_waiters();
-        true
+        Ok(true)
+    }
+}
+
+/// The user's error for a frame [`Control`] refuses to send.
+fn send_error(error: SendError) -> Error {
+    match error {
+        SendError::ControlPayloadTooLong { .. } => {
+            Error::InvalidInput("control frame payload over 125 bytes (RFC 6455 section 5.5)")
+        }
+        SendError::InvalidCloseCode(_) => {
+            Error::InvalidInput("close code may not be sent (RFC 6455 section 7.4)")
+        }
+        _ => Error::AlreadyClosed,
     }
 }
 
@@ -209,9 +234,9 @@ mod tests {
     #[test]
     fn no_pong_follows_a_close() {
         let shared = Shared::new(Role::Server, 1 << 20, 1 << 20, None);
-        assert!(shared.push_close(None));
+        assert!(shared.push_close(None).unwrap());
         assert!(ping(&shared, 0));
         assert_eq!(shared.lock().frames.len(), 1);
-        assert!(!shared.push_close(None), "one close only");
+        assert!(!shared.push_close(None).unwrap(), "one close only");
     }
 }

@@ -372,15 +372,16 @@ impl Reader {
         let now = Instant::now().into_std();
         match self.timers.handle_timeout(now) {
             Some(Expired::Ping) => {
-                self.shared.push_heartbeat();
+                // A failure here shows up on the next read or write; the ping is best effort.
+                let _ = self.shared.push_ping(bytes::Bytes::new());
                 return Poll::Ready(Ok(()));
             }
             Some(expired) => {
-                let frame = self.shared.on_timeout(expired);
-                let (kind, initiator) = match expired {
-                    Expired::Heartbeat => (TimeoutKind::Heartbeat, Initiator::Local),
-                    Expired::Read => (TimeoutKind::Read, Initiator::Local),
-                    _ => (TimeoutKind::Close, Initiator::Local),
+                let (frame, initiator) = self.shared.on_timeout(expired);
+                let kind = match expired {
+                    Expired::Heartbeat => TimeoutKind::Heartbeat,
+                    Expired::Read => TimeoutKind::Read,
+                    _ => TimeoutKind::Close,
                 };
                 self.phase = Phase::Done(Ended {
                     frame,

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_sink::Sink;
-use mywebsocket_proto::{CloseCode, CloseFrame, Message, OpCode, Utf8Bytes, MAX_CONTROL_PAYLOAD};
+use mywebsocket_proto::{CloseCode, CloseFrame, Message, OpCode, Utf8Bytes};
 use serde::Serialize;
 
 use super::options::WriteOptions;
@@ -212,11 +212,7 @@ impl Writer {
     /// Cancel-safe: the ping is queued in the first poll, which completes the future; a
     /// future never polled sends nothing.
     pub async fn ping(&self, payload: impl Into<Bytes>) -> Result<()> {
-        let payload = payload.into();
-        if payload.len() > MAX_CONTROL_PAYLOAD {
-            return Err(Error::InvalidInput("ping payload over 125 bytes"));
-        }
-        self.shared().push_ping(payload)
+        self.shared().push_ping(payload.into())
     }
 
     /// Starts the closing handshake: queues a close frame with `code` and `reason` (cut to 123
@@ -242,12 +238,7 @@ impl Writer {
     /// Queues a close frame carrying `frame` (none: no status code), as [`Writer::close`]
     /// says; also how a written [`Message::Close`] is sent.
     fn start_close(&self, frame: Option<CloseFrame>) -> Result<()> {
-        if frame.as_ref().is_some_and(|f| !f.code.is_valid_on_wire()) {
-            return Err(Error::InvalidInput(
-                "close code may not be sent (RFC 6455 section 7.4)",
-            ));
-        }
-        if self.shared().push_close(frame.as_ref()) {
+        if self.shared().push_close(frame.as_ref())? {
             Ok(())
         } else {
             Err(Error::AlreadyClosed)
