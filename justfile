@@ -82,20 +82,24 @@ browser *args:
     bash scripts/browser.sh {{args}}
 
 # Writes target/bench/report.md, report.svg and results.json; run it on a quiet machine.
-# Benchmarks against tokio-tungstenite, fastwebsockets, tokio-websockets, yawc and a TCP echo (~12 min),
+# Benchmarks against tokio-tungstenite, fastwebsockets, tokio-websockets, yawc and a TCP echo (~14 min),
+# with uWebSockets (through uWebSockets.js from npm, installed into target/peers/uws; left out with
+# a note if npm or its addon is not available) in the one-in-flight rows,
 # and file-transfer throughput beside a raw-TCP file copy (bench-files, ~1 min).
 bench:
     nice cargo build --release -p mywebsocket-bench --bins --benches
+    bash crates/mywebsocket-bench/peers/uws/install.sh target/peers/uws
     nice cargo bench -p mywebsocket-bench --bench micro
     if command -v valgrind >/dev/null; then target/release/bench instructions; else echo "valgrind missing: no instruction counts (just bench-instructions installs it)"; fi
-    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench
+    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench --uws target/peers/uws
     target/release/bench-files
 
 # Writes target/bench-smoke/report.md; asserts nothing about speed.
-# Every benchmark workload for a moment, to prove the harness works.
+# Every benchmark workload for a moment, to prove the harness works. uWebSockets runs only if
+# `just bench` installed it (its npm package is 41 MB; the smoke does not download it).
 bench-smoke:
     nice cargo build --release -p mywebsocket-bench --bins --benches
-    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench --smoke --out target/bench-smoke
+    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench --smoke --out target/bench-smoke --uws target/peers/uws
     target/release/bench-instructions all
     target/release/bench-files --smoke
     nice cargo bench -p mywebsocket-bench --bench micro -- --test

@@ -33,22 +33,28 @@ pub struct Args {
     pub groups: Option<Vec<Group>>,
     /// Only these servers.
     pub servers: Option<Vec<Impl>>,
-    /// Only echo cells with these payload sizes (bytes); for profiling one row.
+    /// Only echo and one-in-flight cells with these payload sizes (bytes); for profiling one
+    /// row.
     pub payloads: Option<Vec<usize>>,
+    /// Where `peers/uws/install.sh` installed uWebSockets. Default: `target/peers/uws`.
+    pub uws: PathBuf,
 }
 
 /// The usage text.
 pub const USAGE: &str = "\
 usage: bench [run|report|instructions] [--smoke] [--reps N] [--out DIR] [--criterion DIR]
-             [--only echo,latency,memory,broadcast,setup,compression] [--servers NAME,...]
-             [--payloads BYTES,...]
+             [--only echo,one-in-flight,latency,memory,broadcast,setup,compression]
+             [--servers NAME,...] [--payloads BYTES,...] [--uws DIR]
   run           measure every workload against every server (default)
   report        re-render DIR/report.md and report.svg from DIR/results.json
-  instructions  count instructions of fixed workloads under callgrind";
+  instructions  count instructions of fixed workloads under callgrind
+  --uws DIR     where peers/uws/install.sh put uWebSockets (default target/peers/uws);
+                without it the uws column is left out, with a note saying why";
 
 fn group(name: &str) -> Result<Group, String> {
     Ok(match name {
         "echo" => Group::Echo,
+        "one-in-flight" => Group::OneInFlight,
         "latency" => Group::Latency,
         "memory" => Group::Memory,
         "broadcast" => Group::Broadcast,
@@ -72,6 +78,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         groups: None,
         servers: None,
         payloads: None,
+        uws: PathBuf::from("target/peers/uws"),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -98,6 +105,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
                 parsed.servers = Some(servers);
             }
+            "--uws" => parsed.uws = value()?.into(),
             "--payloads" => {
                 let sizes = value()?
                     .split(',')
@@ -123,6 +131,10 @@ mod tests {
     #[test]
     fn parses_filters_and_defaults() {
         let a = args("--smoke --only echo,setup --servers mywebsocket,tcp").unwrap();
+        let b = args("--only one-in-flight --servers mywebsocket,uws --uws peers").unwrap();
+        assert_eq!(b.groups, Some(vec![Group::OneInFlight]));
+        assert_eq!(b.servers, Some(vec![Impl::Mine, Impl::Uws]));
+        assert_eq!(b.uws, PathBuf::from("peers"));
         assert!(a.smoke);
         assert_eq!(a.command, Command::Run);
         assert_eq!(a.groups, Some(vec![Group::Echo, Group::Setup]));

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bench (driver) ──spawns──▶ bench-server --impl NAME   one process per measurement, 127.0.0.1 only
-//!    │  load generator: pre-built masked frames, many in flight,
+//!    │           └──spawns──▶ node peers/uws/echo.js    uWebSockets, installed by peers/uws/install.sh
+//!    │  load generator: pre-built masked frames, many in flight or one per connection,
 //!    │  counts echoed messages by parsing frame headers itself
 //!    └──▶ target/bench/report.md, report.svg, results.json
 //! ```

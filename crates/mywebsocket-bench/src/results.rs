@@ -18,6 +18,9 @@ pub enum Group {
     Echo,
     /// 1. Echo throughput in MB/s of echoed payload.
     EchoBytes,
+    /// 1b. Echo with one message in flight per connection: messages/s, round trips, server
+    /// CPU per message.
+    OneInFlight,
     /// 2. Round-trip latency with one message in flight.
     Latency,
     /// 3. Resident memory per connection.
@@ -32,9 +35,10 @@ pub enum Group {
 
 impl Group {
     /// Every group, in report order.
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Echo,
         Group::EchoBytes,
+        Group::OneInFlight,
         Group::Latency,
         Group::Memory,
         Group::Broadcast,

@@ -42,7 +42,11 @@ fn run() -> Result<(), String> {
             }
             "--watch-stdin" => watch_stdin = true,
             "--help" | "-h" => {
-                let names: Vec<_> = Impl::ALL.iter().map(|i| i.name()).collect();
+                let names: Vec<_> = Impl::ALL
+                    .iter()
+                    .filter(|i| !i.is_external())
+                    .map(|i| i.name())
+                    .collect();
                 println!("bench-server --impl {{{}}} [--addr 127.0.0.1:0] [--mode echo|broadcast] [--watch-stdin]", names.join("|"));
                 return Ok(());
             }
@@ -50,6 +54,12 @@ fn run() -> Result<(), String> {
         }
     }
     let which = which.ok_or("--impl is required")?;
+    if which.is_external() {
+        return Err(format!(
+            "{} is not served by bench-server (see crates/mywebsocket-bench/peers/)",
+            which.name()
+        ));
+    }
     if watch_stdin {
         std::thread::spawn(|| {
             let mut sink = Vec::new();

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use mywebsocket_bench::cli::{self, Command};
 use mywebsocket_bench::driver::{self, Cell, Plan, Settings};
 use mywebsocket_bench::instructions::{self, Count};
+use mywebsocket_bench::process::{locate_uws, Launcher};
 use mywebsocket_bench::results::Results;
 use mywebsocket_bench::{micro, report};
 
@@ -49,13 +50,18 @@ fn run() -> Result<(), String> {
             }
             if let Some(sizes) = &args.payloads {
                 plan.cells.retain(|cell| match cell {
-                    Cell::Echo { payload, .. } => sizes.contains(payload),
+                    Cell::Echo { payload, .. } | Cell::OneInFlight { payload, .. } => {
+                        sizes.contains(payload)
+                    }
                     _ => true,
                 });
             }
             let settings = Settings {
                 plan,
-                server_bin: sibling("bench-server")?,
+                launcher: Launcher {
+                    server_bin: sibling("bench-server")?,
+                    uws: locate_uws(&args.uws),
+                },
                 groups: args.groups,
                 servers: args.servers,
             };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mywebsocket::{connect_with, CloseCode, Config, Message};
-use mywebsocket_bench::process::{rss_kib, ServerProcess};
+use mywebsocket_bench::process::{rss_kib, Launcher, ServerProcess};
 use mywebsocket_bench::servers::{Impl, Mode};
 use mywebsocket_bench::soak::report::{write_markdown, write_svg, RunInfo};
 use mywebsocket_bench::soak::{verdict, Sample, Thresholds};
@@ -136,7 +136,11 @@ fn run(args: &Args) -> Result<(), String> {
     let bin = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .with_file_name("bench-server");
-    let server = ServerProcess::start(&bin, Impl::Mine, Mode::Echo)?;
+    let launcher = Launcher {
+        server_bin: bin,
+        uws: Err("not used by soak".into()),
+    };
+    let server = ServerProcess::start(&launcher, Impl::Mine, Mode::Echo)?;
     let pid = server.pid();
     // Let the server finish starting before the baseline.
     std::thread::sleep(Duration::from_millis(500));

@@ -10,7 +10,7 @@ use super::plan::{window, Cell, Plan, BUSY_PAYLOAD, PAYLOADS};
 use crate::loadgen::conn::{connect, connect_many, Conn};
 use crate::loadgen::echo::{self, EchoPlan};
 use crate::loadgen::frames::{client_frame, payload, MASK_KEY, OP_BINARY, OP_TEXT};
-use crate::loadgen::{broadcast, latency, setup};
+use crate::loadgen::{broadcast, latency, one_in_flight, setup};
 use crate::process::ServerProcess;
 use crate::servers::Impl;
 use crate::stats::{median, percentile};
@@ -41,6 +41,22 @@ pub(super) fn measure(
             let conns = connect_many(addr, conns, false).await?;
             let rates = echo::run(conns, echo_plan, plan.timing).await?;
             Ok(vec![rates.messages_per_s, rates.megabytes_per_s])
+        }),
+        Cell::OneInFlight {
+            payload: len,
+            conns,
+        } => rt.block_on(async {
+            let frame = Arc::new(client_frame(OP_BINARY, false, &payload(len), MASK_KEY));
+            let conns = connect_many(addr, conns, false).await?;
+            let cpu = || server.cpu_time();
+            let timing = plan.one_in_flight_timing;
+            let rates = one_in_flight::run(conns, frame, len as u64, timing, cpu).await?;
+            Ok(vec![
+                rates.messages_per_s,
+                rates.p50_us,
+                rates.p99_us,
+                rates.server_cpu_us,
+            ])
         }),
         Cell::Latency => rt.block_on(async {
             let mut conn = connect(addr, false).await.map_err(|e| e.to_string())?;

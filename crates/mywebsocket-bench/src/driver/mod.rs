@@ -5,12 +5,11 @@ mod measure;
 mod meta;
 pub mod plan;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 pub use plan::{Cell, Plan};
 
-use crate::process::{open_files_limit, ServerProcess};
+use crate::process::{open_files_limit, Launcher, ServerProcess};
 use crate::results::{Group, Results};
 use crate::servers::Impl;
 
@@ -22,8 +21,8 @@ const SPARE_FDS: u64 = 200;
 pub struct Settings {
     /// What to measure.
     pub plan: Plan,
-    /// The `bench-server` binary.
-    pub server_bin: PathBuf,
+    /// How to start the servers.
+    pub launcher: Launcher,
     /// Only these groups, if given.
     pub groups: Option<Vec<Group>>,
     /// Only these servers, if given.
@@ -61,7 +60,7 @@ pub fn run(settings: Settings) -> Result<Results, String> {
                 .is_none_or(|g| g.contains(&c.group()))
         })
         .collect();
-    let servers_of = |cell: &Cell| -> Vec<Impl> {
+    let wanted = |cell: &Cell| -> Vec<Impl> {
         cell.servers()
             .iter()
             .copied()
@@ -73,6 +72,20 @@ pub fn run(settings: Settings) -> Result<Results, String> {
             })
             .collect()
     };
+    if let Err(why) = &settings.launcher.uws {
+        if cells.iter().any(|c| wanted(c).contains(&Impl::Uws)) {
+            let note = format!("uWebSockets (uws) left out: {why}");
+            eprintln!("bench: {note}");
+            results.notes.push(note);
+        }
+    }
+    let uws_ready = settings.launcher.uws.is_ok();
+    let servers_of = |cell: &Cell| -> Vec<Impl> {
+        wanted(cell)
+            .into_iter()
+            .filter(|s| uws_ready || *s != Impl::Uws)
+            .collect()
+    };
     let total: usize = cells.iter().map(|c| servers_of(c).len() * plan.reps).sum();
     let mut done = 0;
     for cell in cells {
@@ -80,7 +93,7 @@ pub fn run(settings: Settings) -> Result<Results, String> {
         for rep in 1..=plan.reps {
             for which in servers_of(cell) {
                 done += 1;
-                let outcome = ServerProcess::start(&settings.server_bin, which, cell.mode())
+                let outcome = ServerProcess::start(&settings.launcher, which, cell.mode())
                     .and_then(|mut server| {
                         let outcome = measure::measure(&rt, &plan, cell, which, &server);
                         if outcome.is_err() && server.exited() {

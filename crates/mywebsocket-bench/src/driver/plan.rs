@@ -19,6 +19,14 @@ pub enum Cell {
         /// Connections.
         conns: usize,
     },
+    /// Echo of `payload`-byte binary messages on `conns` connections, each with exactly one
+    /// message in flight: the next is sent when the echo of the last is in.
+    OneInFlight {
+        /// Payload bytes per message.
+        payload: usize,
+        /// Connections.
+        conns: usize,
+    },
     /// One connection, one message in flight, each size of [`PAYLOADS`] in turn.
     Latency,
     /// Resident memory per connection with `conns` open and idle.
@@ -51,6 +59,10 @@ pub enum Cell {
         conns: usize,
     },
 }
+
+/// The one-in-flight rows of the full plan, `(payload, conns)`: request/response traffic at
+/// the sizes uWebSockets' load test is usually run with.
+pub const ONE_IN_FLIGHT: [(usize, usize); 3] = [(20, 100), (16 << 10, 500), (1 << 20, 10)];
 
 /// The payload of the busy-memory workload.
 pub const BUSY_PAYLOAD: usize = 1 << 10;
@@ -97,6 +109,7 @@ impl Cell {
     pub fn servers(&self) -> &'static [Impl] {
         match self {
             Cell::Compression { .. } => &Impl::COMPRESSION,
+            Cell::OneInFlight { .. } => &Impl::ONE_IN_FLIGHT,
             _ => &Impl::PLAIN,
         }
     }
@@ -113,6 +126,7 @@ impl Cell {
     pub fn group(&self) -> Group {
         match self {
             Cell::Echo { .. } => Group::Echo,
+            Cell::OneInFlight { .. } => Group::OneInFlight,
             Cell::Latency => Group::Latency,
             Cell::MemoryIdle { .. } | Cell::MemoryBusy { .. } => Group::Memory,
             Cell::Broadcast { .. } => Group::Broadcast,
@@ -131,6 +145,11 @@ impl Cell {
                     count_label(*conns)
                 )
             }
+            Cell::OneInFlight { payload, conns } => format!(
+                "one in flight {} × {} conns",
+                size_label(*payload),
+                count_label(*conns)
+            ),
             Cell::Latency => "latency".into(),
             Cell::MemoryIdle { conns } => format!("memory idle × {}", count_label(*conns)),
             Cell::MemoryBusy { conns } => format!("memory busy × {}", count_label(*conns)),
@@ -153,6 +172,20 @@ impl Cell {
                 vec![
                     MetricKey::new(Group::Echo, &row, "msg/s", Higher),
                     MetricKey::new(Group::EchoBytes, &row, "MB/s", Higher),
+                ]
+            }
+            Cell::OneInFlight { payload, conns } => {
+                let row = format!("{} × {} conns", size_label(*payload), count_label(*conns));
+                vec![
+                    MetricKey::new(Group::OneInFlight, &row, "msg/s", Higher),
+                    MetricKey::new(Group::OneInFlight, format!("{row} p50"), "µs", Lower),
+                    MetricKey::new(Group::OneInFlight, format!("{row} p99"), "µs", Lower),
+                    MetricKey::new(
+                        Group::OneInFlight,
+                        format!("{row} server CPU"),
+                        "µs/msg",
+                        Lower,
+                    ),
                 ]
             }
             Cell::Latency => PAYLOADS
@@ -241,6 +274,8 @@ pub struct Plan {
     pub timing: Timing,
     /// Warm-up and measurement of each latency payload size.
     pub latency_timing: Timing,
+    /// Warm-up and measurement of one-in-flight runs.
+    pub one_in_flight_timing: Timing,
 }
 
 impl Plan {
@@ -259,6 +294,7 @@ impl Plan {
                 }
             }
         }
+        cells.extend(ONE_IN_FLIGHT.map(|(payload, conns)| Cell::OneInFlight { payload, conns }));
         cells.extend([
             Cell::Latency,
             Cell::MemoryIdle { conns: 10_000 },
@@ -293,6 +329,10 @@ impl Plan {
                 warmup: Duration::from_millis(100),
                 measure: Duration::from_millis(600),
             },
+            one_in_flight_timing: Timing {
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_millis(1000),
+            },
         }
     }
 
@@ -316,6 +356,18 @@ impl Plan {
                 Cell::Echo {
                     payload: 1 << 20,
                     conns: 1,
+                },
+                Cell::OneInFlight {
+                    payload: 20,
+                    conns: 100,
+                },
+                Cell::OneInFlight {
+                    payload: 16 << 10,
+                    conns: 500,
+                },
+                Cell::OneInFlight {
+                    payload: 1 << 20,
+                    conns: 10,
                 },
                 Cell::Latency,
                 Cell::MemoryIdle { conns: 1000 },
@@ -343,6 +395,10 @@ impl Plan {
                 warmup: Duration::from_millis(20),
                 measure: Duration::from_millis(100),
             },
+            one_in_flight_timing: Timing {
+                warmup: Duration::from_millis(30),
+                measure: Duration::from_millis(100),
+            },
         }
     }
 
@@ -352,6 +408,7 @@ impl Plan {
             .iter()
             .map(|c| match c {
                 Cell::Echo { conns, .. }
+                | Cell::OneInFlight { conns, .. }
                 | Cell::MemoryIdle { conns }
                 | Cell::MemoryBusy { conns }
                 | Cell::Broadcast { conns, .. }
@@ -368,6 +425,7 @@ impl Plan {
         for cell in &mut self.cells {
             match cell {
                 Cell::Echo { conns, .. }
+                | Cell::OneInFlight { conns, .. }
                 | Cell::MemoryIdle { conns }
                 | Cell::MemoryBusy { conns }
                 | Cell::Broadcast { conns, .. }
@@ -421,5 +479,12 @@ mod tests {
             .filter(|c| c.group() == Group::Echo)
             .count();
         assert_eq!(echo_cells, 13);
+        for (payload, conns) in [(20, 100), (16 << 10, 500), (1 << 20, 10)] {
+            let cell = Cell::OneInFlight { payload, conns };
+            assert!(plan.cells.contains(&cell));
+            assert!(Plan::smoke().cells.contains(&cell));
+            assert!(cell.servers().contains(&Impl::Uws));
+            assert_eq!(cell.keys()[0].unit, "msg/s");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! for talking to arbitrary ones.
 //!
 //! It does its own handshake ([`conn`]), sends frames built and masked once up front
-//! ([`frames`]), keeps many messages in flight per connection ([`echo`]) and counts what comes
+//! ([`frames`]), keeps many messages in flight per connection ([`echo`]) or exactly one ([`one_in_flight`]) and counts what comes
 //! back by parsing frame headers and skipping payloads ([`counter`]), so its cost per message is
 //! a few comparisons. That it is not the bottleneck is measured in every run: it drives the raw
 //! TCP echo well above the fastest WebSocket server (the report's headroom line).
@@ -13,6 +13,7 @@ pub mod counter;
 pub mod echo;
 pub mod frames;
 pub mod latency;
+pub mod one_in_flight;
 pub mod setup;
 
 use std::time::Duration;

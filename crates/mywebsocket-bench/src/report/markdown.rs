@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::format::{cell, number, ratio, short};
 use crate::instructions::Count;
 use crate::micro::MicroResult;
-use crate::results::{Better, Group, Results};
+use crate::results::{Better, Entry, Group, MetricKey, Results};
 use crate::servers::Impl;
 use crate::stats::median;
 
@@ -23,6 +23,21 @@ fn describe(group: Group) -> (&'static str, &'static str) {
         Group::EchoBytes => (
             "1. Echo throughput: MB/s",
             "The same runs, in megabytes (10⁶ B) of echoed payload per second, one direction.",
+        ),
+        Group::OneInFlight => (
+            "1b. Echo with one message in flight per connection",
+            "Request/response traffic: every connection sends one binary message, waits for its \
+             echo, then sends the next (as uWebSockets' `load_test.c` does). Rows: messages/s \
+             over all connections (higher is better); the p50 and p99 round trip of the \
+             messages echoed in the measured interval, µs; and the server process's CPU time \
+             (user + system, all threads, from `/proc/PID/task/*/schedstat`) in that interval \
+             divided by the messages, µs per message (lower is better for both). The load \
+             generator shares the two cores with the server, so a server that uses less CPU \
+             leaves more to the load generator. `uws` is uWebSockets (C++) through \
+             uWebSockets.js v20.30.0 (npm `@trufflesuite/uws-js-unofficial`, its native addon) \
+             under Node, echoing with compression off, as its EchoServer example does. \
+             \"best Rust peer\" is the best of tokio-tungstenite, fastwebsockets, \
+             tokio-websockets and yawc in that row.",
         ),
         Group::Latency => (
             "2. Latency: one message in flight",
@@ -123,6 +138,14 @@ fn table(out: &mut String, results: &Results, group: Group) {
         .collect();
     let (title, text) = describe(group);
     let _ = writeln!(out, "## {title}\n\n{text}\n");
+    // One-in-flight rows compare with the best Rust peer and with uWebSockets only.
+    let compared: Vec<&str> = if group == Group::OneInFlight {
+        let mut compared = vec![BEST_RUST_PEER];
+        compared.extend(others.iter().copied().filter(|s| *s == Impl::Uws.name()));
+        compared
+    } else {
+        others.clone()
+    };
     let mut header = String::from("| workload | unit |");
     let mut rule = String::from("|---|---|");
     for s in &servers {
@@ -130,7 +153,7 @@ fn table(out: &mut String, results: &Results, group: Group) {
         rule.push_str("--:|");
     }
     if ours.is_some() {
-        for s in &others {
+        for s in &compared {
             let _ = write!(header, " ours ÷ {s} |");
             rule.push_str("--:|");
         }
@@ -142,12 +165,13 @@ fn table(out: &mut String, results: &Results, group: Group) {
             let _ = write!(row, " {} |", cell(results.get(key, s)));
         }
         if let Some(ours) = ours {
-            for s in &others {
-                let _ = write!(
-                    row,
-                    " {} |",
-                    ratio(results.get(key, ours), results.get(key, s))
-                );
+            for s in &compared {
+                let theirs = if *s == BEST_RUST_PEER {
+                    best_rust_peer(results, key, &servers)
+                } else {
+                    results.get(key, s)
+                };
+                let _ = write!(row, " {} |", ratio(results.get(key, ours), theirs));
             }
         }
         let _ = writeln!(out, "{row}");
@@ -155,11 +179,39 @@ fn table(out: &mut String, results: &Results, group: Group) {
     out.push('\n');
 }
 
+/// The column of the best Rust peer's ratio.
+const BEST_RUST_PEER: &str = "best Rust peer";
+
+/// The entry of the Rust peer with the best median for `key` among `servers`.
+fn best_rust_peer<'a>(
+    results: &'a Results,
+    key: &MetricKey,
+    servers: &[&str],
+) -> Option<&'a Entry> {
+    servers
+        .iter()
+        .filter(|s| Impl::from_name(s).is_some_and(Impl::is_rust_peer))
+        .filter_map(|s| {
+            let entry = results.get(key, s)?;
+            Some((entry, median(&entry.samples)?))
+        })
+        .max_by(|a, b| match key.better {
+            Better::Higher => a.1.total_cmp(&b.1),
+            Better::Lower => b.1.total_cmp(&a.1),
+        })
+        .map(|(entry, _)| entry)
+}
+
 /// The load generator's headroom: the TCP ceiling over the fastest WebSocket server, for every
 /// higher-is-better row that the TCP server ran (echo, broadcast, setup).
 fn headroom(out: &mut String, results: &Results) {
     let mut rows = Vec::new();
-    for group in [Group::Echo, Group::Broadcast, Group::Setup] {
+    for group in [
+        Group::Echo,
+        Group::OneInFlight,
+        Group::Broadcast,
+        Group::Setup,
+    ] {
         for key in results.keys(group) {
             if key.better != Better::Higher {
                 continue;
@@ -204,6 +256,7 @@ fn headroom(out: &mut String, results: &Results) {
     for (group, key, best, rate, tcp) in &rows {
         let name = match group {
             Group::Echo => "echo",
+            Group::OneInFlight => "one in flight",
             Group::Broadcast => "broadcast",
             _ => "setup",
         };

@@ -49,11 +49,14 @@ pub enum Impl {
     YawcDeflate,
     /// A plain TCP echo after a canned `101` answer: the ceiling.
     Tcp,
+    /// uWebSockets (C++) through uWebSockets.js: `peers/uws/echo.js`, run by Node as a process
+    /// of its own, not by `bench-server` ([`Impl::is_external`]).
+    Uws,
 }
 
 impl Impl {
     /// Every implementation.
-    pub const ALL: [Impl; 8] = [
+    pub const ALL: [Impl; 9] = [
         Impl::Mine,
         Impl::MineDeflate,
         Impl::Tungstenite,
@@ -62,6 +65,7 @@ impl Impl {
         Impl::Yawc,
         Impl::YawcDeflate,
         Impl::Tcp,
+        Impl::Uws,
     ];
 
     /// The servers of the uncompressed workloads, ours first and the ceiling last.
@@ -71,6 +75,18 @@ impl Impl {
         Impl::FastWebSockets,
         Impl::TokioWebSockets,
         Impl::Yawc,
+        Impl::Tcp,
+    ];
+
+    /// The servers of the one-in-flight workload: the plain ones and uWebSockets, the
+    /// reference users compare against.
+    pub const ONE_IN_FLIGHT: [Impl; 7] = [
+        Impl::Mine,
+        Impl::Tungstenite,
+        Impl::FastWebSockets,
+        Impl::TokioWebSockets,
+        Impl::Yawc,
+        Impl::Uws,
         Impl::Tcp,
     ];
 
@@ -88,6 +104,7 @@ impl Impl {
             Impl::Yawc => "yawc",
             Impl::YawcDeflate => "yawc-deflate",
             Impl::Tcp => "tcp",
+            Impl::Uws => "uws",
         }
     }
 
@@ -99,6 +116,17 @@ impl Impl {
     /// Whether this is one of ours.
     pub const fn is_ours(self) -> bool {
         matches!(self, Impl::Mine | Impl::MineDeflate)
+    }
+
+    /// Whether this is a Rust WebSocket library other than ours (not the TCP ceiling, not
+    /// uWebSockets): the peers of "ours ÷ best Rust peer".
+    pub const fn is_rust_peer(self) -> bool {
+        !self.is_ours() && !matches!(self, Impl::Tcp | Impl::Uws)
+    }
+
+    /// Whether the server runs outside `bench-server` (uWebSockets, under Node).
+    pub const fn is_external(self) -> bool {
+        matches!(self, Impl::Uws)
     }
 }
 
@@ -148,6 +176,10 @@ pub async fn serve(which: Impl, listener: TcpListener, mode: Mode) -> io::Result
         Impl::Yawc => yawc::serve(listener, mode, false).await,
         Impl::YawcDeflate => yawc::serve(listener, mode, true).await,
         Impl::Tcp => tcp::serve(listener, mode).await,
+        Impl::Uws => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "uws runs under Node (peers/uws/echo.js), not in bench-server",
+        )),
     }
 }
 
