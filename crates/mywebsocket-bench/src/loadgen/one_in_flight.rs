@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
+use tokio::io::{AsyncReadExt, Interest};
 
 use super::conn::Conn;
 use super::counter::FrameCounter;
@@ -116,7 +116,9 @@ async fn drive(
     end: Instant,
 ) -> Result<Tally, String> {
     let Conn {
-        stream, leftover, ..
+        mut stream,
+        leftover,
+        ..
     } = conn;
     let mut counter = FrameCounter::new(Some(expect));
     if counter.feed(&leftover).map_err(|e| e.to_string())?.messages > 0 {
@@ -138,21 +140,26 @@ async fn drive(
                 Err(e) => return Err(e.to_string()),
             }
         }
-        let interest = if sent < frame.len() {
-            Interest::READABLE | Interest::WRITABLE
+        let n = if sent < frame.len() {
+            // Part of the frame waits for room: read what comes meanwhile.
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            let ready = stream.ready(interest).await.map_err(|e| e.to_string())?;
+            if !ready.is_readable() {
+                continue;
+            }
+            match stream.try_read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.to_string()),
+            }
         } else {
-            Interest::READABLE
+            // `AsyncRead` forgets the readiness after a short read, so waiting for the next
+            // echo costs no read that would block.
+            stream.read(&mut buf).await.map_err(|e| e.to_string())?
         };
-        let ready = stream.ready(interest).await.map_err(|e| e.to_string())?;
-        if !ready.is_readable() {
-            continue;
+        if n == 0 {
+            return Err("server closed the connection".into());
         }
-        let n = match stream.try_read(&mut buf) {
-            Ok(0) => return Err("server closed the connection".into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e.to_string()),
-        };
         let echoed = counter.feed(&buf[..n]).map_err(|e| e.to_string())?;
         if echoed.closed {
             return Err("server sent a close frame".into());
