@@ -16,22 +16,16 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mywebsocket_proto::Frame;
 
 use super::queue::{cost, Failure, Queue, Shared};
 use super::write_task::BoxedWrite;
 use crate::error::Error;
 
-/// On a stream without vectored writes (TLS), payloads below this size are copied next to
-/// their header and written with one `write`; larger ones start with the header alone.
+/// Frames up to this size are copied next to their header and written with one `write`;
+/// larger ones go as two slices (as the write task does, `write_task::COPY_THRESHOLD`).
 const COPY_BELOW: usize = 4 << 10;
-
-thread_local! {
-    /// The copy buffer of the thread's direct writes.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> =
-        std::cell::RefCell::new(Vec::with_capacity(COPY_BELOW + mywebsocket_proto::MAX_HEADER_LEN));
-}
 
 /// What became of a direct write.
 enum Outcome {
@@ -163,22 +157,18 @@ fn write_once(io: &mut BoxedWrite, frame: &Frame) -> Outcome {
     let head = frame.head();
     let payload = frame.payload();
     let total = head.len() + payload.len();
-    let attempt = if io.is_write_vectored() {
-        // Header and payload as they are: no copy.
-        let slices = [IoSlice::new(head), IoSlice::new(payload)];
-        Pin::new(&mut **io).poll_write_vectored(&mut cx, &slices)
-    } else if payload.len() < COPY_BELOW {
-        // One write of a copy, in a buffer of the thread's rather than the connection's, so
-        // an idle connection holds none.
-        SCRATCH.with_borrow_mut(|one| {
-            one.clear();
+    let attempt = if payload.len() < COPY_BELOW || !io.is_write_vectored() {
+        if payload.len() < COPY_BELOW {
+            let mut one = BytesMut::with_capacity(total);
             one.extend_from_slice(head);
             one.extend_from_slice(payload);
-            Pin::new(&mut **io).poll_write(&mut cx, one)
-        })
+            Pin::new(&mut **io).poll_write(&mut cx, &one)
+        } else {
+            Pin::new(&mut **io).poll_write(&mut cx, head)
+        }
     } else {
-        // The header alone: the write task sends the payload from its own memory.
-        Pin::new(&mut **io).poll_write(&mut cx, head)
+        let slices = [IoSlice::new(head), IoSlice::new(payload)];
+        Pin::new(&mut **io).poll_write_vectored(&mut cx, &slices)
     };
     let written = match attempt {
         Poll::Ready(Ok(n)) => n,
