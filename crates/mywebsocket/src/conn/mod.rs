@@ -2,7 +2,6 @@
 //! behind them.
 
 mod control;
-mod direct;
 mod failure;
 mod options;
 mod prepared;
