@@ -16,6 +16,10 @@
 //! and the closing handshake happen inside; the protocol itself lives in
 //! [`mywebsocket_proto`], which has no I/O.
 //!
+//! Features: `hyper` (default) for [`Upgrader::upgrade`] on hyper-served requests; `tls` for
+//! `wss://` and the `tls` module's helpers; `axum` for `axum::WebSocketUpgrade`, an
+//! extractor shaped like axum's own (HTTP/1.1 only for now).
+//!
 //! ```
 //! use mywebsocket::{connect_with, CloseCode, Config, Message, Upgrader};
 //!
@@ -52,6 +56,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod config;
 mod conn;
 mod connect;
