@@ -52,7 +52,11 @@ async fn every_server_answers_one_message_at_a_time() {
             let rates = rates.unwrap_or_else(|e| panic!("{}: {e}", which.name()));
             assert!(rates.messages_per_s > 0.0, "{}", which.name());
             assert!(rates.p50_us > 0.0 && rates.p50_us <= rates.p99_us);
-            assert!(rates.server_cpu_us > 0.0);
+            // The sum over this process's live threads: a thread of another test's runtime
+            // that ends during the window takes its time with it, so only a finite,
+            // non-negative figure can be asserted here (reading it is tested in process.rs;
+            // the bench's servers are processes of their own).
+            assert!(rates.server_cpu_us.is_finite() && rates.server_cpu_us >= 0.0);
         }
     }
 }
