@@ -82,13 +82,7 @@ async fn restore_presence(
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for RoomMember { room, member } in local {
-        let json = serde_json::to_string(member).expect("members serialize");
-        pipe.hset(keys.presence(room), &member.conn, &json)
-            .ignore()
-            .sadd(keys.node_rooms(node.as_str()), room)
-            .ignore()
-            .publish(keys.channel(room), format!("J{json}"))
-            .ignore();
+        super::presence::push_add(&mut pipe, keys, node, room, member);
     }
     pipe.query_async(conn).await
 }

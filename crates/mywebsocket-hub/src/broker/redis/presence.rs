@@ -20,14 +20,8 @@ pub(super) async fn add(
     room: &str,
     member: &Member,
 ) -> Result<()> {
-    let json = serde_json::to_string(member).expect("members serialize");
     let mut pipe = redis::pipe();
-    pipe.hset(keys.presence(room), &member.conn, &json)
-        .ignore()
-        .sadd(keys.node_rooms(node.as_str()), room)
-        .ignore()
-        .publish(keys.channel(room), format!("J{json}"))
-        .ignore();
+    push_add(&mut pipe, keys, node, room, member);
     retry(|| {
         let mut conn = conn.clone();
         let pipe = pipe.clone();
@@ -35,6 +29,24 @@ pub(super) async fn add(
     })
     .await?;
     Ok(())
+}
+
+/// Appends to `pipe` the commands that record `member` in `room` for `node` and announce the
+/// join: one join, or a node's restore of all its members after Redis came back.
+pub(super) fn push_add(
+    pipe: &mut redis::Pipeline,
+    keys: &Keys,
+    node: &NodeId,
+    room: &str,
+    member: &Member,
+) {
+    let json = serde_json::to_string(member).expect("members serialize");
+    pipe.hset(keys.presence(room), &member.conn, &json)
+        .ignore()
+        .sadd(keys.node_rooms(node.as_str()), room)
+        .ignore()
+        .publish(keys.channel(room), format!("J{json}"))
+        .ignore();
 }
 
 /// Removes `member` from `room` and announces the leave, if it was there.
