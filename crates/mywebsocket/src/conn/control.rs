@@ -38,7 +38,7 @@ impl Queue {
                 break;
             };
             let (is_pong, is_close) = (reply.opcode() == OpCode::Pong, reply.is_close());
-            let mask = self.control.role().masks_outgoing().then(rand::random);
+            let mask = super::queue::mask(self.control.role());
             if is_pong {
                 self.unsent_pong = Some(self.frames.len());
             }

@@ -194,7 +194,7 @@ impl Shared {
     /// shape the bytes on the wire to poison proxies). `rand::random` draws from `ThreadRng`, a
     /// ChaCha12 CSPRNG seeded, and periodically reseeded, from the operating system.
     pub(crate) fn mask(&self) -> Option<[u8; 4]> {
-        self.role.masks_outgoing().then(rand::random::<[u8; 4]>)
+        mask(self.role)
     }
 
     /// Encodes a data message into frames of at most `fragment_size` payload bytes, masked for
@@ -399,6 +399,11 @@ pub(crate) fn cost(frame: &Frame) -> usize {
 /// The memory a queued frame holds beyond its wire bytes, roughly: the `Frame` in the queue
 /// (56 bytes) and the allocator's header and rounding of its payload.
 pub(crate) const PER_FRAME_OVERHEAD: usize = 96;
+
+/// A fresh masking key for a frame sent by `role` (see [`Shared::mask`]).
+pub(crate) fn mask(role: Role) -> Option<[u8; 4]> {
+    role.masks_outgoing().then(rand::random::<[u8; 4]>)
+}
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (every update is a
 /// single push or field store, or a whole compression), so a poisoned lock is still usable.
