@@ -65,8 +65,21 @@ docs() {
     RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=target/docs cargo doc --locked --no-deps $(package_args "${crates[@]}")
 }
 
+# Cargo unpacks the dry run's packages from a registry under target/ into
+# $CARGO_HOME/registry/src/-<hash of that path>/ and, on the next run from the same path,
+# reuses what it finds there instead of unpacking the new package: a machine that ran the
+# check before would verify the old sources. Only local registries' directories start with
+# "-"; crates.io's copies are left alone.
+forget_unpacked_packages() {
+    local home=${CARGO_HOME:-$HOME/.cargo} crate
+    for crate in "${crates[@]}"; do
+        rm -rf "$home"/registry/src/-*/"$crate"-[0-9]*
+    done
+}
+
 publish() {
     log "publish dry-run in dependency order"
+    forget_unpacked_packages
     # shellcheck disable=SC2046
     CARGO_TARGET_DIR=target/publish cargo publish --locked --dry-run $(package_args "${crates[@]}")
 }
