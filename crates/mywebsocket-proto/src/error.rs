@@ -133,6 +133,11 @@ pub enum HandshakeError {
     },
     /// The request method is not GET (RFC 6455 §4.2.1).
     MethodNotGet,
+    /// An HTTP/2 (or later) request that is not a CONNECT: a WebSocket over HTTP/2 opens with
+    /// an extended CONNECT (RFC 8441 §4).
+    MethodNotConnect,
+    /// An extended CONNECT whose `:protocol` is missing or not `websocket` (RFC 8441 §4).
+    NotWebSocketProtocol,
     /// The request is older than HTTP/1.1.
     HttpVersion,
     /// No `Host` header.
@@ -160,6 +165,10 @@ pub enum HandshakeError {
     UnexpectedStatus(u16),
     /// The server's `Sec-WebSocket-Accept` does not match our key (client side).
     InvalidAccept,
+    /// The HTTP/2 server did not enable the extended CONNECT protocol in its SETTINGS
+    /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 §3), so no WebSocket may be opened over
+    /// the connection (client side).
+    ExtendedConnectDisabled,
     /// The server chose a subprotocol we did not offer (client side).
     UnexpectedProtocol,
     /// The server accepted an extension we did not offer, or with parameters we did not allow
@@ -177,14 +186,16 @@ impl HandshakeError {
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::OriginRejected => StatusCode::FORBIDDEN,
             Self::TooManyConnections { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            Self::MethodNotGet => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotGet | Self::MethodNotConnect => StatusCode::METHOD_NOT_ALLOWED,
             Self::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnexpectedStatus(_)
+            | Self::ExtendedConnectDisabled
             | Self::InvalidAccept
             | Self::UnexpectedProtocol
             | Self::UnexpectedExtension => StatusCode::BAD_GATEWAY,
             Self::Malformed(_)
             | Self::HttpVersion
+            | Self::NotWebSocketProtocol
             | Self::MissingHost
             | Self::MissingUpgrade
             | Self::MissingConnectionUpgrade
@@ -200,6 +211,12 @@ impl fmt::Display for HandshakeError {
             Self::Malformed(what) => write!(f, "malformed HTTP: {what}"),
             Self::HeadTooLarge { limit } => write!(f, "HTTP head exceeds {limit} bytes"),
             Self::MethodNotGet => f.write_str("method is not GET"),
+            Self::MethodNotConnect => f.write_str(
+                "method is not CONNECT (a WebSocket over HTTP/2 is an extended CONNECT)",
+            ),
+            Self::NotWebSocketProtocol => {
+                f.write_str("extended CONNECT without `:protocol websocket`")
+            }
             Self::HttpVersion => f.write_str("HTTP version is older than 1.1"),
             Self::MissingHost => f.write_str("missing Host header"),
             Self::MissingUpgrade => f.write_str("missing `Upgrade: websocket` header"),
@@ -212,7 +229,15 @@ impl fmt::Display for HandshakeError {
                 write!(f, "server is at its limit of {limit} connections")
             }
             Self::ShuttingDown => f.write_str("server is shutting down"),
-            Self::UnexpectedStatus(code) => write!(f, "server answered {code}, not 101"),
+            Self::UnexpectedStatus(code) => {
+                write!(
+                    f,
+                    "server answered {code}, not 101 (HTTP/1.1) or 2xx (HTTP/2)"
+                )
+            }
+            Self::ExtendedConnectDisabled => f.write_str(
+                "the HTTP/2 server does not enable extended CONNECT (RFC 8441), so no WebSocket",
+            ),
             Self::InvalidAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
             Self::UnexpectedProtocol => f.write_str("server chose a subprotocol we did not offer"),
             Self::UnexpectedExtension => {

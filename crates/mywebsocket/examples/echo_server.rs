@@ -2,12 +2,17 @@
 //!
 //! `cargo run --release -p mywebsocket --example echo_server -- 127.0.0.1:9001`
 //!
+//! One port takes both HTTP/1.1 upgrades and HTTP/2 with prior knowledge (cleartext "h2c"):
+//! on an HTTP/2 connection every extended CONNECT stream (RFC 8441) is a WebSocket.
+//!
 //! Ctrl-C shuts it down gracefully: no new connections, 1001 Going Away to every client after
 //! what was already queued for it, and up to 10 s for the closing handshakes.
 
 use std::time::Duration;
 
-use mywebsocket::{Error, Upgrader};
+use std::net::SocketAddr;
+
+use mywebsocket::{h2, Error, Upgrader, WebSocket};
 use tokio::net::TcpListener;
 
 /// How long Ctrl-C waits for clients to finish their closing handshakes.
@@ -32,20 +37,19 @@ async fn main() -> std::io::Result<()> {
         tcp.set_nodelay(true)?;
         let upgrader = upgrader.clone();
         tokio::spawn(async move {
-            let mut ws = match upgrader.accept(tcp).await {
-                Ok(ws) => ws,
-                Err(e) => return eprintln!("{peer}: {e}"),
-            };
-            loop {
-                match ws.read_msg().await {
-                    Ok(msg) => {
-                        if let Err(e) = ws.write_message(msg).await {
-                            break eprintln!("{peer}: {e}");
-                        }
-                    }
-                    Err(Error::Closed { .. }) => break,
-                    Err(e) => break eprintln!("{peer}: {e}"),
+            let mut start = [0; 3];
+            let peeked =
+                tokio::time::timeout(upgrader.config().handshake_timeout, tcp.peek(&mut start));
+            if matches!(peeked.await, Ok(Ok(3)) if h2::is_preface(&start)) {
+                let served = h2::serve_connection(tcp, upgrader, move |ws| echo(ws, peer));
+                if let Err(e) = served.await {
+                    eprintln!("{peer}: {e}");
                 }
+                return;
+            }
+            match upgrader.accept(tcp).await {
+                Ok(ws) => echo(ws, peer).await,
+                Err(e) => eprintln!("{peer}: {e}"),
             }
         });
     }
@@ -60,4 +64,19 @@ async fn main() -> std::io::Result<()> {
         report.connections, report.forced
     );
     Ok(())
+}
+
+/// Sends every message back until the client closes.
+async fn echo(mut ws: WebSocket, peer: SocketAddr) {
+    loop {
+        match ws.read_msg().await {
+            Ok(msg) => {
+                if let Err(e) = ws.write_message(msg).await {
+                    break eprintln!("{peer}: {e}");
+                }
+            }
+            Err(Error::Closed { .. }) => break,
+            Err(e) => break eprintln!("{peer}: {e}"),
+        }
+    }
 }

@@ -125,6 +125,15 @@ impl Upgrader {
         self.tracker.shutdown(grace).await
     }
 
+    /// Resolves once [`Upgrader::shutdown`] has started (at once if it already has): the
+    /// moment to stop accepting, or to send an HTTP/2 connection's GOAWAY.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only waits.
+    pub async fn shutdown_started(&self) {
+        self.tracker.shutdown_started().await;
+    }
+
     /// Takes a slot for a connection about to be answered `101`.
     pub(crate) fn admit(&self) -> Result<ConnectionGuard, HandshakeError> {
         self.tracker.admit()
@@ -226,7 +235,35 @@ impl Upgrader {
     /// # Errors
     /// The [`HandshakeError`] to answer with.
     pub fn check_request<B>(&self, request: &Request<B>) -> Result<Accept, HandshakeError> {
-        let mut accept = handshake::validate_request(request, &self.config.protocols)?;
+        let accept = handshake::validate_request(request, &self.config.protocols)?;
+        self.negotiate(accept, request)
+    }
+
+    /// Validates an HTTP/2 extended CONNECT (RFC 8441 §4 and §5) whose `:protocol`
+    /// pseudo-header is `protocol` (hyper carries it in `hyper::ext::Protocol`), then applies
+    /// the origin check and chooses the subprotocol and permessage-deflate as
+    /// [`Upgrader::check_request`] does. The returned [`Accept`] has no accept key: it is
+    /// answered with `200` ([`mywebsocket_proto::handshake::h2::accept_response`]).
+    ///
+    /// # Errors
+    /// The [`HandshakeError`] to answer with: 405 for a method other than CONNECT, 400 for a
+    /// `:protocol` other than `websocket`, 426 for a `Sec-WebSocket-Version` other than 13.
+    pub fn check_extended_connect<B>(
+        &self,
+        request: &Request<B>,
+        protocol: Option<&str>,
+    ) -> Result<Accept, HandshakeError> {
+        let accept = handshake::h2::validate_request(request, protocol, &self.config.protocols)?;
+        self.negotiate(accept, request)
+    }
+
+    /// What depends on the config once the request is a valid handshake: the origin check and
+    /// permessage-deflate.
+    fn negotiate<B>(
+        &self,
+        mut accept: Accept,
+        request: &Request<B>,
+    ) -> Result<Accept, HandshakeError> {
         if let Some(check) = &self.config.origin_check {
             let origin = request.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
             if !check(origin) {

@@ -54,13 +54,18 @@ pub async fn connect_config(url: &str, config: Config) -> Result<(WebSocket, Res
         )));
     }
     let tcp = open_tcp(&target, &config).await?;
-    let request = Request::get(target.uri).body(()).map_err(|e| {
+    let request = request_for(url, target.uri)?;
+    connect_with(tcp, request, config).await
+}
+
+/// The GET request for `uri`, parsed from `url`.
+pub(crate) fn request_for(url: &str, uri: Uri) -> Result<Request<()>> {
+    Request::get(uri).body(()).map_err(|e| {
         Error::InvalidUrl(UrlError::new(
             format!("cannot request {url:?}"),
             Some(e.into()),
         ))
-    })?;
-    connect_with(tcp, request, config).await
+    })
 }
 
 /// Where a `ws://` or `wss://` URL points.
@@ -141,27 +146,7 @@ where
 {
     let key = handshake::generate_key(rand::random());
     handshake::prepare_request(&mut request, &key)?;
-    if !config.protocols.is_empty() {
-        if let Some(bad) = config.protocols.iter().find(|p| !is_token(p)) {
-            return Err(Error::InvalidSubprotocol(bad.clone()));
-        }
-        let value = config
-            .protocols
-            .join(", ")
-            .parse()
-            .expect("tokens joined by \", \" are a valid header value");
-        request
-            .headers_mut()
-            .append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
-    }
-    if let Some(deflate) = &config.deflate {
-        let offer = deflate::offer(deflate)
-            .parse()
-            .map_err(|_| Error::InvalidInput("permessage-deflate offer is not a header value"))?;
-        request
-            .headers_mut()
-            .append(SEC_WEBSOCKET_EXTENSIONS, offer);
-    }
+    add_offers(&mut request, &config)?;
     let exchange = async {
         let mut out = Vec::with_capacity(256);
         handshake::write_request(&request, &mut out);
@@ -194,6 +179,33 @@ where
     Ok((ws, response))
 }
 
+/// Adds to `request` what `config` offers: its subprotocols (`Sec-WebSocket-Protocol`) and
+/// permessage-deflate (`Sec-WebSocket-Extensions`).
+pub(crate) fn add_offers(request: &mut Request<()>, config: &Config) -> Result<()> {
+    if !config.protocols.is_empty() {
+        if let Some(bad) = config.protocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::InvalidSubprotocol(bad.clone()));
+        }
+        let value = config
+            .protocols
+            .join(", ")
+            .parse()
+            .expect("tokens joined by \", \" are a valid header value");
+        request
+            .headers_mut()
+            .append(http::header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    if let Some(deflate) = &config.deflate {
+        let offer = deflate::offer(deflate)
+            .parse()
+            .map_err(|_| Error::InvalidInput("permessage-deflate offer is not a header value"))?;
+        request
+            .headers_mut()
+            .append(SEC_WEBSOCKET_EXTENSIONS, offer);
+    }
+    Ok(())
+}
+
 /// Whether `s` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol name must be (RFC 6455
 /// §4.1).
 fn is_token(s: &str) -> bool {
@@ -203,7 +215,7 @@ fn is_token(s: &str) -> bool {
 }
 
 /// The extension the server accepted: none, or permessage-deflate within what we offered.
-fn agreed_deflate(
+pub(crate) fn agreed_deflate(
     response: &Response<()>,
     offered: Option<&DeflateConfig>,
 ) -> Result<Option<DeflateParams>, HandshakeError> {

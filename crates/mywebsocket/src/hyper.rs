@@ -24,6 +24,9 @@
 //! ```
 //! Serve it with `hyper::server::conn::http1::Builder::new().serve_connection(io,
 //! service).with_upgrades()`; without `with_upgrades` hyper never hands the connection over.
+//! Over HTTP/2, serve with `hyper::server::conn::http2::Builder` after
+//! `enable_connect_protocol()` (or use [`crate::h2::serve_connection`]): the same `upgrade`
+//! answers an extended CONNECT with `200` (RFC 8441).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +55,10 @@ impl Upgrader {
     /// `Body`) and a future that resolves to the connection once hyper has sent the response
     /// and handed over the socket.
     ///
+    /// A request that came over HTTP/2 is checked as an extended CONNECT (RFC 8441, with the
+    /// `http2` feature; hyper's HTTP/2 server needs `enable_connect_protocol()`) and answered
+    /// `200`; the WebSocket then runs over that one HTTP/2 stream.
+    ///
     /// # Errors
     /// The [`HandshakeError`] to answer with (503 past
     /// [`Config::max_connections`](crate::Config::max_connections) or during a shutdown): use
@@ -61,10 +68,20 @@ impl Upgrader {
         &self,
         request: &mut Request<B>,
     ) -> Result<(Response<R>, UpgradeFuture), HandshakeError> {
-        let accept = self.check_request(request)?;
+        let over_h2 = handshake::h2::is_h2_request(request);
+        let accept = if over_h2 {
+            self.check_extended_connect(request, extended_connect_protocol(request))?
+        } else {
+            self.check_request(request)?
+        };
         let guard = self.admit()?;
         let on_upgrade = hyper::upgrade::on(request);
-        let response = handshake::accept_response(&accept).map(|()| R::default());
+        let response = if over_h2 {
+            handshake::h2::accept_response(&accept)
+        } else {
+            handshake::accept_response(&accept)
+        };
+        let response = response.map(|()| R::default());
         Ok((
             response,
             UpgradeFuture {
@@ -76,6 +93,21 @@ impl Upgrader {
                 info: ConnectionInfo::default(),
             },
         ))
+    }
+}
+
+/// The `:protocol` of an HTTP/2 extended CONNECT, which hyper keeps in the request's
+/// extensions.
+fn extended_connect_protocol<B>(request: &Request<B>) -> Option<&str> {
+    #[cfg(feature = "http2")]
+    return request
+        .extensions()
+        .get::<hyper::ext::Protocol>()
+        .map(hyper::ext::Protocol::as_str);
+    #[cfg(not(feature = "http2"))]
+    {
+        let _ = request;
+        None
     }
 }
 

@@ -63,6 +63,9 @@ mod config;
 mod conn;
 mod connect;
 mod error;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod h2;
 mod head_io;
 #[cfg(feature = "hyper")]
 mod hyper;

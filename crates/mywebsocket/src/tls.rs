@@ -85,6 +85,14 @@ pub fn default_client_config() -> Arc<ClientConfig> {
         .clone()
 }
 
+/// `config` offering `protocol` in ALPN (RFC 7301), such as `h2` for an HTTP/2 connection.
+#[cfg(feature = "http2")]
+pub(crate) fn with_alpn(config: &Arc<ClientConfig>, protocol: &[u8]) -> Arc<ClientConfig> {
+    let mut config = ClientConfig::clone(config);
+    config.alpn_protocols = vec![protocol.to_vec()];
+    Arc::new(config)
+}
+
 /// Connects to a `wss://` URL with the TLS settings `tls` (for example [`client_config`] with
 /// your own roots) and performs the opening handshake. The URL's host is the name the server's
 /// certificate must be valid for.
@@ -122,7 +130,7 @@ pub async fn connect_tls(
 }
 
 /// The TLS handshake, within the handshake timeout.
-async fn handshake(
+pub(crate) async fn handshake(
     tcp: TcpStream,
     host: &str,
     tls: Arc<ClientConfig>,

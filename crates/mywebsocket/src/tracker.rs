@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use mywebsocket_proto::{CloseCode, CloseFrame, HandshakeError};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::conn::Shared;
@@ -20,6 +20,8 @@ pub(crate) struct Tracker {
     limit: usize,
     permits: Arc<Semaphore>,
     state: Mutex<State>,
+    /// Wakes what waits for a shutdown to start (an HTTP/2 connection's GOAWAY).
+    shutdown_started: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +63,7 @@ impl Tracker {
             limit,
             permits: Arc::new(Semaphore::new(limit)),
             state: Mutex::new(State::default()),
+            shutdown_started: Notify::new(),
         }
     }
 
@@ -125,9 +128,22 @@ impl Tracker {
     }
 
     /// The graceful shutdown; see [`Upgrader::shutdown`](crate::Upgrader::shutdown).
+    /// Resolves once a shutdown has started (at once if one already has).
+    pub(crate) async fn shutdown_started(&self) {
+        let notified = self.shutdown_started.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a shutdown between the two is not missed.
+        notified.as_mut().enable();
+        if self.is_shutting_down() {
+            return;
+        }
+        notified.await;
+    }
+
     pub(crate) async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let deadline = Instant::now() + grace;
         self.lock().shutting_down = true;
+        self.shutdown_started.notify_waiters();
         let open = self.open_connections();
         for shared in &open {
             go_away(shared);

@@ -85,7 +85,15 @@ pub fn verify_response<B>(
         Some(v) if v.as_bytes().trim_ascii() == expected.as_bytes() => {}
         _ => return Err(HandshakeError::InvalidAccept),
     }
-    match headers.get(SEC_WEBSOCKET_PROTOCOL) {
+    chosen_protocol(headers, request_headers)
+}
+
+/// The subprotocol a server's response chose (RFC 6455 §4.1: one of those offered, or none).
+pub(crate) fn chosen_protocol(
+    response_headers: &http::HeaderMap,
+    request_headers: &http::HeaderMap,
+) -> Result<Option<String>, HandshakeError> {
+    match response_headers.get(SEC_WEBSOCKET_PROTOCOL) {
         None => Ok(None),
         Some(chosen) => {
             let chosen = chosen

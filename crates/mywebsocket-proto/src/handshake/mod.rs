@@ -4,9 +4,13 @@
 //! [`reject_response`]) → [`write_response`]. Client: [`generate_key`] → [`prepare_request`] →
 //! [`write_request`] → [`parse_response`] → [`verify_response`]. The async `accept`, the hyper
 //! integration and `connect` in the `mywebsocket` crate all go through these.
+//!
+//! Over HTTP/2 (RFC 8441) the handshake is an extended CONNECT instead, with functions of the
+//! same names in [`h2`].
 
 mod accept;
 mod client;
+pub mod h2;
 mod head;
 mod server;
 mod subprotocol;

@@ -1,0 +1,73 @@
+//! WebSockets over HTTP/2 (RFC 8441): many WebSockets as streams of one HTTP/2 connection.
+//!
+//! A client opens each WebSocket with an extended CONNECT (`:method CONNECT`, `:protocol
+//! websocket`) once the server's SETTINGS allow it (`SETTINGS_ENABLE_CONNECT_PROTOCOL`); the
+//! server answers `200` and the stream carries the WebSocket's frames, unchanged (masked from
+//! the client, the close handshake, permessage-deflate). The WebSocket you get is the same
+//! [`WebSocket`](crate::WebSocket) as over HTTP/1.1: heartbeat, limits, timeouts and graceful
+//! shutdown all apply.
+//!
+//! - Server: [`serve_connection`] serves an HTTP/2 connection whose streams are WebSockets;
+//!   in your own hyper service, [`Upgrader::upgrade`](crate::Upgrader::upgrade) answers an
+//!   extended CONNECT as it answers an HTTP/1.1 upgrade (serve with [`server_builder`], or
+//!   hyper's builder after `enable_connect_protocol()`). The axum extractor takes both.
+//! - Client: [`Http2Connection`] opens WebSockets on one connection; [`connect`] opens one
+//!   connection with one WebSocket.
+//! - Both on one port: [`is_preface`] tells an HTTP/2 connection (prior knowledge, "h2c")
+//!   from an HTTP/1.1 request by its first bytes; the `echo_server` example serves both.
+//!
+//! ```no_run
+//! # async fn run() -> mywebsocket::Result<()> {
+//! let (mut ws, _) = mywebsocket::h2::connect("ws://127.0.0.1:9001/", Default::default()).await?;
+//! ws.write_string("hello over HTTP/2").await?;
+//! println!("{:?}", ws.read_msg().await?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Flow control: each stream may hold [`STREAM_WINDOW`] bytes its reader has not taken, and
+//! a connection's window is that times [`MAX_STREAMS`], so a WebSocket whose application stops
+//! reading stalls its own stream and never the others on the connection.
+
+mod client;
+mod server;
+mod stream;
+
+pub use client::{connect, Http2Connection};
+pub use server::{serve_connection, server_builder};
+
+/// The bytes each WebSocket's stream may receive ahead of its reader (the HTTP/2 stream
+/// window both roles announce): 256 KiB.
+pub const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// The most WebSockets a client may open at once on one connection to [`serve_connection`]
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS`), and the number of stream windows in a connection's
+/// window.
+pub const MAX_STREAMS: u32 = 64;
+
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4), which opens a cleartext
+/// connection with prior knowledge.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the first bytes read (or peeked) from a connection, `start`, begin the HTTP/2
+/// preface rather than an HTTP/1.1 request. Three bytes decide it: no HTTP/1.1 method that
+/// opens a WebSocket starts with `PRI`.
+pub fn is_preface(start: &[u8]) -> bool {
+    let n = start.len().min(PREFACE.len());
+    n >= 3 && start[..n] == PREFACE[..n]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preface_is_told_from_an_http1_request() {
+        assert!(is_preface(PREFACE));
+        assert!(is_preface(b"PRI"));
+        assert!(is_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\x12\x04"));
+        assert!(!is_preface(b"PR"), "too short to tell");
+        assert!(!is_preface(b"GET / HTTP/1.1\r\n"));
+        assert!(!is_preface(b"PRI * HTTP/1.1\r\n"));
+    }
+}

@@ -1,0 +1,127 @@
+//! Serving WebSockets on an HTTP/2 connection: hyper's HTTP/2 server with extended CONNECT
+//! enabled, each stream upgraded by [`Upgrader::upgrade`].
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use mywebsocket_proto::handshake;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{MAX_STREAMS, STREAM_WINDOW};
+use crate::error::{Error, Result};
+use crate::{Upgrader, WebSocket};
+
+/// hyper's HTTP/2 server builder set up for WebSockets: extended CONNECT enabled (RFC 8441
+/// §3), and flow control such that a WebSocket whose application does not read stalls only its
+/// own stream. Each stream may hold [`STREAM_WINDOW`] bytes its application has not read, and
+/// the connection's window is that times [`MAX_STREAMS`] (the most streams a client may open
+/// at once): even with every stream stalled, the connection's window is not used up, and one
+/// connection holds at most 16 MiB its applications have not read.
+///
+/// Use it to serve your own `hyper` service (and call [`Upgrader::upgrade`] in it); change
+/// the settings on the builder it returns.
+pub fn server_builder() -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .enable_connect_protocol()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(STREAM_WINDOW * MAX_STREAMS)
+        .max_concurrent_streams(MAX_STREAMS);
+    builder
+}
+
+/// Serves one HTTP/2 connection (TLS with ALPN `h2`, or cleartext with prior knowledge) whose
+/// streams are WebSockets: every extended CONNECT is checked and admitted by `upgrader`
+/// (subprotocols, origin, permessage-deflate, [`Config::max_connections`], shutdown),
+/// answered `200`, and its [`WebSocket`] given to `handler` on a task of its own. A request
+/// that is not a valid extended CONNECT is answered with its status (405, 400, 426; 503 past
+/// the limit or during a shutdown) and a plain-text reason.
+///
+/// When [`Upgrader::shutdown`] starts, the connection sends GOAWAY (no new streams), and the
+/// WebSockets on it close with 1001 like any other; the future resolves when the last stream
+/// and the connection are done.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let upgrader = mywebsocket::Upgrader::default();
+/// loop {
+///     let (tcp, _) = listener.accept().await?;
+///     let upgrader = upgrader.clone();
+///     tokio::spawn(mywebsocket::h2::serve_connection(tcp, upgrader, |mut ws| async move {
+///         while let Ok(msg) = ws.read_msg().await {
+///             let _ = ws.write_message(msg).await;
+///         }
+///     }));
+/// }
+/// # }
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] when the HTTP/2 connection fails (a protocol error by the client, or the
+/// transport).
+///
+/// # Cancel safety
+/// Not cancel-safe: dropped, it closes the connection and with it every WebSocket on it.
+///
+/// [`Config::max_connections`]: crate::Config::max_connections
+pub async fn serve_connection<S, F, Fut>(io: S, upgrader: Upgrader, handler: F) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    F: Fn(WebSocket) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let service = {
+        let upgrader = upgrader.clone();
+        service_fn(move |mut request: Request<Incoming>| {
+            let response = answer(&upgrader, &mut request, handler.clone());
+            async move { Ok::<_, Infallible>(response) }
+        })
+    };
+    let connection = server_builder().serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = upgrader.shutdown_started() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    served.map_err(|e| Error::Io(std::io::Error::other(e)))
+}
+
+/// The answer to one request on the connection; an accepted WebSocket goes to `handler`.
+fn answer<F, Fut>(
+    upgrader: &Upgrader,
+    request: &mut Request<Incoming>,
+    handler: F,
+) -> Response<Full<Bytes>>
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match upgrader.upgrade::<_, Full<Bytes>>(request) {
+        Ok((response, upgrade)) => {
+            tokio::spawn(async move {
+                if let Ok(ws) = upgrade.await {
+                    handler(ws).await;
+                }
+            });
+            response
+        }
+        Err(e) => {
+            let (mut parts, body) = handshake::reject_response(&e).into_parts();
+            // A connection-specific header has no place in HTTP/2 (RFC 9113 §8.2.2).
+            parts.headers.remove(http::header::CONNECTION);
+            parts.headers.remove(http::header::UPGRADE);
+            Response::from_parts(parts, Full::from(body))
+        }
+    }
+}
