@@ -348,3 +348,95 @@ async fn on_failed_upgrade_is_called() {
     })
     .await;
 }
+
+/// Sends one request over a new cleartext HTTP/2 connection to `addr` with hyper's client, with
+/// `:protocol` set to `protocol` when given, and returns the response's status and headers.
+async fn h2_request(
+    addr: SocketAddr,
+    method: http::Method,
+    protocol: Option<&'static str>,
+    version: &str,
+) -> http::response::Parts {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, connection) =
+        hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+    let _connection = Task::spawn(connection);
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}/"))
+        .header("sec-websocket-version", version)
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    if let Some(protocol) = protocol {
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static(protocol));
+    }
+    send.send_request(request).await.unwrap().into_parts().0
+}
+
+#[tokio::test]
+async fn over_http2_our_client_gets_the_echo_subprotocol_and_deflate() {
+    bounded(async {
+        let (app, mut seen) = echo_app(|ws| ws.protocols(["v2", "v1"]));
+        let (addr, _server) = serve(app).await;
+        let connection = mywebsocket::h2::Http2Connection::connect(&format!("ws://{addr}/"))
+            .await
+            .unwrap();
+        let offer = Config::default().protocols(["v1", "v2"]);
+        let (mut a, response) = connection
+            .websocket(&format!("ws://{addr}/"), offer.clone())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let (mut b, _) = connection
+            .websocket(&format!("ws://{addr}/chat"), offer)
+            .await
+            .unwrap();
+        assert_eq!(a.protocol(), Some("v2"));
+        assert!(a.is_compressed() && b.is_compressed());
+        let text = "over h2 ".repeat(500);
+        a.write_string(text.as_str()).await.unwrap();
+        b.write_string("b").await.unwrap();
+        assert_eq!(b.read_msg().await.unwrap(), Message::text("b"));
+        assert_eq!(a.read_msg().await.unwrap(), Message::text(text));
+        for ws in [&mut a, &mut b] {
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            assert!(ws.read_msg().await.unwrap_err().is_closed());
+        }
+        for _ in 0..2 {
+            let seen = seen.recv().await.expect("the handler ran");
+            assert_eq!(seen.protocol.as_deref(), Some("v2"));
+            assert!(seen.compressed);
+            assert!(seen.end.is_closed(), "{:?}", seen.end);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn over_http2_rejections_answer_with_their_status() {
+    bounded(async {
+        let (app, _seen) = echo_app(|ws| ws);
+        let (addr, _server) = serve(app).await;
+        // A GET over HTTP/2 is no WebSocket: RFC 8441 opens one with CONNECT.
+        let get = h2_request(addr, http::Method::GET, None, "13").await;
+        assert_eq!(get.status, 405);
+        // An extended CONNECT for another protocol.
+        let other = h2_request(addr, http::Method::CONNECT, Some("webtransport"), "13").await;
+        assert_eq!(other.status, 400);
+        // The wrong WebSocket version: 426 with the version we speak.
+        let v8 = h2_request(addr, http::Method::CONNECT, Some("websocket"), "8").await;
+        assert_eq!(v8.status, 426);
+        assert_eq!(v8.headers["sec-websocket-version"], "13");
+        // And the right one is answered 200.
+        let ok = h2_request(addr, http::Method::CONNECT, Some("websocket"), "13").await;
+        assert_eq!(ok.status, 200);
+    })
+    .await;
+}

@@ -3,13 +3,15 @@
 //! ```text
 //! cargo run -p mywebsocket --example axum_chat --features axum -- 127.0.0.1:3000
 //! ```
-//! Then connect several clients to `ws://127.0.0.1:3000/ws` (for example `websocat`).
+//! Then connect several clients to `ws://127.0.0.1:3000/ws` (for example `websocat`), over
+//! HTTP/1.1 or as streams of one HTTP/2 connection (RFC 8441; the route takes any method, so
+//! that the extended CONNECT reaches the handler).
 
 use std::net::SocketAddr;
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::any;
 use axum::Router;
 use mywebsocket::axum::WebSocketUpgrade;
 use mywebsocket::{Config, Message, Utf8Bytes, WebSocket};
@@ -26,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or("127.0.0.1:3000")
         .parse()?;
     let (tx, _) = broadcast::channel::<Utf8Bytes>(BACKLOG);
-    let app = Router::new().route("/ws", get(handler)).with_state(tx);
+    let app = Router::new().route("/ws", any(handler)).with_state(tx);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("chat on ws://{}/ws", listener.local_addr()?);
     axum::serve(listener, app).await?;

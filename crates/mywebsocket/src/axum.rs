@@ -20,7 +20,8 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let app = axum::Router::new().route("/ws", axum::routing::get(handler));
+//! // `any`: GET for HTTP/1.1 upgrades, CONNECT for HTTP/2 (RFC 8441).
+//! let app = axum::Router::new().route("/ws", axum::routing::any(handler));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await
 //! # }
@@ -32,8 +33,11 @@
 //! connection gets a [`Config`] of its own: the heartbeat, the limits and permessage-deflate
 //! (on by default) all apply.
 //!
-//! Only HTTP/1.1 upgrades are supported: a WebSocket over HTTP/2 (RFC 8441, an extended
-//! `CONNECT`) is refused with 405 for now.
+//! It takes HTTP/1.1 upgrades (`GET`, answered `101`) and WebSockets over HTTP/2 (RFC 8441:
+//! an extended `CONNECT` with `:protocol websocket`, answered `200`; `axum::serve` enables
+//! extended CONNECT on its HTTP/2 connections). Route it with `any(..)` (or `get(..)` and
+//! `connect(..)`) to accept both: axum's router sends a `CONNECT` only to a route that
+//! accepts that method.
 //!
 //! The differences from axum's `WebSocket` that a handler sees: read with
 //! [`WebSocket::read_msg`] (a `Result`, not an `Option<Result>`; the peer's close arrives as
@@ -49,6 +53,7 @@ use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use mywebsocket_proto::handshake;
 use mywebsocket_proto::HandshakeError;
@@ -58,7 +63,8 @@ use crate::error::Error;
 use crate::{Upgrader, WebSocket};
 
 /// Extracts a WebSocket upgrade request in an axum handler; [`WebSocketUpgrade::on_upgrade`]
-/// then answers `101 Switching Protocols` and runs a callback with the [`WebSocket`].
+/// then answers `101 Switching Protocols` (`200` to an HTTP/2 extended CONNECT) and runs a
+/// callback with the [`WebSocket`].
 ///
 /// `F` is what runs when hyper fails to hand the connection over after the `101`; see
 /// [`WebSocketUpgrade::on_failed_upgrade`].
@@ -75,6 +81,9 @@ pub struct WebSocketUpgrade<F = DefaultOnFailedUpgrade> {
     version: Version,
     headers: HeaderMap,
     on_upgrade: OnUpgrade,
+    /// The `:protocol` of an HTTP/2 extended CONNECT, given back to the request in
+    /// `on_upgrade`.
+    extended_connect: Option<Protocol>,
     /// Set by `protocols`: takes the place of the config's list.
     protocols: Option<Vec<String>>,
     config: Option<Config>,
@@ -156,6 +165,7 @@ impl<F> WebSocketUpgrade<F> {
             version: self.version,
             headers: self.headers,
             on_upgrade: self.on_upgrade,
+            extended_connect: self.extended_connect,
             protocols: self.protocols,
             config: self.config,
             on_failed_upgrade: callback,
@@ -163,8 +173,9 @@ impl<F> WebSocketUpgrade<F> {
     }
 
     /// Answers the request and, once hyper hands the connection over, runs `callback` with the
-    /// [`WebSocket`] on a task of its own. The response is the `101` (with the subprotocol and
-    /// the permessage-deflate parameters agreed), or the refusal of a request the
+    /// [`WebSocket`] on a task of its own. The response is the `101` (`200` over HTTP/2; with
+    /// the subprotocol and the permessage-deflate parameters agreed), or the refusal of a
+    /// request the
     /// [`Config`] does not admit: 403 for an origin its check refuses, 503 past its connection
     /// limit ([`WebSocketUpgradeRejection`] as a response).
     pub fn on_upgrade<C, Fut>(self, callback: C) -> Response
@@ -184,6 +195,9 @@ impl<F> WebSocketUpgrade<F> {
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers;
         request.extensions_mut().insert(self.on_upgrade);
+        if let Some(protocol) = self.extended_connect {
+            request.extensions_mut().insert(protocol);
+        }
         let (response, upgrade) = match upgrader.upgrade::<_, Body>(&mut request) {
             Ok(answer) => answer,
             Err(e) => return WebSocketUpgradeRejection::from(e).into_response(),
@@ -208,14 +222,18 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade<DefaultOnFailedUpg
     /// # Cancel safety
     /// It finishes at its first poll; there is nothing to lose by dropping it.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // HTTP/1.1 only for now. An RFC 8441 extended CONNECT (HTTP/2) would be told apart here
-        // by `parts.version` and `:protocol`, and answered `200` by `on_upgrade`.
         let mut head = Request::new(());
         *head.method_mut() = parts.method.clone();
         *head.version_mut() = parts.version;
         *head.uri_mut() = parts.uri.clone();
         *head.headers_mut() = parts.headers.clone();
-        handshake::validate_request::<_, &str>(&head, &[])?;
+        let extended_connect = parts.extensions.get::<Protocol>().cloned();
+        if handshake::h2::is_h2_request(&head) {
+            let protocol = extended_connect.as_ref().map(Protocol::as_str);
+            handshake::h2::validate_request::<_, &str>(&head, protocol, &[])?;
+        } else {
+            handshake::validate_request::<_, &str>(&head, &[])?;
+        }
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -227,6 +245,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade<DefaultOnFailedUpg
             version: head.version,
             headers: head.headers,
             on_upgrade,
+            extended_connect,
             protocols: None,
             config: None,
             on_failed_upgrade: DefaultOnFailedUpgrade,
@@ -266,8 +285,12 @@ impl OnFailedUpgrade for DefaultOnFailedUpgrade {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WebSocketUpgradeRejection {
-    /// The method is not GET: 405.
+    /// An HTTP/1.1 request whose method is not GET: 405.
     MethodNotGet,
+    /// An HTTP/2 request whose method is not CONNECT: 405.
+    MethodNotConnect,
+    /// An HTTP/2 extended CONNECT whose `:protocol` is not `websocket`: 400.
+    InvalidProtocolPseudoheader,
     /// No `Connection: upgrade` header: 400.
     InvalidConnectionHeader,
     /// No `Upgrade: websocket` header: 400.
@@ -300,6 +323,8 @@ impl WebSocketUpgradeRejection {
     pub fn handshake_error(&self) -> Option<HandshakeError> {
         Some(match self {
             Self::MethodNotGet => HandshakeError::MethodNotGet,
+            Self::MethodNotConnect => HandshakeError::MethodNotConnect,
+            Self::InvalidProtocolPseudoheader => HandshakeError::NotWebSocketProtocol,
             Self::InvalidConnectionHeader => HandshakeError::MissingConnectionUpgrade,
             Self::InvalidUpgradeHeader => HandshakeError::MissingUpgrade,
             Self::InvalidWebSocketVersionHeader => HandshakeError::UnsupportedVersion,
@@ -315,6 +340,8 @@ impl From<HandshakeError> for WebSocketUpgradeRejection {
     fn from(e: HandshakeError) -> Self {
         match e {
             HandshakeError::MethodNotGet => Self::MethodNotGet,
+            HandshakeError::MethodNotConnect => Self::MethodNotConnect,
+            HandshakeError::NotWebSocketProtocol => Self::InvalidProtocolPseudoheader,
             HandshakeError::MissingConnectionUpgrade => Self::InvalidConnectionHeader,
             HandshakeError::MissingUpgrade => Self::InvalidUpgradeHeader,
             HandshakeError::UnsupportedVersion => Self::InvalidWebSocketVersionHeader,
