@@ -297,3 +297,58 @@ async fn a_server_without_extended_connect_is_told_apart_at_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_idle_connection_is_ended_but_not_one_carrying_a_websocket() {
+    bounded(async {
+        let config = Config::default().handshake_timeout(Duration::from_millis(300));
+        let upgrader = Upgrader::new(config);
+        let (listener, addr) = listen().await;
+        let served = Task::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            serve_connection(tcp, upgrader, |ws| async move {
+                echo(ws).await;
+            })
+            .await
+        });
+        // A connection with a WebSocket on it outlives the idle period many times over, even
+        // when no message crosses it.
+        let connection = Http2Connection::connect(&url(addr, "/")).await.unwrap();
+        let (mut ws, _) = connection
+            .websocket(&url(addr, "/"), Config::default())
+            .await
+            .unwrap();
+        // Four idle periods: the duration under test, not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        ws.write_string("still open").await.unwrap();
+        assert_eq!(ws.read_msg().await.unwrap(), Message::text("still open"));
+        // No GOAWAY was sent: the connection still takes new streams.
+        let (mut second, _) = connection
+            .websocket(&url(addr, "/"), Config::default())
+            .await
+            .unwrap();
+        // Once its last WebSocket ends, the connection is idle and the server ends it.
+        for ws in [&mut ws, &mut second] {
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            assert!(ws.read_msg().await.unwrap_err().is_closed());
+        }
+        drop((ws, second));
+        served.join().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_opens_a_stream_is_ended() {
+    bounded(async {
+        let config = Config::default().handshake_timeout(Duration::from_millis(200));
+        let (listener, addr) = listen().await;
+        let served = Task::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            serve_connection(tcp, Upgrader::new(config), |_ws| async {}).await
+        });
+        let _connection = Http2Connection::connect(&url(addr, "/")).await.unwrap();
+        served.join().await.unwrap();
+    })
+    .await;
+}

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -13,10 +14,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mywebsocket_proto::handshake;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 use super::{MAX_STREAMS, STREAM_WINDOW};
 use crate::error::{Error, Result};
-use crate::{Upgrader, WebSocket};
+use crate::{ConnectionInfo, Upgrader, WebSocket};
 
 /// hyper's HTTP/2 server builder set up for WebSockets: extended CONNECT enabled (RFC 8441
 /// §3), and flow control such that a WebSocket whose application does not read stalls only its
@@ -43,6 +45,12 @@ pub fn server_builder() -> http2::Builder<TokioExecutor> {
 /// answered `200`, and its [`WebSocket`] given to `handler` on a task of its own. A request
 /// that is not a valid extended CONNECT is answered with its status (405, 400, 426; 503 past
 /// the limit or during a shutdown) and a plain-text reason.
+///
+/// The connection is ended with GOAWAY once it has carried no WebSocket and no request for
+/// the upgrader's [`Config::handshake_timeout`] (from its start, or since its last WebSocket
+/// ended), so a client that opens connections and leaves them idle does not hold them. Each
+/// WebSocket's [`ConnectionInfo`](crate::ConnectionInfo) is read from `io`: the peer address
+/// of a `TcpStream`, the TLS session of a rustls stream.
 ///
 /// When [`Upgrader::shutdown`] starts, the connection sends GOAWAY (no new streams), and the
 /// WebSockets on it close with 1001 like any other; the future resolves when the last stream
@@ -72,24 +80,33 @@ pub fn server_builder() -> http2::Builder<TokioExecutor> {
 /// Not cancel-safe: dropped, it closes the connection and with it every WebSocket on it.
 ///
 /// [`Config::max_connections`]: crate::Config::max_connections
+/// [`Config::handshake_timeout`]: crate::Config::handshake_timeout
 pub async fn serve_connection<S, F, Fut>(io: S, upgrader: Upgrader, handler: F) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     F: Fn(WebSocket) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let info = ConnectionInfo::of(&io);
+    let (busy, mut idle) = watch::channel(0usize);
     let service = {
         let upgrader = upgrader.clone();
         service_fn(move |mut request: Request<Incoming>| {
-            let response = answer(&upgrader, &mut request, handler.clone());
+            let busy = Busy::new(&busy);
+            let response = answer(&upgrader, &mut request, &info, busy, handler.clone());
             async move { Ok::<_, Infallible>(response) }
         })
     };
     let connection = server_builder().serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
+    let idle_for = upgrader.config().handshake_timeout;
     let served = tokio::select! {
         served = connection.as_mut() => served,
         () = upgrader.shutdown_started() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+        () = stays_idle(&mut idle, idle_for) => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }
@@ -97,10 +114,43 @@ where
     served.map_err(|e| Error::Io(std::io::Error::other(e)))
 }
 
-/// The answer to one request on the connection; an accepted WebSocket goes to `handler`.
+/// One request or WebSocket in progress on the connection; the count goes down when it is
+/// dropped.
+struct Busy(watch::Sender<usize>);
+
+impl Busy {
+    fn new(count: &watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// Resolves once nothing has been in progress on the connection for `period`.
+async fn stays_idle(busy: &mut watch::Receiver<usize>, period: Duration) {
+    loop {
+        if busy.wait_for(|n| *n == 0).await.is_err() {
+            return;
+        }
+        let woken = tokio::time::timeout(period, busy.wait_for(|n| *n > 0)).await;
+        if woken.is_err() {
+            return;
+        }
+    }
+}
+
+/// The answer to one request on the connection; an accepted WebSocket goes to `handler`, and
+/// the connection counts as busy until the handler returns.
 fn answer<F, Fut>(
     upgrader: &Upgrader,
     request: &mut Request<Incoming>,
+    info: &ConnectionInfo,
+    busy: Busy,
     handler: F,
 ) -> Response<Full<Bytes>>
 where
@@ -109,10 +159,12 @@ where
 {
     match upgrader.upgrade::<_, Full<Bytes>>(request) {
         Ok((response, upgrade)) => {
+            let upgrade = upgrade.with_connection_info(info.clone());
             tokio::spawn(async move {
                 if let Ok(ws) = upgrade.await {
                     handler(ws).await;
                 }
+                drop(busy);
             });
             response
         }
