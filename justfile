@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy release-checks test fuzz wasm files cluster chat-browser conformance browser bench-smoke soak
+ci: fmt-check clippy release-checks test fuzz wasm files cluster chat-browser conformance browser browser-h2 bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -80,6 +80,11 @@ cluster *args:
 # Browser client tests in headless Chromium against the real server; installs what is missing.
 browser *args:
     bash scripts/browser.sh {{args}}
+
+# WebSockets over HTTP/2 (RFC 8441) in headless Chromium: the page over h2, then a same-origin
+# wss:// that must arrive as an extended CONNECT on that connection (checked by the server).
+browser-h2 *args:
+    bash scripts/browser-h2.sh {{args}}
 
 # Writes target/bench/report.md, report.svg and results.json; run it on a quiet machine.
 # Benchmarks against tokio-tungstenite, fastwebsockets, tokio-websockets, yawc and a TCP echo (~14 min),
