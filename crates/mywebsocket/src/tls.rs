@@ -85,11 +85,11 @@ pub fn default_client_config() -> Arc<ClientConfig> {
         .clone()
 }
 
-/// `config` offering `protocol` in ALPN (RFC 7301), such as `h2` for an HTTP/2 connection.
+/// `config` offering `protocols` in ALPN (RFC 7301), such as `h2` for an HTTP/2 connection.
 #[cfg(feature = "http2")]
-pub(crate) fn with_alpn(config: &Arc<ClientConfig>, protocol: &[u8]) -> Arc<ClientConfig> {
+pub(crate) fn with_alpn(config: &Arc<ClientConfig>, protocols: &[&[u8]]) -> Arc<ClientConfig> {
     let mut config = ClientConfig::clone(config);
-    config.alpn_protocols = vec![protocol.to_vec()];
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
 

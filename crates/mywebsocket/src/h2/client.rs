@@ -67,21 +67,45 @@ impl Http2Connection {
     /// Not cancel-safe: dropped before it completes, it closes the connection it was opening.
     pub async fn connect_config(url: &str, config: &Config) -> Result<Self> {
         let target = Target::parse(url)?;
-        let tcp = open_tcp(&target, config).await?;
         if target.tls {
             #[cfg(feature = "tls")]
-            {
-                let tls = crate::tls::with_alpn(&crate::tls::default_client_config(), b"h2");
-                let stream = crate::tls::handshake(tcp, &target.host, tls, config).await?;
-                return Self::handshake(stream, config).await;
-            }
+            return Self::connect_tls(url, config, crate::tls::default_client_config()).await;
             #[cfg(not(feature = "tls"))]
             return Err(Error::InvalidUrl(crate::error::UrlError::new(
                 "wss:// needs mywebsocket's `tls` feature",
                 None,
             )));
         }
+        let tcp = open_tcp(&target, config).await?;
         Self::handshake(tcp, config).await
+    }
+
+    /// [`Http2Connection::connect_config`] to a `wss://` URL with your own TLS settings (its
+    /// ALPN is set to `h2`).
+    ///
+    /// # Errors
+    /// As [`Http2Connection::connect`]; [`Error::InvalidUrl`] for a URL that is not `wss://`.
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe: dropped before it completes, it closes the connection it was opening.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn connect_tls(
+        url: &str,
+        config: &Config,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self> {
+        let target = Target::parse(url)?;
+        if !target.tls {
+            return Err(Error::InvalidUrl(crate::error::UrlError::new(
+                format!("{url:?} is not a wss:// URL"),
+                None,
+            )));
+        }
+        let tcp = open_tcp(&target, config).await?;
+        let tls = crate::tls::with_alpn(&tls, &[b"h2"]);
+        let stream = crate::tls::handshake(tcp, &target.host, tls, config).await?;
+        Self::handshake(stream, config).await
     }
 
     /// Performs the HTTP/2 handshake over `io` (a transport on which HTTP/2 is already agreed:
@@ -216,6 +240,92 @@ impl Http2Connection {
 pub async fn connect(url: &str, config: Config) -> Result<(WebSocket, Response<()>)> {
     let connection = Http2Connection::connect_config(url, &config).await?;
     connection.websocket(url, config).await
+}
+
+/// Opens a WebSocket over HTTP/2 when the server allows it, and over HTTP/1.1 otherwise.
+///
+/// For `wss://` (feature `tls`), TLS offers ALPN `h2` and `http/1.1`: when the server picks
+/// `h2` and enables extended CONNECT, the WebSocket is a stream of that connection, else it is
+/// upgraded on the same TLS connection with HTTP/1.1. For `ws://`, HTTP/2 with prior knowledge
+/// is tried first; a server that answers it with something other than HTTP/2, or whose
+/// SETTINGS do not enable extended CONNECT, gets a new TCP connection and an HTTP/1.1 upgrade
+/// (a server that does not answer at all costs the handshake timeout first).
+///
+/// # Errors
+/// As [`crate::connect_config`]; an error of the HTTP/2 attempt is not reported when the
+/// HTTP/1.1 one is made.
+///
+/// # Cancel safety
+/// Not cancel-safe: dropped before it completes, it closes the connection it was opening.
+pub async fn connect_or_http1(url: &str, config: Config) -> Result<(WebSocket, Response<()>)> {
+    let target = Target::parse(url)?;
+    if target.tls {
+        #[cfg(feature = "tls")]
+        return connect_tls_or_http1(url, config, crate::tls::default_client_config()).await;
+        #[cfg(not(feature = "tls"))]
+        return crate::connect_config(url, config).await;
+    }
+    let tcp = open_tcp(&target, &config).await?;
+    match Http2Connection::handshake(tcp, &config).await {
+        Ok(connection) => connection.websocket(url, config).await,
+        Err(e) if falls_back(&e) => crate::connect_config(url, config).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// [`connect_or_http1`] to a `wss://` URL with your own TLS settings: ALPN (set to `h2` and
+/// `http/1.1`) decides between HTTP/2 and HTTP/1.1 on one TLS connection.
+///
+/// # Errors
+/// As [`crate::tls::connect_tls`].
+///
+/// # Cancel safety
+/// Not cancel-safe: dropped before it completes, it closes the connection it was opening.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub async fn connect_tls_or_http1(
+    url: &str,
+    config: Config,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<(WebSocket, Response<()>)> {
+    let target = Target::parse(url)?;
+    if !target.tls {
+        return Err(Error::InvalidUrl(crate::error::UrlError::new(
+            format!("{url:?} is not a wss:// URL"),
+            None,
+        )));
+    }
+    let offer = crate::tls::with_alpn(&tls, &[b"h2", b"http/1.1"]);
+    let tcp = open_tcp(&target, &config).await?;
+    let stream = crate::tls::handshake(tcp, &target.host, offer, &config).await?;
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        match Http2Connection::handshake(stream, &config).await {
+            Ok(connection) => return connection.websocket(url, config).await,
+            Err(e) if falls_back(&e) => {
+                return crate::tls::connect_tls(url, config, tls_without_alpn(&tls)).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let request = request_for(url, target.uri.clone())?;
+    crate::connect_with(stream, request, config).await
+}
+
+/// `tls` offering only HTTP/1.1 in ALPN, for a second attempt after HTTP/2 failed.
+#[cfg(feature = "tls")]
+fn tls_without_alpn(tls: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    crate::tls::with_alpn(tls, &[b"http/1.1"])
+}
+
+/// Whether the HTTP/2 attempt failed in a way that HTTP/1.1 may fix: the server does not
+/// speak HTTP/2, does not enable extended CONNECT, or did not answer in time.
+fn falls_back(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io(_)
+            | Error::Timeout(_)
+            | Error::Handshake(HandshakeError::ExtendedConnectDisabled)
+    )
 }
 
 /// An h2 error as ours: the I/O error when there is one.

@@ -12,7 +12,8 @@
 //!   extended CONNECT as it answers an HTTP/1.1 upgrade (serve with [`server_builder`], or
 //!   hyper's builder after `enable_connect_protocol()`). The axum extractor takes both.
 //! - Client: [`Http2Connection`] opens WebSockets on one connection; [`connect`] opens one
-//!   connection with one WebSocket.
+//!   connection with one WebSocket; [`connect_or_http1`] falls back to an HTTP/1.1 upgrade when
+//!   the server does not take WebSockets over HTTP/2.
 //! - Both on one port: [`is_preface`] tells an HTTP/2 connection (prior knowledge, "h2c")
 //!   from an HTTP/1.1 request by its first bytes; the `echo_server` example serves both.
 //!
@@ -33,7 +34,9 @@ mod client;
 mod server;
 mod stream;
 
-pub use client::{connect, Http2Connection};
+#[cfg(feature = "tls")]
+pub use client::connect_tls_or_http1;
+pub use client::{connect, connect_or_http1, Http2Connection};
 pub use server::{serve_connection, server_builder};
 
 /// The bytes each WebSocket's stream may receive ahead of its reader (the HTTP/2 stream
