@@ -43,7 +43,7 @@ pub struct Args {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: bench [run|report|instructions] [--smoke] [--reps N] [--out DIR] [--criterion DIR]
-             [--only echo,one-in-flight,latency,memory,broadcast,setup,compression]
+             [--only echo,one-in-flight,latency,memory,broadcast,setup,compression,http2]
              [--servers NAME,...] [--payloads BYTES,...] [--uws DIR]
   run           measure every workload against every server (default)
   report        re-render DIR/report.md and report.svg from DIR/results.json
@@ -60,6 +60,7 @@ fn group(name: &str) -> Result<Group, String> {
         "broadcast" => Group::Broadcast,
         "setup" => Group::Setup,
         "compression" => Group::Compression,
+        "http2" => Group::Http2,
         other => return Err(format!("unknown workload group {other}")),
     })
 }
@@ -142,6 +143,12 @@ mod tests {
         assert_eq!(a.out, PathBuf::from("target/bench"));
         assert_eq!(args("report").unwrap().command, Command::Report);
         assert!(args("--only nothing").is_err());
+        let h2 = args("--only http2 --servers mywebsocket-h2,mywebsocket,axum-h2").unwrap();
+        assert_eq!(h2.groups, Some(vec![Group::Http2]));
+        assert_eq!(
+            h2.servers,
+            Some(vec![Impl::MineH2, Impl::Mine, Impl::AxumH2])
+        );
         assert!(args("--reps").is_err());
     }
 }

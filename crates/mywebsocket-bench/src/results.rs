@@ -31,11 +31,13 @@ pub enum Group {
     Setup,
     /// 6. permessage-deflate on JSON.
     Compression,
+    /// 7. WebSockets over HTTP/2 (RFC 8441) beside HTTP/1.1 and axum over HTTP/2.
+    Http2,
 }
 
 impl Group {
     /// Every group, in report order.
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::Echo,
         Group::EchoBytes,
         Group::OneInFlight,
@@ -44,6 +46,7 @@ impl Group {
         Group::Broadcast,
         Group::Setup,
         Group::Compression,
+        Group::Http2,
     ];
 }
 

@@ -50,9 +50,9 @@ fn run() -> Result<(), String> {
             }
             if let Some(sizes) = &args.payloads {
                 plan.cells.retain(|cell| match cell {
-                    Cell::Echo { payload, .. } | Cell::OneInFlight { payload, .. } => {
-                        sizes.contains(payload)
-                    }
+                    Cell::Echo { payload, .. }
+                    | Cell::OneInFlight { payload, .. }
+                    | Cell::Http2 { payload, .. } => sizes.contains(payload),
                     _ => true,
                 });
             }

@@ -10,6 +10,7 @@ use super::plan::{window, Cell, Plan, BUSY_PAYLOAD, PAYLOADS};
 use crate::loadgen::conn::{connect, connect_many, Conn};
 use crate::loadgen::echo::{self, EchoPlan};
 use crate::loadgen::frames::{client_frame, payload, MASK_KEY, OP_BINARY, OP_TEXT};
+use crate::loadgen::h2::{self as h2_load, Transport};
 use crate::loadgen::{broadcast, latency, one_in_flight, setup};
 use crate::process::ServerProcess;
 use crate::servers::Impl;
@@ -104,6 +105,27 @@ pub(super) fn measure(
         Cell::Setup { parallel } => rt
             .block_on(setup::run(addr, parallel, plan.timing))
             .map(|rate| vec![rate]),
+        Cell::Http2 {
+            payload: len,
+            streams,
+            window,
+        } => rt.block_on(async {
+            let transport = if which.speaks_h2() {
+                Transport::Http2
+            } else {
+                Transport::Http1
+            };
+            let sockets = h2_load::open(addr, transport, streams).await?;
+            let cpu = || server.cpu_time();
+            let timing = plan.one_in_flight_timing;
+            let rates = h2_load::run(sockets, len, window, timing, cpu).await?;
+            Ok(vec![
+                rates.messages_per_s,
+                rates.p50_us,
+                rates.p99_us,
+                rates.server_cpu_us,
+            ])
+        }),
         Cell::Compression { json_len, conns } => rt.block_on(async {
             let doc = crate::json::document(json_len);
             let open = connect_many(addr, conns, true).await?;

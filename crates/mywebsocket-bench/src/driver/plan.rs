@@ -58,11 +58,32 @@ pub enum Cell {
         /// Connections.
         conns: usize,
     },
+    /// Echo of `payload`-byte binary messages on `streams` WebSockets, `window` in flight on
+    /// each, through MyWebsocket's client: as streams of one HTTP/2 connection for the servers
+    /// that speak it ([`Impl::speaks_h2`]), one TCP connection each over HTTP/1.1 otherwise.
+    Http2 {
+        /// Payload bytes per message.
+        payload: usize,
+        /// WebSockets.
+        streams: usize,
+        /// Messages in flight per WebSocket (1: the next is sent when the echo is in).
+        window: usize,
+    },
 }
 
 /// The one-in-flight rows of the full plan, `(payload, conns)`: request/response traffic at
 /// the sizes uWebSockets' load test is usually run with.
 pub const ONE_IN_FLIGHT: [(usize, usize); 3] = [(20, 100), (16 << 10, 500), (1 << 20, 10)];
+
+/// WebSockets per HTTP/2 connection in the HTTP/2 rows: the most MyWebsocket's server allows
+/// at once on one connection (`mywebsocket::h2::MAX_STREAMS`, its
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`), so the one-in-flight shapes run with 64 WebSockets
+/// instead of 100 or 500.
+pub const H2_STREAMS: usize = mywebsocket::h2::MAX_STREAMS as usize;
+
+/// The HTTP/2 rows, `(payload, window)` on [`H2_STREAMS`] WebSockets: the one-in-flight shapes
+/// at 20 B and 16 KiB, and the pipelined 16 B shape of the echo table (64 in flight each).
+pub const HTTP2: [(usize, usize); 3] = [(20, 1), (16 << 10, 1), (16, 64)];
 
 /// The payload of the busy-memory workload.
 pub const BUSY_PAYLOAD: usize = 1 << 10;
@@ -110,6 +131,7 @@ impl Cell {
         match self {
             Cell::Compression { .. } => &Impl::COMPRESSION,
             Cell::OneInFlight { .. } => &Impl::ONE_IN_FLIGHT,
+            Cell::Http2 { .. } => &Impl::HTTP2,
             _ => &Impl::PLAIN,
         }
     }
@@ -132,6 +154,7 @@ impl Cell {
             Cell::Broadcast { .. } => Group::Broadcast,
             Cell::Setup { .. } => Group::Setup,
             Cell::Compression { .. } => Group::Compression,
+            Cell::Http2 { .. } => Group::Http2,
         }
     }
 
@@ -160,6 +183,7 @@ impl Cell {
                 size_label(*json_len),
                 count_label(*conns)
             ),
+            Cell::Http2 { .. } => format!("HTTP/2 {}", http2_row(self)),
         }
     }
 
@@ -257,8 +281,43 @@ impl Cell {
                     ),
                 ]
             }
+            Cell::Http2 { .. } => {
+                let row = http2_row(self);
+                vec![
+                    MetricKey::new(Group::Http2, &row, "msg/s", Higher),
+                    MetricKey::new(Group::Http2, format!("{row} p50"), "µs", Lower),
+                    MetricKey::new(Group::Http2, format!("{row} p99"), "µs", Lower),
+                    MetricKey::new(Group::Http2, format!("{row} server CPU"), "µs/msg", Lower),
+                ]
+            }
         }
     }
+}
+
+/// The row name of an HTTP/2 cell: `20 B × 64 WebSockets, 1 in flight`.
+fn http2_row(cell: &Cell) -> String {
+    let Cell::Http2 {
+        payload,
+        streams,
+        window,
+    } = cell
+    else {
+        unreachable!("only HTTP/2 cells have HTTP/2 rows")
+    };
+    format!(
+        "{} × {} WebSockets, {window} in flight",
+        size_label(*payload),
+        count_label(*streams)
+    )
+}
+
+/// The HTTP/2 cells.
+fn http2_cells() -> impl Iterator<Item = Cell> {
+    HTTP2.into_iter().map(|(payload, window)| Cell::Http2 {
+        payload,
+        streams: H2_STREAMS,
+        window,
+    })
 }
 
 /// A whole run.
@@ -317,6 +376,7 @@ impl Plan {
                 conns: 64,
             },
         ]);
+        cells.extend(http2_cells());
         Self {
             name: "full",
             cells,
@@ -338,54 +398,56 @@ impl Plan {
 
     /// Every workload once and briefly, to prove the harness works.
     pub fn smoke() -> Self {
+        let mut cells = vec![
+            Cell::Echo {
+                payload: 16,
+                conns: 100,
+            },
+            Cell::Echo {
+                payload: 1 << 10,
+                conns: 64,
+            },
+            Cell::Echo {
+                payload: 16 << 10,
+                conns: 1000,
+            },
+            Cell::Echo {
+                payload: 1 << 20,
+                conns: 1,
+            },
+            Cell::OneInFlight {
+                payload: 20,
+                conns: 100,
+            },
+            Cell::OneInFlight {
+                payload: 16 << 10,
+                conns: 500,
+            },
+            Cell::OneInFlight {
+                payload: 1 << 20,
+                conns: 10,
+            },
+            Cell::Latency,
+            Cell::MemoryIdle { conns: 1000 },
+            Cell::MemoryBusy { conns: 100 },
+            Cell::Broadcast {
+                conns: 1000,
+                rounds: 2,
+            },
+            Cell::Setup { parallel: 32 },
+            Cell::Compression {
+                json_len: 1 << 10,
+                conns: 8,
+            },
+            Cell::Compression {
+                json_len: 64 << 10,
+                conns: 8,
+            },
+        ];
+        cells.extend(http2_cells());
         Self {
             name: "smoke",
-            cells: vec![
-                Cell::Echo {
-                    payload: 16,
-                    conns: 100,
-                },
-                Cell::Echo {
-                    payload: 1 << 10,
-                    conns: 64,
-                },
-                Cell::Echo {
-                    payload: 16 << 10,
-                    conns: 1000,
-                },
-                Cell::Echo {
-                    payload: 1 << 20,
-                    conns: 1,
-                },
-                Cell::OneInFlight {
-                    payload: 20,
-                    conns: 100,
-                },
-                Cell::OneInFlight {
-                    payload: 16 << 10,
-                    conns: 500,
-                },
-                Cell::OneInFlight {
-                    payload: 1 << 20,
-                    conns: 10,
-                },
-                Cell::Latency,
-                Cell::MemoryIdle { conns: 1000 },
-                Cell::MemoryBusy { conns: 100 },
-                Cell::Broadcast {
-                    conns: 1000,
-                    rounds: 2,
-                },
-                Cell::Setup { parallel: 32 },
-                Cell::Compression {
-                    json_len: 1 << 10,
-                    conns: 8,
-                },
-                Cell::Compression {
-                    json_len: 64 << 10,
-                    conns: 8,
-                },
-            ],
+            cells,
             reps: 1,
             timing: Timing {
                 warmup: Duration::from_millis(100),
@@ -412,7 +474,8 @@ impl Plan {
                 | Cell::MemoryIdle { conns }
                 | Cell::MemoryBusy { conns }
                 | Cell::Broadcast { conns, .. }
-                | Cell::Compression { conns, .. } => *conns,
+                | Cell::Compression { conns, .. }
+                | Cell::Http2 { streams: conns, .. } => *conns,
                 Cell::Setup { parallel } => *parallel,
                 Cell::Latency => 1,
             })
@@ -429,7 +492,8 @@ impl Plan {
                 | Cell::MemoryIdle { conns }
                 | Cell::MemoryBusy { conns }
                 | Cell::Broadcast { conns, .. }
-                | Cell::Compression { conns, .. } => *conns = (*conns).min(limit),
+                | Cell::Compression { conns, .. }
+                | Cell::Http2 { streams: conns, .. } => *conns = (*conns).min(limit),
                 Cell::Setup { .. } | Cell::Latency => {}
             }
         }
@@ -486,5 +550,27 @@ mod tests {
             assert!(cell.servers().contains(&Impl::Uws));
             assert_eq!(cell.keys()[0].unit, "msg/s");
         }
+    }
+
+    #[test]
+    fn the_http2_rows_run_in_both_plans_against_three_servers() {
+        for plan in [Plan::full(), Plan::smoke()] {
+            let cells: Vec<_> = plan
+                .cells
+                .iter()
+                .filter(|c| c.group() == Group::Http2)
+                .collect();
+            assert_eq!(cells.len(), 3, "{}", plan.name);
+            for cell in cells {
+                assert_eq!(cell.servers(), &[Impl::MineH2, Impl::Mine, Impl::AxumH2]);
+                assert_eq!(cell.keys().len(), 4);
+            }
+        }
+        let cell = Cell::Http2 {
+            payload: 20,
+            streams: 64,
+            window: 1,
+        };
+        assert_eq!(cell.keys()[2].row, "20 B × 64 WebSockets, 1 in flight p99");
     }
 }

@@ -6,12 +6,16 @@
 //! back by parsing frame headers and skipping payloads ([`counter`]), so its cost per message is
 //! a few comparisons. That it is not the bottleneck is measured in every run: it drives the raw
 //! TCP echo well above the fastest WebSocket server (the report's headroom line).
+//!
+//! The HTTP/2 workload is the exception: [`h2`] drives MyWebsocket's own client, over one
+//! HTTP/2 connection or over HTTP/1.1.
 
 pub mod broadcast;
 pub mod conn;
 pub mod counter;
 pub mod echo;
 pub mod frames;
+pub mod h2;
 pub mod latency;
 pub mod one_in_flight;
 pub mod setup;

@@ -80,6 +80,24 @@ fn describe(group: Group) -> (&'static str, &'static str) {
              is level 2, which on this JSON sends about 22% fewer bytes at about two thirds \
              of level 1's messages/s).",
         ),
+        Group::Http2 => (
+            "7. WebSockets over HTTP/2 (RFC 8441)",
+            "`mywebsocket-h2`: MyWebsocket's bench server taking cleartext HTTP/2 with prior \
+             knowledge (`mywebsocket::h2::serve_connection`, as the `echo_server` example \
+             does), the load generator opening every WebSocket as an extended CONNECT stream of \
+             ONE HTTP/2 connection (`mywebsocket::h2::Http2Connection`). `mywebsocket (HTTP/1.1)`: \
+             the same library and echo over HTTP/1.1, one TCP connection per WebSocket. \
+             `axum-h2`: axum 0.8's own `axum::extract::ws::WebSocketUpgrade` \
+             (tokio-tungstenite) under `axum::serve`, which enables extended CONNECT, over one \
+             HTTP/2 connection like ours. All three are driven by MyWebsocket's own client \
+             (no heartbeat, no compression), not by the raw-frame load generator of the other \
+             tables, so these figures compare with each other only. 64 WebSockets: the most \
+             our server allows on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`). Rows \
+             with 1 in flight are the one-in-flight pattern (send, wait for the echo, send the \
+             next), with 64 in flight the pipelined echo; round trips are timed from just \
+             before each message is written. msg/s: higher is better; p50, p99 (µs) and the \
+             server's CPU per message (µs): lower is better.",
+        ),
     }
 }
 
@@ -149,12 +167,17 @@ fn table(out: &mut String, results: &Results, group: Group) {
     let mut header = String::from("| workload | unit |");
     let mut rule = String::from("|---|---|");
     for s in &servers {
-        let _ = write!(header, " {s} |");
+        let _ = write!(header, " {} |", column(group, s));
         rule.push_str("--:|");
     }
-    if ours.is_some() {
+    if let Some(ours) = ours {
         for s in &compared {
-            let _ = write!(header, " ours ÷ {s} |");
+            let _ = write!(
+                header,
+                " {} ÷ {} |",
+                ours_label(group, ours),
+                ratio_label(group, s)
+            );
             rule.push_str("--:|");
         }
     }
@@ -177,6 +200,34 @@ fn table(out: &mut String, results: &Results, group: Group) {
         let _ = writeln!(out, "{row}");
     }
     out.push('\n');
+}
+
+/// A server's column heading in `group`: in the HTTP/2 table, plain `mywebsocket` is the
+/// HTTP/1.1 comparison.
+fn column(group: Group, server: &str) -> String {
+    if group == Group::Http2 && server == Impl::Mine.name() {
+        format!("{server} (HTTP/1.1)")
+    } else {
+        server.to_owned()
+    }
+}
+
+/// Who "ours" is in a ratio heading of `group`.
+fn ours_label(group: Group, ours: &str) -> &'static str {
+    if group == Group::Http2 && ours == Impl::MineH2.name() {
+        "ours-h2"
+    } else {
+        "ours"
+    }
+}
+
+/// The other side of a ratio heading of `group`.
+fn ratio_label(group: Group, server: &str) -> String {
+    if group == Group::Http2 && server == Impl::Mine.name() {
+        "ours-h1".to_owned()
+    } else {
+        server.to_owned()
+    }
 }
 
 /// The column of the best Rust peer's ratio.

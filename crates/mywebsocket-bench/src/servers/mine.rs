@@ -33,7 +33,7 @@ pub(super) async fn serve(listener: TcpListener, mode: Mode, deflate: bool) -> i
     .await
 }
 
-async fn echo(mut ws: WebSocket) {
+pub(super) async fn echo(mut ws: WebSocket) {
     while let Ok(msg) = ws.read_msg().await {
         if ws.write_message(msg).await.is_err() {
             break;
@@ -41,7 +41,7 @@ async fn echo(mut ws: WebSocket) {
     }
 }
 
-async fn broadcast(ws: WebSocket, hub: &Hub<Writer>) {
+pub(super) async fn broadcast(ws: WebSocket, hub: &Hub<Writer>) {
     let (mut reader, writer) = ws.split();
     hub.join(writer);
     while let Ok(msg) = reader.read_msg().await {

@@ -6,10 +6,15 @@
 //! heartbeats off for MyWebsocket, 64 MiB limits and UTF-8 validation on for yawc (whose
 //! defaults are a 1 MiB exclusive limit and no UTF-8 check). `TCP_NODELAY` is set on every
 //! accepted socket.
+//!
+//! Two servers also speak HTTP/2 (RFC 8441, cleartext with prior knowledge) for the HTTP/2
+//! workload: ours ([`Impl::MineH2`]) and axum's own extractor ([`Impl::AxumH2`]).
 
+mod axum_h2;
 mod fastws;
 mod hub;
 mod mine;
+mod mine_h2;
 mod tcp;
 mod tokio_ws;
 mod tungstenite;
@@ -52,11 +57,18 @@ pub enum Impl {
     /// uWebSockets (C++) through uWebSockets.js: `peers/uws/echo.js`, run by Node as a process
     /// of its own, not by `bench-server` ([`Impl::is_external`]).
     Uws,
+    /// MyWebsocket taking HTTP/2 (each extended CONNECT stream a WebSocket, through
+    /// `mywebsocket::h2::serve_connection`) and HTTP/1.1 on one port, as the `echo_server`
+    /// example does; otherwise as [`Impl::Mine`].
+    MineH2,
+    /// axum 0.8's `WebSocketUpgrade` (tokio-tungstenite) under `axum::serve`, which takes
+    /// HTTP/2 and HTTP/1.1; echo only.
+    AxumH2,
 }
 
 impl Impl {
     /// Every implementation.
-    pub const ALL: [Impl; 9] = [
+    pub const ALL: [Impl; 11] = [
         Impl::Mine,
         Impl::MineDeflate,
         Impl::Tungstenite,
@@ -66,7 +78,13 @@ impl Impl {
         Impl::YawcDeflate,
         Impl::Tcp,
         Impl::Uws,
+        Impl::MineH2,
+        Impl::AxumH2,
     ];
+
+    /// The servers of the HTTP/2 workload: ours over HTTP/2, ours over HTTP/1.1 (the same
+    /// library on as many TCP connections as there are streams), and axum's over HTTP/2.
+    pub const HTTP2: [Impl; 3] = [Impl::MineH2, Impl::Mine, Impl::AxumH2];
 
     /// The servers of the uncompressed workloads, ours first and the ceiling last.
     pub const PLAIN: [Impl; 6] = [
@@ -105,6 +123,8 @@ impl Impl {
             Impl::YawcDeflate => "yawc-deflate",
             Impl::Tcp => "tcp",
             Impl::Uws => "uws",
+            Impl::MineH2 => "mywebsocket-h2",
+            Impl::AxumH2 => "axum-h2",
         }
     }
 
@@ -115,7 +135,13 @@ impl Impl {
 
     /// Whether this is one of ours.
     pub const fn is_ours(self) -> bool {
-        matches!(self, Impl::Mine | Impl::MineDeflate)
+        matches!(self, Impl::Mine | Impl::MineDeflate | Impl::MineH2)
+    }
+
+    /// Whether the load generator reaches it over HTTP/2 (one connection, a stream per
+    /// WebSocket) rather than over HTTP/1.1 (a TCP connection per WebSocket).
+    pub const fn speaks_h2(self) -> bool {
+        matches!(self, Impl::MineH2 | Impl::AxumH2)
     }
 
     /// Whether this is a Rust WebSocket library other than ours (not the TCP ceiling, not
@@ -176,6 +202,8 @@ pub async fn serve(which: Impl, listener: TcpListener, mode: Mode) -> io::Result
         Impl::Yawc => yawc::serve(listener, mode, false).await,
         Impl::YawcDeflate => yawc::serve(listener, mode, true).await,
         Impl::Tcp => tcp::serve(listener, mode).await,
+        Impl::MineH2 => mine_h2::serve(listener, mode).await,
+        Impl::AxumH2 => axum_h2::serve(listener, mode).await,
         Impl::Uws => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "uws runs under Node (peers/uws/echo.js), not in bench-server",
