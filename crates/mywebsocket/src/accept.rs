@@ -66,6 +66,16 @@ impl Upgrader {
         }
     }
 
+    /// An upgrader with `config` that counts its connections with this one's (the limit and
+    /// the shutdown stay this one's).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn with_config(&self, config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+            tracker: Arc::clone(&self.tracker),
+        }
+    }
+
     /// Connections accepted by this upgrader (and its clones) that are still open.
     pub fn live_connections(&self) -> usize {
         self.tracker.live()

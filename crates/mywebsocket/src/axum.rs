@@ -87,6 +87,8 @@ pub struct WebSocketUpgrade<F = DefaultOnFailedUpgrade> {
     /// Set by `protocols`: takes the place of the config's list.
     protocols: Option<Vec<String>>,
     config: Option<Config>,
+    /// Set by `upgrader`: the shared connection count and shutdown.
+    upgrader: Option<Upgrader>,
     on_failed_upgrade: F,
 }
 
@@ -99,6 +101,7 @@ impl<F> fmt::Debug for WebSocketUpgrade<F> {
             .field("headers", &self.headers)
             .field("protocols", &self.protocols)
             .field("config", &self.config)
+            .field("upgrader", &self.upgrader)
             .finish_non_exhaustive()
     }
 }
@@ -122,10 +125,10 @@ impl<F> WebSocketUpgrade<F> {
     /// check. Default: [`Config::default`]. Its subprotocols are used unless
     /// [`WebSocketUpgrade::protocols`] is called.
     ///
-    /// Each upgrade counts against its own [`Upgrader`] here, so
-    /// [`Config::max_connections`] does not bound the connections of a route; use
-    /// [`Upgrader::upgrade`] with a shared upgrader (axum `State`) for a limit across
-    /// connections and for [`Upgrader::shutdown`].
+    /// Without [`WebSocketUpgrade::upgrader`], each upgrade counts against an [`Upgrader`] of
+    /// its own, so [`Config::max_connections`] does not bound the connections of a route and
+    /// [`Upgrader::shutdown`] does not reach them: give a shared upgrader (axum `State`) for
+    /// those.
     pub fn config(mut self, config: Config) -> Self {
         self.config = Some(config);
         self
@@ -140,11 +143,36 @@ impl<F> WebSocketUpgrade<F> {
     }
 
     fn supported_protocols(&self) -> &[String] {
-        match (&self.protocols, &self.config) {
-            (Some(protocols), _) => protocols,
-            (None, Some(config)) => &config.protocols,
-            (None, None) => &[],
+        match (&self.protocols, &self.config, &self.upgrader) {
+            (Some(protocols), _, _) => protocols,
+            (None, Some(config), _) => &config.protocols,
+            (None, None, Some(upgrader)) => &upgrader.config().protocols,
+            (None, None, None) => &[],
         }
+    }
+
+    /// Counts this route's connections with `upgrader` (and every clone of it): past its
+    /// [`Config::max_connections`] a request is refused with `503`, and
+    /// [`Upgrader::shutdown`] closes them with the others. Its config is the connection's,
+    /// unless [`WebSocketUpgrade::config`] gives another (whose `max_connections` is then not
+    /// used: the upgrader's limit counts).
+    ///
+    /// ```no_run
+    /// # use mywebsocket::axum::WebSocketUpgrade;
+    /// use axum::extract::State;
+    /// use mywebsocket::Upgrader;
+    ///
+    /// async fn handler(State(upgrader): State<Upgrader>, ws: WebSocketUpgrade) -> axum::response::Response {
+    ///     ws.upgrader(upgrader).on_upgrade(|_socket| async {})
+    /// }
+    /// # let upgrader = Upgrader::new(mywebsocket::Config::default().max_connections(10_000));
+    /// # let _app: axum::Router = axum::Router::new()
+    /// #     .route("/ws", axum::routing::any(handler))
+    /// #     .with_state(upgrader);
+    /// ```
+    pub fn upgrader(mut self, upgrader: Upgrader) -> Self {
+        self.upgrader = Some(upgrader);
+        self
     }
 
     /// Sets what runs with the error when hyper fails to hand the connection over after the
@@ -168,6 +196,7 @@ impl<F> WebSocketUpgrade<F> {
             extended_connect: self.extended_connect,
             protocols: self.protocols,
             config: self.config,
+            upgrader: self.upgrader,
             on_failed_upgrade: callback,
         }
     }
@@ -184,11 +213,21 @@ impl<F> WebSocketUpgrade<F> {
         C: FnOnce(WebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let mut config = self.config.unwrap_or_default();
-        if let Some(protocols) = self.protocols {
-            config.protocols = protocols;
-        }
-        let upgrader = Upgrader::new(config);
+        let upgrader = match (self.upgrader, self.config, self.protocols) {
+            (Some(upgrader), None, None) => upgrader,
+            (upgrader, config, protocols) => {
+                let mut config = config
+                    .or_else(|| upgrader.as_ref().map(|u| u.config().clone()))
+                    .unwrap_or_default();
+                if let Some(protocols) = protocols {
+                    config.protocols = protocols;
+                }
+                match upgrader {
+                    Some(upgrader) => upgrader.with_config(config),
+                    None => Upgrader::new(config),
+                }
+            }
+        };
         let mut request = Request::new(());
         *request.method_mut() = self.method;
         *request.uri_mut() = self.uri;
@@ -248,6 +287,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade<DefaultOnFailedUpg
             extended_connect,
             protocols: None,
             config: None,
+            upgrader: None,
             on_failed_upgrade: DefaultOnFailedUpgrade,
         })
     }
