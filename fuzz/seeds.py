@@ -103,3 +103,15 @@ write("deflate", "bfinal_hello", bytes([0]) + bytes([0xf3, 0x48, 0xcd, 0xc9, 0xc
 write("deflate", "bomb", bytes([0x90]) + deflate([bytes(200_000)])[0])
 write("deflate", "window9", bytes([2]) + b"\xff".join(deflate([hello * 4, text], wbits=9)))
 write("deflate", "plain_text", bytes([0x20]) + text + b" and more text, more text")
+
+# h2_extended_connect: lines method, URI, version, :protocol ("!" = none), then header lines.
+connect = b"CONNECT\nhttps://server.example.com/chat\nHTTP/2.0\nwebsocket\nsec-websocket-version: 13\n"
+write("h2_extended_connect", "rfc8441", connect + b"origin: http://www.example.com\n")
+write("h2_extended_connect", "protocol_deflate", connect + b"sec-websocket-protocol: other, chat\n"
+      b"sec-websocket-protocol: superchat\n"
+      b"sec-websocket-extensions: permessage-deflate; client_max_window_bits\n")
+write("h2_extended_connect", "host_header_no_authority",
+      b"CONNECT\n/chat\nHTTP/2.0\nWebSocket\nhost: example.com\nsec-websocket-version: 8, 13\n")
+write("h2_extended_connect", "no_protocol", b"CONNECT\nhttp://h/\nHTTP/2.0\n!\nsec-websocket-version: 13\n")
+write("h2_extended_connect", "get_http11", b"GET\nhttp://h/\nHTTP/1.1\nwebsocket\nsec-websocket-version: 13\n")
+write("h2_extended_connect", "version_8", connect.replace(b"version: 13", b"version: 8"))
