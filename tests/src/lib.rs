@@ -25,11 +25,18 @@
 //! [`recording`]), and [`deflate_message`] / [`inflate_message`] ([`deflate`]) compress with
 //! flate2 directly, independently of our codec.
 //!
+//! Over HTTP/2 ([`h2peer`]): the h2 crate's client and server open and answer extended
+//! CONNECTs by hand ([`H2Client`], [`H2Server`]), each stream a byte stream ([`H2Io`]) or a
+//! peer speaking frames by hand ([`H2Peer`]); [`spawn_our_h2_server`] is our side. The case
+//! tables that run over both HTTP/1.1 and HTTP/2 are in [`cases`] (used by module path).
+//!
 //! Every helper is also re-exported here, at the crate root.
 
+pub mod cases;
 pub mod deflate;
 pub mod ending;
 pub mod frames;
+pub mod h2peer;
 pub mod handshake;
 pub mod ours;
 pub mod pair;
@@ -46,6 +53,7 @@ pub use ending::{
     read_close_code,
 };
 pub use frames::{encode_frame, raw_frame, rsv1_frame, take_frame, RawFrame};
+pub use h2peer::{reset_reason, spawn_our_h2_server, H2Client, H2Io, H2Peer, H2Server};
 pub use handshake::{
     find_header, raw_http, upgrade_by_hand, upgrade_request, HttpReply, SAMPLE_KEY,
 };

@@ -3,6 +3,7 @@
 
 use futures_util::SinkExt;
 use mywebsocket::{CloseCode, Config, Error, Initiator, Message, Upgrader};
+use mywebsocket_tests::cases::UNSENDABLE_CLOSE_CODES;
 use mywebsocket_tests::{
     assert_close_frame, assert_closed, assert_closed_by, assert_closed_without_frame, bounded,
     drain, our_client_and_tungstenite_server, our_server_and_raw_client,
@@ -147,7 +148,7 @@ async fn close_codes_that_may_not_be_sent_are_refused() {
         let (mut client, server) = our_client_and_tungstenite_server(Config::default()).await;
         let server = Task::spawn(drain(server));
 
-        for code in [0, 999, 1004, 1005, 1006, 1015, 5000] {
+        for code in UNSENDABLE_CLOSE_CODES {
             assert!(
                 matches!(
                     client.close(CloseCode::new(code), "").await,

@@ -4,6 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Message, Upgrader, WebSocket, WriteOptions};
+use mywebsocket_tests::cases::multibyte_text;
 use mywebsocket_tests::{
     assert_same_bytes, bounded, drain, our_client_and_raw_server,
     our_client_and_tungstenite_server, our_server_and_raw_client,
@@ -13,15 +14,6 @@ use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::Frame;
 use tungstenite::Message as TMessage;
-
-/// Text whose characters are 1 to 4 bytes long, so fragment boundaries split code points.
-fn multibyte_text(len_at_least: usize) -> String {
-    let mut s = String::new();
-    while s.len() < len_at_least {
-        s.push_str("aé€🦀");
-    }
-    s
-}
 
 /// Reads the frames of one data message (up to the frame with FIN).
 async fn read_message_frames(peer: &mut RawPeer) -> Vec<RawFrame> {

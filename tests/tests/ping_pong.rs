@@ -3,6 +3,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Error, Initiator, Upgrader, WebSocket};
+use mywebsocket_tests::cases::ping_payloads;
 use mywebsocket_tests::{
     assert_closed_by, bounded, drain, echo, our_client_and_tungstenite_server,
     our_server_and_tungstenite_client, Task, TungsteniteIo,
@@ -10,16 +11,6 @@ use mywebsocket_tests::{
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as TMessage;
-
-/// Ping payloads worth trying: empty, short, binary, and the largest allowed (125 bytes).
-fn payloads() -> Vec<Vec<u8>> {
-    vec![
-        Vec::new(),
-        b"hello".to_vec(),
-        vec![0, 0xFF, 0x80, 0x7F],
-        (0..125u8).collect(),
-    ]
-}
 
 /// A config whose handler for pings (or pongs) sends each payload to the returned receiver.
 fn recording(pongs: bool) -> (Config, UnboundedReceiver<Vec<u8>>) {
@@ -36,7 +27,7 @@ fn recording(pongs: bool) -> (Config, UnboundedReceiver<Vec<u8>>) {
 }
 
 /// `ours` was set up with [`recording`] pings: the tokio-tungstenite `peer` pings it with each
-/// of [`payloads`] and gets a pong with the same payload while our handler sees the ping;
+/// of [`ping_payloads`] and gets a pong with the same payload while our handler sees the ping;
 /// then the peer closes.
 async fn peer_pings_get_pongs(
     ours: WebSocket,
@@ -46,7 +37,7 @@ async fn peer_pings_get_pongs(
     // Our side answers pings while it reads.
     let ours = Task::spawn(echo(ours));
 
-    for payload in payloads() {
+    for payload in ping_payloads() {
         peer.send(TMessage::Ping(payload.clone().into()))
             .await
             .unwrap();
@@ -84,7 +75,7 @@ async fn tungstenite_server_ping_gets_pong_with_same_payload_from_our_client() {
 }
 
 /// `ours` was set up with [`recording`] pongs: it pings the tokio-tungstenite `peer` with each
-/// of [`payloads`], and the peer's pong reaches our handler while a read is pending; the
+/// of [`ping_payloads`], and the peer's pong reaches our handler while a read is pending; the
 /// peer saw every ping.
 async fn our_pings_reach_pong_handler(
     mut ours: WebSocket,
@@ -102,7 +93,7 @@ async fn our_pings_reach_pong_handler(
         seen
     });
 
-    for payload in payloads() {
+    for payload in ping_payloads() {
         ours.ping(payload.clone()).await.unwrap();
         // The pong is handled while a read is pending.
         let got = tokio::select! {
@@ -113,7 +104,7 @@ async fn our_pings_reach_pong_handler(
     }
 
     ours.close(CloseCode::NORMAL, "").await.unwrap();
-    assert_eq!(peer.join().await, payloads());
+    assert_eq!(peer.join().await, ping_payloads());
 }
 
 #[tokio::test]

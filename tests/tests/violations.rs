@@ -1,16 +1,18 @@
 //! A peer that breaks the rules gets the matching close code (RFC 6455 §7.4.1): 1009 for a
 //! message over the limit, 1007 for invalid UTF-8, 1002 for the rest; our read returns the
-//! matching error.
+//! matching error. The table of rule breaks is `mywebsocket_tests::cases::violations`, shared
+//! with `h2_conformance.rs`.
 
 use std::time::Duration;
 
 use futures_util::SinkExt;
 use mywebsocket::{Config, Error, ProtocolError, Upgrader};
+use mywebsocket_tests::cases::{self, violations, Keys, Violation};
 use mywebsocket_tests::{
     bounded, our_client_and_tungstenite_server, our_server_and_raw_client,
     our_server_and_tungstenite_client, raw_frame, read_close_code,
 };
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;
 use tungstenite::Message as TMessage;
 
@@ -156,80 +158,35 @@ async fn unmasked_frame_from_raw_client_closes_with_1002() {
     .await;
 }
 
+/// Every rule break of the shared table (`cases::violations`, which `h2_conformance.rs` runs
+/// over HTTP/2 too), from a raw client, gets its error and close code.
 #[tokio::test]
-async fn other_rule_breaks_from_raw_client_close_with_1002_or_1007() {
-    let close = |payload: Vec<u8>| raw_frame(true, OpCode::Control(Control::Close), payload, KEY);
-    let mut rsv1 = raw_frame(true, OpCode::Data(Data::Text), &b"x"[..], KEY);
-    rsv1.header_mut().rsv1 = true;
-    let cases = vec![
-        (vec![rsv1], ProtocolError::ReservedBits, 1002),
-        (
-            vec![raw_frame(
-                true,
-                OpCode::Data(Data::Reserved(3)),
-                Vec::new(),
-                KEY,
-            )],
-            ProtocolError::ReservedOpCode(3),
-            1002,
-        ),
-        (
-            vec![raw_frame(
-                true,
-                OpCode::Control(Control::Ping),
-                vec![0u8; 126],
-                KEY,
-            )],
-            ProtocolError::ControlFrameTooBig { len: 126 },
-            1002,
-        ),
-        (
-            vec![raw_frame(
-                false,
-                OpCode::Control(Control::Ping),
-                Vec::new(),
-                KEY,
-            )],
-            ProtocolError::FragmentedControlFrame,
-            1002,
-        ),
-        (
-            vec![raw_frame(
-                true,
-                OpCode::Data(Data::Continue),
-                &b"x"[..],
-                KEY,
-            )],
-            ProtocolError::UnexpectedContinuation,
-            1002,
-        ),
-        (
-            vec![
-                raw_frame(false, OpCode::Data(Data::Text), &b"x"[..], KEY),
-                raw_frame(true, OpCode::Data(Data::Binary), &b"y"[..], KEY),
-            ],
-            ProtocolError::ExpectedContinuation,
-            1002,
-        ),
-        (
-            vec![close(vec![3])],
-            ProtocolError::InvalidClosePayload,
-            1002,
-        ),
-        (
-            vec![close(1005u16.to_be_bytes().to_vec())],
-            ProtocolError::InvalidCloseCode(1005),
-            1002,
-        ),
-        (
-            vec![close(vec![0x03, 0xE8, 0xFF])],
-            ProtocolError::InvalidUtf8,
-            1007,
-        ),
-    ];
+async fn every_rule_break_from_raw_client_closes_with_its_code() {
     bounded(async {
-        for (frames, expected, code) in cases {
-            raw_client_violation(frames, expected, code).await;
+        for Violation {
+            name,
+            frames,
+            expected,
+            code,
+        } in violations(&Keys::CLIENT)
+        {
+            let (mut server, mut peer) = our_server_and_raw_client(Upgrader::new(
+                Config::default().max_message_size(cases::LIMIT),
+            ))
+            .await;
+            for frame in frames {
+                peer.send_frame(frame).await;
+            }
+            let err = tokio::time::timeout(Duration::from_secs(5), server.read_msg())
+                .await
+                .unwrap_or_else(|_| panic!("{name}: no error within 5 s"))
+                .unwrap_err();
+            assert!(
+                expected.matches(&err),
+                "{name}: expected {expected:?}, got {err:?}"
+            );
+            assert_eq!(peer.read_close().await.0, code, "{name}: close code");
+            peer.expect_eof().await;
         }
     })
     .await;
