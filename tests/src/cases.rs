@@ -3,12 +3,11 @@
 //!
 //! - [`exchange_cases`]: scripts of frames written by hand, read by our library and by
 //!   tungstenite in the same role, compared as [`Outcome`]s ([`read_ours`],
-//!   [`read_tungstenite`]); from
-//!   `differential.rs`.
+//!   [`read_tungstenite`]); from `differential.rs`.
 //! - [`violations`]: rule breaks and the error and close code each must get (RFC 6455
 //!   §7.4.1); from `violations.rs`.
-//! - [`ping_payloads`] (`ping_pong.rs`), [`multibyte_text`] (`fragmentation.rs`) and
-//!   [`UNSENDABLE_CLOSE_CODES`] (`close.rs`).
+//! - [`ping_payloads`] (`ping_pong.rs`), [`multibyte_text`] and [`check_fragments`]
+//!   (`fragmentation.rs`), and [`UNSENDABLE_CLOSE_CODES`] (`close.rs`).
 //!
 //! Frames are built for a sender in a given role: [`Keys::proper`] masks as the role requires
 //! (a client's key, or `None` for a server), [`Keys::improper`] the opposite.
@@ -20,7 +19,7 @@ use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::Message as TMessage;
 
-use crate::{encode_frame, raw_frame};
+use crate::{assert_same_bytes, encode_frame, raw_frame, RawFrame};
 
 /// The message size limit the readers of [`exchange_cases`] and [`violations`] run with.
 pub const LIMIT: usize = 1024;
@@ -512,4 +511,36 @@ pub fn multibyte_text(len_at_least: usize) -> String {
         s.push_str("aé€🦀");
     }
     s
+}
+
+/// Checks that `frames` are `expected` split into frames of `fragment_size` bytes: the first
+/// with `first`, the rest continuations, FIN on the last only, masked exactly when `masked`.
+///
+/// # Panics
+/// If they are not.
+pub fn check_fragments(
+    frames: &[RawFrame],
+    first: Data,
+    expected: &[u8],
+    fragment_size: usize,
+    masked: bool,
+) {
+    let count = expected.len().div_ceil(fragment_size);
+    assert!(count > 1, "the test needs a message that fragments");
+    assert_eq!(frames.len(), count, "number of frames");
+    for (i, frame) in frames.iter().enumerate() {
+        let h = &frame.header;
+        let opcode = if i == 0 { first } else { Data::Continue };
+        assert_eq!(h.opcode, OpCode::Data(opcode), "opcode of frame {i}");
+        assert_eq!(h.is_final, i == count - 1, "FIN of frame {i}");
+        assert!(!h.rsv1 && !h.rsv2 && !h.rsv3, "reserved bits of frame {i}");
+        assert_eq!(h.mask.is_some(), masked, "mask of frame {i}");
+        let want = fragment_size.min(expected.len() - i * fragment_size);
+        assert_eq!(frame.payload.len(), want, "length of frame {i}");
+    }
+    let joined: Vec<u8> = frames
+        .iter()
+        .flat_map(|f| f.payload.iter().copied())
+        .collect();
+    assert_same_bytes(&joined, expected, "reassembled fragments");
 }

@@ -210,10 +210,23 @@ impl H2Client {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let mut request = request.body(()).expect("a valid request");
-        request
-            .extensions_mut()
-            .insert(Protocol::from_static("websocket"));
+        let request = request.body(()).expect("a valid request");
+        self.send(request, Some("websocket")).await
+    }
+
+    /// Sends `request` as it is, with `:protocol` set to `protocol` if given (an extended
+    /// CONNECT), and returns the response and, when it is a 2xx, the stream.
+    ///
+    /// # Panics
+    /// If the connection fails or the server resets the stream instead of answering.
+    pub async fn send(
+        &self,
+        mut request: Request<()>,
+        protocol: Option<&str>,
+    ) -> (Response<()>, Option<H2Io>) {
+        if let Some(protocol) = protocol {
+            request.extensions_mut().insert(Protocol::from(protocol));
+        }
         let mut send = self.send.clone().ready().await.expect("h2 ready");
         let (response, stream) = send.send_request(request, false).expect("send CONNECT");
         let response = response.await.expect("a response");
@@ -357,6 +370,29 @@ impl H2Peer {
             .expect("write");
     }
 
+    /// Writes `bytes` `chunk` bytes at a time, each in a DATA frame of its own, so that
+    /// WebSocket frames (and their headers) are split across HTTP/2 frames.
+    ///
+    /// # Panics
+    /// If the stream fails.
+    pub async fn send_bytes_in_chunks(&mut self, bytes: &[u8], chunk: usize) {
+        for part in bytes.chunks(chunk) {
+            self.send_bytes(part).await;
+        }
+    }
+
+    /// Resets the stream with `reason`, as a peer that leaves without the closing handshake.
+    pub fn reset(&mut self, reason: Reason) {
+        self.io.reset(reason);
+    }
+
+    /// Ends our side of the stream (END_STREAM) without a close frame.
+    pub async fn end_stream(&mut self) {
+        tokio::io::AsyncWriteExt::shutdown(&mut self.io)
+            .await
+            .expect("end the stream");
+    }
+
     /// Writes one frame, encoded by tungstenite (masked if it has a mask key).
     ///
     /// # Panics
@@ -381,6 +417,31 @@ impl H2Peer {
             if tokio::io::AsyncReadExt::read_buf(&mut self.io, &mut self.buf).await? == 0 {
                 assert!(self.buf.is_empty(), "stream ended mid-frame");
                 return Ok(None);
+            }
+        }
+    }
+
+    /// Reads the frames of one data message (up to the frame with FIN).
+    ///
+    /// # Panics
+    /// On a control frame, on the end of the stream or on a stream error.
+    pub async fn read_message_frames(&mut self) -> Vec<RawFrame> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self
+                .read_frame()
+                .await
+                .expect("read a data frame")
+                .expect("a data frame before the end of the stream");
+            assert!(
+                !matches!(frame.header.opcode, OpCode::Control(_)),
+                "unexpected control frame {:?}",
+                frame.header
+            );
+            let fin = frame.header.is_final;
+            frames.push(frame);
+            if fin {
+                return frames;
             }
         }
     }

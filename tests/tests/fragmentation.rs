@@ -4,7 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use mywebsocket::{CloseCode, Config, Message, Upgrader, WebSocket, WriteOptions};
-use mywebsocket_tests::cases::multibyte_text;
+use mywebsocket_tests::cases::{check_fragments, multibyte_text};
 use mywebsocket_tests::{
     assert_same_bytes, bounded, drain, our_client_and_raw_server,
     our_client_and_tungstenite_server, our_server_and_raw_client,
@@ -35,35 +35,6 @@ async fn read_message_frames(peer: &mut RawPeer) -> Vec<RawFrame> {
             return frames;
         }
     }
-}
-
-/// Checks that `frames` are `expected` split into frames of `fragment_size` bytes: the first
-/// with `first`, the rest continuations, FIN on the last only, masked exactly when `masked`.
-fn check_fragments(
-    frames: &[RawFrame],
-    first: Data,
-    expected: &[u8],
-    fragment_size: usize,
-    masked: bool,
-) {
-    let count = expected.len().div_ceil(fragment_size);
-    assert!(count > 1, "the test needs a message that fragments");
-    assert_eq!(frames.len(), count, "number of frames");
-    for (i, frame) in frames.iter().enumerate() {
-        let h = &frame.header;
-        let opcode = if i == 0 { first } else { Data::Continue };
-        assert_eq!(h.opcode, OpCode::Data(opcode), "opcode of frame {i}");
-        assert_eq!(h.is_final, i == count - 1, "FIN of frame {i}");
-        assert!(!h.rsv1 && !h.rsv2 && !h.rsv3, "reserved bits of frame {i}");
-        assert_eq!(h.mask.is_some(), masked, "mask of frame {i}");
-        let want = fragment_size.min(expected.len() - i * fragment_size);
-        assert_eq!(frame.payload.len(), want, "length of frame {i}");
-    }
-    let joined: Vec<u8> = frames
-        .iter()
-        .flat_map(|f| f.payload.iter().copied())
-        .collect();
-    assert_same_bytes(&joined, expected, "reassembled fragments");
 }
 
 #[tokio::test]

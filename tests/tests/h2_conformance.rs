@@ -18,21 +18,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use h2::Reason;
 use mywebsocket::h2::Http2Connection;
 use mywebsocket::{
     CloseCode, Config, Error, Initiator, Message, Upgrader, WebSocket, WriteOptions,
 };
 use mywebsocket_tests::cases::{
-    exchange_cases, multibyte_text, ping_payloads, read_ours, read_tungstenite, tungstenite_config,
-    violations, Keys, Outcome, Violation, LIMIT, UNSENDABLE_CLOSE_CODES,
+    check_fragments, exchange_cases, multibyte_text, ping_payloads, read_ours, read_tungstenite,
+    tungstenite_config, violations, Keys, Outcome, Violation, LIMIT, UNSENDABLE_CLOSE_CODES,
 };
 use mywebsocket_tests::{
-    assert_closed, assert_closed_by, assert_same_bytes, bounded, listen, pattern,
-    spawn_our_h2_server, H2Client, H2Peer, H2Server, Task,
+    assert_closed, assert_closed_by, assert_closed_without_frame, assert_same_bytes, bounded,
+    encode_frame, listen, pattern, raw_frame, spawn_our_h2_server, H2Client, H2Peer, H2Server,
+    Task,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::Role;
 
 fn limited() -> Config {
@@ -97,6 +99,12 @@ async fn our_h2_server_reads_the_exchange_table_like_tungstenite() {
             let ours = read_ours(&mut ws).await;
             // What our server sent on the stream (its close, a pong) is unmasked.
             until_close(&mut peer, false).await;
+            // The same bytes a byte per DATA frame read the same.
+            let mut peer = ours_client.websocket("/").await;
+            let mut ws = accepted.recv().await.expect("our server's WebSocket");
+            peer.send_bytes_in_chunks(&bytes, 1).await;
+            let ours_bytewise = read_ours(&mut ws).await;
+            until_close(&mut peer, false).await;
 
             let ((io, _), mut peer) = tokio::join!(
                 their_server.websocket_with(&[], &[]),
@@ -107,6 +115,7 @@ async fn our_h2_server_reads_the_exchange_table_like_tungstenite() {
                 WebSocketStream::from_raw_socket(io, Role::Server, Some(tungstenite_config()))
                     .await;
             let theirs = read_tungstenite(&mut ws).await;
+            assert_eq!(ours, ours_bytewise, "{name}: a byte per DATA frame");
             outcomes.push((name, ours, theirs));
         }
         assert_agree(&outcomes);
@@ -146,6 +155,20 @@ async fn our_h2_client_reads_the_exchange_table_like_tungstenite() {
                 until_close(&mut peer, true).await;
                 drop(peer);
             });
+
+            // The same bytes a byte per DATA frame read the same.
+            let (opened, mut peer) = tokio::join!(
+                connection.websocket(&target, limited()),
+                our_server.websocket(&[])
+            );
+            let (mut ws, _) = opened.unwrap();
+            let chunked = &bytes;
+            let (ours_bytewise, ()) = tokio::join!(read_ours(&mut ws), async move {
+                peer.send_bytes_in_chunks(chunked, 1).await;
+                until_close(&mut peer, true).await;
+                drop(peer);
+            });
+            assert_eq!(ours, ours_bytewise, "{name}: a byte per DATA frame");
 
             let (mut peer, client) =
                 tokio::join!(their_server.websocket(&bytes), their_client.websocket("/"));
@@ -201,9 +224,9 @@ async fn rule_breaks_from_a_raw_h2_client_get_their_close_codes() {
         // The connection outlived every failed stream.
         let mut peer = client.websocket("/").await;
         let mut ws = accepted.recv().await.unwrap();
-        peer.send_frame(mywebsocket_tests::raw_frame(
+        peer.send_frame(raw_frame(
             true,
-            OpCode::Data(tungstenite::protocol::frame::coding::Data::Text),
+            OpCode::Data(Data::Text),
             &b"still here"[..],
             Keys::CLIENT.proper,
         ))
@@ -228,7 +251,7 @@ async fn rule_breaks_from_a_raw_h2_server_get_their_close_codes() {
                 .frames
                 .iter()
                 .cloned()
-                .flat_map(mywebsocket_tests::encode_frame)
+                .flat_map(encode_frame)
                 .collect();
             let (opened, mut peer) = tokio::join!(
                 connection.websocket(&target, limited()),
@@ -479,6 +502,256 @@ async fn a_message_over_the_limit_over_h2_closes_with_1009_both_ways() {
             matches!(&end, Error::Closed { frame: Some(f), initiator: Initiator::Remote } if f.code.as_u16() == 1009),
             "{end:?}"
         );
+    })
+    .await;
+}
+
+/// How a peer leaves without the closing handshake over HTTP/2, where over HTTP/1.1 it would
+/// drop TCP (`close.rs`).
+#[derive(Debug, Clone, Copy)]
+enum Vanish {
+    /// END_STREAM: the end of its side, as TCP's FIN.
+    EndStream,
+    /// RST_STREAM with this reason.
+    Reset(Reason),
+}
+
+const VANISHES: [Vanish; 4] = [
+    Vanish::EndStream,
+    Vanish::Reset(Reason::CANCEL),
+    Vanish::Reset(Reason::NO_ERROR),
+    Vanish::Reset(Reason::INTERNAL_ERROR),
+];
+
+impl Vanish {
+    async fn apply(self, peer: &mut H2Peer) {
+        match self {
+            Self::EndStream => peer.end_stream().await,
+            Self::Reset(reason) => peer.reset(reason),
+        }
+    }
+}
+
+/// `ws` read "hi", then its peer left as `how`: the next read is an I/O error (the end of the
+/// stream without a close frame reads as `UnexpectedEof`, as over TCP), then the WebSocket is
+/// closed by the peer without a frame, and writing fails.
+async fn assert_vanished(ws: &mut WebSocket, how: Vanish) {
+    match ws.read_msg().await {
+        Err(Error::Io(e)) => {
+            if matches!(how, Vanish::EndStream) {
+                assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{how:?}: {e}");
+            }
+        }
+        other => panic!("{how:?}: expected an I/O error, got {other:?}"),
+    }
+    let again = ws.read_msg().await.unwrap_err();
+    assert_closed_without_frame(&again, Initiator::Remote);
+    assert!(ws.write_string("anyone?").await.is_err(), "{how:?}");
+}
+
+#[tokio::test]
+async fn a_peer_vanishing_without_close_over_h2_is_an_io_error_in_both_roles() {
+    bounded(async {
+        // A raw client leaves our server.
+        let (addr, _server, mut accepted) = spawn_our_h2_server(Upgrader::default()).await;
+        let client = H2Client::connect(addr).await;
+        for how in VANISHES {
+            let mut peer = client.websocket("/").await;
+            let mut ws = accepted.recv().await.expect("our server's WebSocket");
+            peer.send_frame(raw_frame(
+                true,
+                OpCode::Data(Data::Text),
+                &b"hi"[..],
+                Keys::CLIENT.proper,
+            ))
+            .await;
+            assert_eq!(ws.read_msg().await.unwrap(), Message::text("hi"));
+            how.apply(&mut peer).await;
+            assert_vanished(&mut ws, how).await;
+        }
+        // A raw server leaves our client.
+        let (listener, addr) = listen().await;
+        let accept = Task::spawn(async move { H2Server::accept(&listener).await });
+        let connection = Http2Connection::connect(&url(addr)).await.unwrap();
+        let mut server = accept.join().await;
+        let target = url(addr);
+        let hi = encode_frame(raw_frame(true, OpCode::Data(Data::Text), &b"hi"[..], None));
+        for how in VANISHES {
+            let (opened, mut peer) = tokio::join!(
+                connection.websocket(&target, Config::default()),
+                server.websocket(&hi)
+            );
+            let (mut ws, _) = opened.unwrap();
+            assert_eq!(ws.read_msg().await.unwrap(), Message::text("hi"));
+            how.apply(&mut peer).await;
+            assert_vanished(&mut ws, how).await;
+        }
+        // Both connections outlived their streams.
+        let mut peer = client.websocket("/").await;
+        let ws = accepted.recv().await.unwrap();
+        ws.write_string("still here").await.unwrap();
+        let frame = peer.read_frame().await.unwrap().unwrap();
+        assert_eq!(&frame.payload[..], b"still here");
+        let (opened, _peer) = tokio::join!(
+            connection.websocket(&target, Config::default()),
+            server.websocket(&hi)
+        );
+        let (mut ws, _) = opened.unwrap();
+        assert_eq!(ws.read_msg().await.unwrap(), Message::text("hi"));
+    })
+    .await;
+}
+
+/// Extended CONNECTs (and other requests) our server must refuse, each with its status, as
+/// `handshake.rs` checks over HTTP/1.1; the refusals are valid HTTP/2 answers (no
+/// connection-specific header, which would make the h2 crate reset the stream instead) and the
+/// connection serves the next stream. Subprotocols are chosen as over HTTP/1.1.
+#[tokio::test]
+async fn bad_extended_connects_over_h2_get_their_status() {
+    bounded(async {
+        let config = Config::default()
+            .protocols(["chat", "v2"])
+            .allowed_origins(["https://good.example"]);
+        let (addr, _server, mut accepted) = spawn_our_h2_server(Upgrader::new(config)).await;
+        let client = H2Client::connect(addr).await;
+        let connect = |headers: &[(&str, &str)]| {
+            let mut request = http::Request::builder()
+                .method(http::Method::CONNECT)
+                .uri("http://localhost/chat");
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.body(()).unwrap()
+        };
+        let v13 = ("sec-websocket-version", "13");
+        let cases: Vec<(&str, http::Request<()>, Option<&str>, u16)> = vec![
+            ("no version", connect(&[]), Some("websocket"), 426),
+            (
+                "version 8",
+                connect(&[("sec-websocket-version", "8")]),
+                Some("websocket"),
+                426,
+            ),
+            (
+                "another :protocol",
+                connect(&[v13]),
+                Some("webtransport"),
+                400,
+            ),
+            (
+                "GET",
+                http::Request::get("http://localhost/chat")
+                    .header(v13.0, v13.1)
+                    .body(())
+                    .unwrap(),
+                None,
+                405,
+            ),
+            (
+                "origin refused",
+                connect(&[v13, ("origin", "https://evil.example")]),
+                Some("websocket"),
+                403,
+            ),
+        ];
+        for (name, request, protocol, status) in cases {
+            let (response, stream) = client.send(request, protocol).await;
+            assert_eq!(response.status(), status, "{name}: {response:?}");
+            assert!(stream.is_none(), "{name}");
+            for header in ["connection", "upgrade", "sec-websocket-accept"] {
+                assert!(
+                    !response.headers().contains_key(header),
+                    "{name}: {response:?}"
+                );
+            }
+        }
+        // Subprotocols: the server's first that the client offered, or none.
+        for (offer, chosen) in [
+            ("other, v2, chat", Some("chat")),
+            ("v2", Some("v2")),
+            ("Chat, other", None),
+        ] {
+            let (response, stream) = client
+                .open(
+                    "/",
+                    &[
+                        ("sec-websocket-protocol", offer),
+                        ("origin", "https://good.example"),
+                    ],
+                )
+                .await;
+            assert_eq!(response.status(), 200, "{offer}");
+            assert!(stream.is_some());
+            let got = response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap());
+            assert_eq!(got, chosen, "{offer}");
+            let ws = accepted.recv().await.unwrap();
+            assert_eq!(ws.protocol(), chosen, "{offer}");
+        }
+    })
+    .await;
+}
+
+/// Our fragmented writes on an HTTP/2 stream, frame by frame (`fragmentation.rs` over TCP):
+/// the fragments of each size, unmasked from our server, masked from our client with a key
+/// per frame.
+#[tokio::test]
+async fn fragmented_writes_are_several_frames_on_an_h2_stream() {
+    bounded(async {
+        let writes = [
+            (Data::Text, multibyte_text(1000).into_bytes(), 64),
+            (Data::Binary, pattern(10_000, 3), 1000),
+            (Data::Binary, pattern(70_000, 6), 30_000),
+        ];
+        let write = |ws: &WebSocket, first: Data, bytes: &[u8], size: usize| {
+            let opts = WriteOptions::default().fragment_size(size);
+            let (ws, bytes) = (ws.writer(), bytes.to_vec());
+            async move {
+                match first {
+                    Data::Text => ws
+                        .write_string_with(String::from_utf8(bytes).unwrap(), &opts)
+                        .await
+                        .unwrap(),
+                    _ => ws.write_binary_with(bytes, &opts).await.unwrap(),
+                }
+            }
+        };
+
+        // Our server to a raw client.
+        let (addr, _server, mut accepted) = spawn_our_h2_server(Upgrader::default()).await;
+        let client = H2Client::connect(addr).await;
+        let mut peer = client.websocket("/").await;
+        let server = accepted.recv().await.unwrap();
+        for (first, bytes, size) in &writes {
+            write(&server, *first, bytes, *size).await;
+            let frames = peer.read_message_frames().await;
+            check_fragments(&frames, *first, bytes, *size, false);
+        }
+
+        // Our client to a raw server.
+        let (listener, addr) = listen().await;
+        let accept = Task::spawn(async move { H2Server::accept(&listener).await });
+        let connection = Http2Connection::connect(&url(addr)).await.unwrap();
+        let mut server = accept.join().await;
+        let target = url(addr);
+        let (opened, mut peer) = tokio::join!(
+            connection.websocket(&target, Config::default()),
+            server.websocket(&[])
+        );
+        let (client, _) = opened.unwrap();
+        for (first, bytes, size) in &writes {
+            write(&client, *first, bytes, *size).await;
+            let frames = peer.read_message_frames().await;
+            check_fragments(&frames, *first, bytes, *size, true);
+            let keys: std::collections::HashSet<_> = frames.iter().map(|f| f.header.mask).collect();
+            assert!(
+                keys.len() > 1,
+                "all {} frames used one mask key",
+                frames.len()
+            );
+        }
     })
     .await;
 }
