@@ -44,6 +44,8 @@ done
 export REDIS_URL="redis://127.0.0.1:$port/"
 echo "cluster: redis-server on $REDIS_URL"
 nice -n 19 cargo build -p mywebsocket-chat --bins
+# The hub's own Redis tests (per-room subscriptions), in-process against the same server.
+nice -n 19 cargo test -p mywebsocket-hub --test redis_rooms -- --ignored
 status=0
 nice -n 19 cargo test -p mywebsocket-chat --test cluster -- --test-threads=1 "$@" || status=$?
 if [ "$status" -ne 0 ]; then

@@ -80,7 +80,7 @@ mod presence;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use broker::RedisBroker;
+pub use broker::{RedisBroker, Traffic};
 pub use broker::{Broker, MemoryBroker};
 pub use config::{HubConfig, SlowConsumerPolicy};
 pub use encoder::{Encoder, RawEncoder};

@@ -24,7 +24,7 @@ use crate::presence::{Member, Presence, PresenceEvent, RoomMember};
 pub use self::memory::MemoryBroker;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use self::redis::RedisBroker;
+pub use self::redis::{RedisBroker, Traffic};
 
 /// A boxed future, so that [`Broker`] can be used as `dyn Broker`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -191,4 +191,28 @@ pub trait Broker: Send + Sync + 'static {
     /// # Errors
     /// The broker cannot be reached.
     fn presence(&self, room: String, limit: usize) -> BoxFuture<'_, Result<Presence>>;
+
+    /// Whether this node hosts members of `room`: `true` when its first local member joins,
+    /// `false` when its last one leaves. A broker that can route by room delivers a room's
+    /// events only to the nodes that want them; one that delivers every room to every node
+    /// ignores this (the default).
+    ///
+    /// The hub calls it under its own lock, in the order membership changes, so the broker's
+    /// view never runs behind or ahead of the hub's: it must not block, and must not call the
+    /// sink.
+    fn set_interest(&self, room: &str, interested: bool) {
+        let _ = (room, interested);
+    }
+
+    /// Resolves once events of `room` published from now on reach this node's sink (after
+    /// [`Broker::set_interest`] with `true`, or at once if the room is no longer wanted). A
+    /// join awaits it before reading the room's history, so no message falls between the
+    /// history read and the live subscription. Default: at once.
+    ///
+    /// # Errors
+    /// The broker cannot be reached.
+    fn room_ready(&self, room: String) -> BoxFuture<'_, Result<()>> {
+        let _ = room;
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -81,11 +81,7 @@ impl Hub {
                 room.to_owned(),
                 (Cursor::Joining(Vec::new()), member.clone()),
             );
-            st.rooms
-                .entry(room.to_owned())
-                .or_default()
-                .insert(conn.clone());
-            st.room_last.entry(room.to_owned()).or_default();
+            st.add_room_member(room, conn, &*self.inner.broker);
             member
         };
         // From here until it returns, dropping this future undoes the join.
@@ -95,15 +91,21 @@ impl Hub {
             room: room.to_owned(),
             armed: true,
         };
-        let history = self
-            .inner
-            .broker
-            .history(
-                room.to_owned(),
-                opts.since,
-                self.inner.config.history_on_join,
-            )
-            .await;
+        // The room's live events reach this node before its history is read: what is
+        // published in between comes both ways, and the cursor keeps it once.
+        let broker = &self.inner.broker;
+        let history = match broker.room_ready(room.to_owned()).await {
+            Ok(()) => {
+                broker
+                    .history(
+                        room.to_owned(),
+                        opts.since,
+                        self.inner.config.history_on_join,
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let history = match history {
             Ok(h) => h,
             Err(e) => {

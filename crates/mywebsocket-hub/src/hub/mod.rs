@@ -377,12 +377,26 @@ async fn to_completion<T: Send + 'static>(work: impl Future<Output = T> + Send +
 }
 
 impl State {
-    fn remove_room_member(&mut self, room: &str, conn: &ConnId) {
+    /// Adds `conn` to `room`'s local members; the room's first tells `broker` this node wants
+    /// its events.
+    fn add_room_member(&mut self, room: &str, conn: &ConnId, broker: &dyn Broker) {
+        let members = self.rooms.entry(room.to_owned()).or_insert_with(|| {
+            broker.set_interest(room, true);
+            HashSet::new()
+        });
+        members.insert(conn.clone());
+        self.room_last.entry(room.to_owned()).or_default();
+    }
+
+    /// Takes `conn` out of `room`'s local members; after the last, `broker` is told this node
+    /// no longer wants the room's events.
+    fn remove_room_member(&mut self, room: &str, conn: &ConnId, broker: &dyn Broker) {
         if let Some(set) = self.rooms.get_mut(room) {
             set.remove(conn);
             if set.is_empty() {
                 self.rooms.remove(room);
                 self.room_last.remove(room);
+                broker.set_interest(room, false);
             }
         }
     }
@@ -397,7 +411,7 @@ impl Inner {
     fn forget_member(&self, conn: &ConnId, room: &str) -> Option<Member> {
         let mut st = self.lock();
         let (_, member) = st.conns.get_mut(conn)?.rooms.remove(room)?;
-        st.remove_room_member(room, conn);
+        st.remove_room_member(room, conn, &*self.broker);
         Some(member)
     }
 }

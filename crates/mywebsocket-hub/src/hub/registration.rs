@@ -89,7 +89,7 @@ impl Hub {
                 }
             }
             for room in local.rooms.keys() {
-                st.remove_room_member(room, conn);
+                st.remove_room_member(room, conn, &*self.inner.broker);
             }
             local.rooms
         };

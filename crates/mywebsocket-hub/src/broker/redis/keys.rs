@@ -33,11 +33,6 @@ impl Keys {
         format!("{}:c:{room}", self.prefix)
     }
 
-    /// Every room's channel.
-    pub(super) fn channel_pattern(&self) -> String {
-        format!("{}:c:*", self.prefix)
-    }
-
     /// The room of a channel named by [`Keys::channel`].
     pub(super) fn room_of<'a>(&self, channel: &'a str) -> Option<&'a str> {
         channel

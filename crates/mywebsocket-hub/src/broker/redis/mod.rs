@@ -1,7 +1,8 @@
 //! The Redis broker: many nodes sharing one Redis.
 //!
 //! Per room, a stream `<prefix>:s:<room>` holds the history (`XADD ... MAXLEN`) and a channel
-//! `<prefix>:c:<room>` carries each message to every node. One Lua script appends to the
+//! `<prefix>:c:<room>` carries each message to the nodes subscribed to it: a node subscribes
+//! to a room's channel while its hub has members there ([`rooms`]). One Lua script appends to the
 //! stream and publishes, so the channel's order is the stream's order (one order per room),
 //! and a per-node sequence number makes a retried publish a no-op (no duplicates after a
 //! reconnect). Presence lives in a hash per room; each node refreshes `<prefix>:alive:<node>`
@@ -13,12 +14,14 @@
 //!
 //! [`keys`] names what the broker keeps in Redis, [`scripts`] the Lua and the formats of what
 //! it stores and publishes; three tasks run per node: the [`publisher`], the [`subscriber`]
-//! and [`liveness`]; [`presence`] reads and writes the members of rooms.
+//! (with [`rooms`], which keeps the per-room subscriptions) and [`liveness`]; [`presence`]
+//! reads and writes the members of rooms.
 
 mod keys;
 mod liveness;
 mod presence;
 mod publisher;
+mod rooms;
 mod scripts;
 mod subscriber;
 
@@ -32,6 +35,7 @@ use tokio::sync::mpsc;
 
 use self::keys::Keys;
 use self::publisher::Pending;
+use self::rooms::Rooms;
 use super::{BoxFuture, Broker, BrokerSink, History, Target};
 use crate::config::HubConfig;
 use crate::error::{HubError, Result};
@@ -56,6 +60,7 @@ pub struct RedisBroker {
     history_len: usize,
     ttl: Duration,
     outage_buffer: usize,
+    rooms: Arc<Rooms>,
     running: OnceLock<Running>,
 }
 
@@ -81,6 +86,7 @@ impl RedisBroker {
             history_len: config.history_len,
             ttl: config.presence_ttl,
             outage_buffer: config.outage_buffer.max(1),
+            rooms: Arc::new(Rooms::new()),
             running: OnceLock::new(),
         })
     }
@@ -123,6 +129,7 @@ impl Broker for RedisBroker {
             tokio::spawn(subscriber::run_subscriber(
                 self.client.clone(),
                 keys,
+                Arc::clone(&self.rooms),
                 sink,
                 subscribed,
             ));
@@ -184,6 +191,39 @@ impl Broker for RedisBroker {
             let running = self.running()?;
             presence::members(&running.conn, &self.keys, &room, limit).await
         })
+    }
+
+    fn set_interest(&self, room: &str, interested: bool) {
+        self.rooms.set_interest(room, interested);
+    }
+
+    fn room_ready(&self, room: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.rooms.ready(&room).await })
+    }
+}
+
+impl RedisBroker {
+    /// A handle on what this broker receives from Redis, which stays readable after the
+    /// broker is given to the hub.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            received: self.rooms.received_counter(),
+        }
+    }
+}
+
+/// What a [`RedisBroker`] received from Redis; from [`RedisBroker::traffic`].
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    received: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Traffic {
+    /// Room messages (broadcasts and presence changes) this node has received from Redis
+    /// since it started. A node subscribes only to the rooms it hosts members of, so this
+    /// grows with their traffic, not with all rooms': compare it with the deliveries made.
+    pub fn room_messages(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The subscription: every room's channel and the direct channel, kept up across outages,
-//! with a resynchronisation from the streams after each reconnection.
+//! The subscription: the channels of the rooms this node hosts members of, and the direct
+//! channel, kept up across outages, with a resynchronisation from the streams after each
+//! reconnection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +8,19 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::keys::Keys;
+use super::rooms::Rooms;
 use super::scripts::{parse_direct, parse_room_message};
 use super::MAX_BACKOFF;
 use crate::broker::{BrokerEvent, BrokerSink};
 use crate::presence::{Member, PresenceEvent};
 
-/// Keeps the subscription up: connects with backoff, subscribes, resyncs the hub from the
-/// streams, then delivers until the connection drops. Stops once the hub is gone.
+/// Keeps the subscription up: connects with backoff, subscribes to the direct channel and to
+/// the rooms this node wants, resyncs the hub from the streams, then delivers until the
+/// connection drops. Stops once the hub is gone.
 pub(super) async fn run_subscriber(
     client: redis::Client,
     keys: Keys,
+    rooms: Arc<Rooms>,
     sink: Arc<dyn BrokerSink>,
     subscribed: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -28,33 +32,43 @@ pub(super) async fn run_subscriber(
         }
         let connected = async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.psubscribe(keys.channel_pattern()).await?;
             pubsub.subscribe(keys.direct()).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            Ok::<_, redis::RedisError>(pubsub.split())
         }
         .await;
         match connected {
-            Ok(pubsub) => {
+            Ok((pubsub_sink, mut messages)) => {
                 backoff = Duration::from_millis(50);
-                if let Some(first) = subscribed.take() {
-                    let _ = first.send(());
-                } else {
-                    tracing::info!(
-                        "reconnected to Redis and resubscribed; recovering from streams"
-                    );
+                let (synced, rooms_subscribed) = tokio::sync::oneshot::channel();
+                let reconciler = {
+                    let (rooms, keys) = (Arc::clone(&rooms), keys.clone());
+                    tokio::spawn(async move { rooms.reconcile(&keys, pubsub_sink, synced).await })
+                };
+                // Every wanted room is subscribed before the hub resyncs, so that what it
+                // fetches and what arrives live leave no hole between them.
+                if rooms_subscribed.await.is_ok() {
+                    if let Some(first) = subscribed.take() {
+                        let _ = first.send(());
+                    } else {
+                        tracing::info!(
+                            "reconnected to Redis and resubscribed; recovering from streams"
+                        );
+                    }
+                    // Messages published meanwhile wait in the subscription while the hub
+                    // fetches what it missed, so they are delivered after it, in order.
+                    sink.resync().await;
+                    while let Some(msg) = messages.next().await {
+                        handle_pubsub(
+                            &keys,
+                            &rooms,
+                            &*sink,
+                            msg.get_channel_name(),
+                            msg.get_payload_bytes(),
+                        );
+                    }
                 }
-                let mut messages = pubsub.into_on_message();
-                // Messages published meanwhile wait in the subscription while the hub fetches
-                // what it missed, so they are delivered after it, in order.
-                sink.resync().await;
-                while let Some(msg) = messages.next().await {
-                    handle_pubsub(
-                        &keys,
-                        &*sink,
-                        msg.get_channel_name(),
-                        msg.get_payload_bytes(),
-                    );
-                }
+                reconciler.abort();
+                rooms.disconnected();
                 tracing::error!("lost the Redis subscription; reconnecting");
             }
             Err(e) => {
@@ -67,7 +81,7 @@ pub(super) async fn run_subscriber(
 }
 
 /// Hands one message of the subscription to the hub.
-fn handle_pubsub(keys: &Keys, sink: &dyn BrokerSink, channel: &str, body: &[u8]) {
+fn handle_pubsub(keys: &Keys, rooms: &Rooms, sink: &dyn BrokerSink, channel: &str, body: &[u8]) {
     if channel == keys.direct() {
         if let Some((target, msg)) = parse_direct(body) {
             sink.deliver(BrokerEvent::Direct { target, msg });
@@ -78,6 +92,7 @@ fn handle_pubsub(keys: &Keys, sink: &dyn BrokerSink, channel: &str, body: &[u8])
         return;
     };
     let room = room.to_owned();
+    rooms.received();
     match body.first() {
         Some(b'M') => {
             if let Some(message) = parse_room_message(body) {

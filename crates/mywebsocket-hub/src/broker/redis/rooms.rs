@@ -1,0 +1,165 @@
+//! Per-room subscriptions: the rooms this node wants (its hub has members in them), the
+//! rooms the current Redis subscription confirmed, and the task that brings the second in
+//! line with the first.
+//!
+//! The hub changes what it wants under its own lock, in membership order
+//! ([`Rooms::set_interest`]); a join then waits for the room's subscription to be confirmed
+//! ([`Rooms::ready`]) before it reads history. The reconciler subscribes and unsubscribes in
+//! batches on the subscription's connection and reports what Redis confirmed.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use redis::aio::PubSubSink;
+use tokio::sync::{watch, Notify};
+
+use super::keys::Keys;
+use crate::error::{HubError, Result};
+
+/// Most channels in one SUBSCRIBE or UNSUBSCRIBE.
+const BATCH: usize = 512;
+
+/// What this node wants and what Redis confirmed.
+#[derive(Debug, Default)]
+struct State {
+    wanted: HashSet<String>,
+    /// Rooms the current subscription holds, as Redis confirmed.
+    confirmed: HashSet<String>,
+    /// A subscription connection is up.
+    connected: bool,
+}
+
+/// The node's room subscriptions. See the [module docs](self).
+#[derive(Debug)]
+pub(super) struct Rooms {
+    state: Mutex<State>,
+    /// Wakes the reconciler when `wanted` changes.
+    changed: Notify,
+    /// Bumped whenever `confirmed` or `connected` changes, for [`Rooms::ready`].
+    confirmations: watch::Sender<u64>,
+    /// Room messages received from Redis (for the capacity figures).
+    received: Arc<AtomicU64>,
+}
+
+impl Rooms {
+    pub(super) fn new() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            confirmations: watch::Sender::new(0),
+            received: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Updates are single set operations: a panicking holder leaves them consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The hub's membership changed: this node wants `room`'s events or no longer does.
+    pub(super) fn set_interest(&self, room: &str, interested: bool) {
+        let mut state = self.lock();
+        if interested {
+            state.wanted.insert(room.to_owned());
+        } else {
+            state.wanted.remove(room);
+        }
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    /// Resolves once the subscription holds `room`, or at once when the room is no longer
+    /// wanted.
+    pub(super) async fn ready(&self, room: &str) -> Result<()> {
+        let mut confirmations = self.confirmations.subscribe();
+        loop {
+            {
+                let state = self.lock();
+                if state.confirmed.contains(room) || !state.wanted.contains(room) {
+                    return Ok(());
+                }
+                if !state.connected {
+                    return Err(unavailable());
+                }
+            }
+            if confirmations.changed().await.is_err() {
+                return Err(unavailable());
+            }
+        }
+    }
+
+    /// Counts a room message received from Redis.
+    pub(super) fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter of room messages received from Redis.
+    pub(super) fn received_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.received)
+    }
+
+    /// The subscription connection went away: nothing is confirmed until the next one.
+    pub(super) fn disconnected(&self) {
+        let mut state = self.lock();
+        state.connected = false;
+        state.confirmed.clear();
+        drop(state);
+        self.confirmations.send_modify(|n| *n += 1);
+    }
+
+    /// Keeps the subscription on `sink` in line with what the node wants, starting from
+    /// nothing subscribed; signals `synced` after its first pass (every wanted room then
+    /// confirmed). Returns when the connection fails.
+    pub(super) async fn reconcile(
+        &self,
+        keys: &Keys,
+        mut sink: PubSubSink,
+        synced: tokio::sync::oneshot::Sender<()>,
+    ) {
+        let mut synced = Some(synced);
+        self.lock().connected = true;
+        let mut held: HashSet<String> = HashSet::new();
+        loop {
+            // Registered before reading the wanted set, so a change after the read wakes us.
+            let changed = self.changed.notified();
+            let (subscribe, unsubscribe) = {
+                let state = self.lock();
+                let subscribe: Vec<String> = state.wanted.difference(&held).cloned().collect();
+                let unsubscribe: Vec<String> = held.difference(&state.wanted).cloned().collect();
+                (subscribe, unsubscribe)
+            };
+            for batch in subscribe.chunks(BATCH) {
+                let channels: Vec<String> = batch.iter().map(|room| keys.channel(room)).collect();
+                if sink.subscribe(channels).await.is_err() {
+                    return;
+                }
+                held.extend(batch.iter().cloned());
+                self.lock().confirmed.extend(batch.iter().cloned());
+                self.confirmations.send_modify(|n| *n += 1);
+            }
+            for batch in unsubscribe.chunks(BATCH) {
+                let channels: Vec<String> = batch.iter().map(|room| keys.channel(room)).collect();
+                if sink.unsubscribe(channels).await.is_err() {
+                    return;
+                }
+                let mut state = self.lock();
+                for room in batch {
+                    held.remove(room);
+                    state.confirmed.remove(room);
+                }
+            }
+            if subscribe.is_empty() && unsubscribe.is_empty() {
+                if let Some(synced) = synced.take() {
+                    let _ = synced.send(());
+                }
+                changed.await;
+            }
+        }
+    }
+}
+
+/// The error of a join while the subscription is down.
+fn unavailable() -> HubError {
+    HubError::BrokerUnavailable("the Redis subscription is down (reconnecting)".into())
+}
