@@ -221,14 +221,48 @@ impl H2Client {
     /// If the connection fails or the server resets the stream instead of answering.
     pub async fn send(
         &self,
+        request: Request<()>,
+        protocol: Option<&str>,
+    ) -> (Response<()>, Option<H2Io>) {
+        self.send_pipelined(request, protocol, &[]).await
+    }
+
+    /// [`H2Client::open`] with `after_request` (frames, say) sent on the stream right after
+    /// the request, before the server has answered; returns the peer once the answer is
+    /// `200`.
+    ///
+    /// # Panics
+    /// If the connection fails or the server does not answer `200`.
+    pub async fn websocket_pipelined(&self, path: &str, after_request: &[u8]) -> H2Peer {
+        let request = Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("http://localhost{path}"))
+            .header("sec-websocket-version", "13")
+            .body(())
+            .expect("a valid request");
+        let (response, io) = self
+            .send_pipelined(request, Some("websocket"), after_request)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{response:?}");
+        H2Peer::new(io.expect("a 200 has a stream"))
+    }
+
+    async fn send_pipelined(
+        &self,
         mut request: Request<()>,
         protocol: Option<&str>,
+        after_request: &[u8],
     ) -> (Response<()>, Option<H2Io>) {
         if let Some(protocol) = protocol {
             request.extensions_mut().insert(Protocol::from(protocol));
         }
         let mut send = self.send.clone().ready().await.expect("h2 ready");
-        let (response, stream) = send.send_request(request, false).expect("send CONNECT");
+        let (response, mut stream) = send.send_request(request, false).expect("send CONNECT");
+        if !after_request.is_empty() {
+            stream
+                .send_data(Bytes::copy_from_slice(after_request), false)
+                .expect("send DATA after the request");
+        }
         let response = response.await.expect("a response");
         let (head, recv) = response.into_parts();
         let head = Response::from_parts(head, ());
@@ -323,6 +357,33 @@ impl H2Server {
                 .expect("write after the 200");
         }
         (io, head)
+    }
+
+    /// Takes the next stream and answers it with `status` and `headers` (ending the stream
+    /// unless the status is a 2xx), or resets it with `reset` instead of answering; returns
+    /// the request's head.
+    ///
+    /// # Panics
+    /// If the connection ends first.
+    pub async fn answer(
+        &mut self,
+        status: StatusCode,
+        headers: &[(&str, &str)],
+        reset: Option<Reason>,
+    ) -> Request<()> {
+        let (request, mut respond) = self.requests.recv().await.expect("a request");
+        if let Some(reason) = reset {
+            respond.send_reset(reason);
+        } else {
+            let mut response = Response::builder().status(status);
+            for (name, value) in headers {
+                response = response.header(*name, *value);
+            }
+            let response = response.body(()).expect("a valid response");
+            let _ = respond.send_response(response, !status.is_success());
+        }
+        let (head, _) = request.into_parts();
+        Request::from_parts(head, ())
     }
 
     /// [`H2Server::websocket_with`] as an [`H2Peer`], with no extra headers.

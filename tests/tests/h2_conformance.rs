@@ -21,7 +21,7 @@ use std::time::Duration;
 use h2::Reason;
 use mywebsocket::h2::Http2Connection;
 use mywebsocket::{
-    CloseCode, Config, Error, Initiator, Message, Upgrader, WebSocket, WriteOptions,
+    CloseCode, Config, Error, HandshakeError, Initiator, Message, Upgrader, WebSocket, WriteOptions,
 };
 use mywebsocket_tests::cases::{
     check_fragments, exchange_cases, multibyte_text, ping_payloads, read_ours, read_tungstenite,
@@ -752,6 +752,106 @@ async fn fragmented_writes_are_several_frames_on_an_h2_stream() {
                 frames.len()
             );
         }
+    })
+    .await;
+}
+
+/// Our client refuses a wrong answer to its extended CONNECT (as `handshake.rs` checks over
+/// HTTP/1.1: a refusal, a subprotocol or an extension it did not offer) and a stream the server
+/// resets, each with its error; the connection serves the next WebSocket.
+#[tokio::test]
+async fn our_h2_client_refuses_wrong_answers() {
+    bounded(async {
+        let (listener, addr) = listen().await;
+        let accept = Task::spawn(async move { H2Server::accept(&listener).await });
+        let connection = Http2Connection::connect(&url(addr)).await.unwrap();
+        let mut server = accept.join().await;
+        let target = url(addr);
+        let offer = || Config::default().protocols(["chat"]).deflate(None);
+        type Check = fn(&Error) -> bool;
+        let cases: [(&str, u16, &[(&str, &str)], Option<Reason>, Check); 6] = [
+            ("403", 403, &[], None, |e| {
+                matches!(e, Error::Handshake(HandshakeError::UnexpectedStatus(403)))
+            }),
+            ("404", 404, &[], None, |e| {
+                matches!(e, Error::Handshake(HandshakeError::UnexpectedStatus(404)))
+            }),
+            (
+                "a subprotocol not offered",
+                200,
+                &[("sec-websocket-protocol", "other")],
+                None,
+                |e| matches!(e, Error::Handshake(HandshakeError::UnexpectedProtocol)),
+            ),
+            (
+                "deflate not offered",
+                200,
+                &[("sec-websocket-extensions", "permessage-deflate")],
+                None,
+                |e| matches!(e, Error::Handshake(HandshakeError::UnexpectedExtension)),
+            ),
+            (
+                "an unknown extension",
+                200,
+                &[("sec-websocket-extensions", "x-unknown")],
+                None,
+                |e| matches!(e, Error::Handshake(HandshakeError::UnexpectedExtension)),
+            ),
+            (
+                "refused stream",
+                200,
+                &[],
+                Some(Reason::REFUSED_STREAM),
+                |e| matches!(e, Error::Io(_)),
+            ),
+        ];
+        for (name, status, headers, reset, check) in cases {
+            let status = http::StatusCode::from_u16(status).unwrap();
+            let (opened, request) = tokio::join!(
+                connection.websocket(&target, offer()),
+                server.answer(status, headers, reset)
+            );
+            assert_eq!(request.method(), http::Method::CONNECT, "{name}");
+            let err = opened.map(|_| ()).unwrap_err();
+            assert!(check(&err), "{name}: {err:?}");
+        }
+        let (opened, _peer) = tokio::join!(
+            connection.websocket(&target, offer()),
+            server.websocket(&[])
+        );
+        let (ws, response) = opened.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(ws.protocol(), None);
+    })
+    .await;
+}
+
+/// Frames a client sends right after its extended CONNECT, before the `200` (as
+/// `pipelining.rs` sends them after an HTTP/1.1 request), reach our server's WebSocket in
+/// order, and so do frames our server writes the moment it has accepted.
+#[tokio::test]
+async fn frames_sent_before_the_200_are_read_over_h2() {
+    bounded(async {
+        let (addr, _server, mut accepted) = spawn_our_h2_server(Upgrader::default()).await;
+        let client = H2Client::connect(addr).await;
+        let key = Keys::CLIENT.proper;
+        let mut early = Vec::new();
+        for text in ["one", "two", "three"] {
+            early.extend(encode_frame(raw_frame(
+                true,
+                OpCode::Data(Data::Text),
+                text.as_bytes().to_vec(),
+                key,
+            )));
+        }
+        let mut peer = client.websocket_pipelined("/", &early).await;
+        let mut ws = accepted.recv().await.unwrap();
+        for text in ["one", "two", "three"] {
+            assert_eq!(ws.read_msg().await.unwrap(), Message::text(text));
+        }
+        ws.write_string("four").await.unwrap();
+        let frame = peer.read_frame().await.unwrap().unwrap();
+        assert_eq!(&frame.payload[..], b"four");
     })
     .await;
 }
