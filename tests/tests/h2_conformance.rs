@@ -769,7 +769,15 @@ async fn our_h2_client_refuses_wrong_answers() {
         let target = url(addr);
         let offer = || Config::default().protocols(["chat"]).deflate(None);
         type Check = fn(&Error) -> bool;
-        let cases: [(&str, u16, &[(&str, &str)], Option<Reason>, Check); 6] = [
+        // (what, status, headers, or a reset instead, the error expected)
+        type WrongAnswer = (
+            &'static str,
+            u16,
+            &'static [(&'static str, &'static str)],
+            Option<Reason>,
+            Check,
+        );
+        let cases: [WrongAnswer; 6] = [
             ("403", 403, &[], None, |e| {
                 matches!(e, Error::Handshake(HandshakeError::UnexpectedStatus(403)))
             }),
