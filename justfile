@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default: test
 
 # Everything CI checks, in the order that fails fastest.
-ci: fmt-check clippy release-checks test fuzz wasm files cluster chat-browser conformance browser browser-h2 bench-smoke soak
+ci: fmt-check clippy release-checks test fuzz wasm files cluster chat-browser conformance browser browser-h2 h2-interop bench-smoke soak
 
 # Unit, end-to-end and doc tests of the whole workspace.
 test:
@@ -85,6 +85,11 @@ browser *args:
 # wss:// that must arrive as an extended CONNECT on that connection (checked by the server).
 browser-h2 *args:
     bash scripts/browser-h2.sh {{args}}
+
+# WebSockets over HTTP/2 from an independent client (Python's h2, written from the README) against
+# the echo example over h2c: 71 checks of frames, flow control, closes, errors and shutdown.
+h2-interop:
+    bash scripts/h2-interop.sh
 
 # Writes target/bench/report.md, report.svg and results.json; run it on a quiet machine.
 # Benchmarks against tokio-tungstenite, fastwebsockets, tokio-websockets, yawc and a TCP echo (~14 min),

@@ -214,9 +214,9 @@ impl fmt::Display for HandshakeError {
             Self::MethodNotConnect => f.write_str(
                 "method is not CONNECT (a WebSocket over HTTP/2 is an extended CONNECT)",
             ),
-            Self::NotWebSocketProtocol => {
-                f.write_str("extended CONNECT without `:protocol websocket`")
-            }
+            Self::NotWebSocketProtocol => f.write_str(
+                "CONNECT is not an extended CONNECT for `:protocol websocket` (RFC 8441)",
+            ),
             Self::HttpVersion => f.write_str("HTTP version is older than 1.1"),
             Self::MissingHost => f.write_str("missing Host header"),
             Self::MissingUpgrade => f.write_str("missing `Upgrade: websocket` header"),

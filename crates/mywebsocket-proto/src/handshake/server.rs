@@ -105,9 +105,19 @@ pub fn reject_response(err: &HandshakeError) -> Response<String> {
     let mut resp = Response::new(format!("{err}\n"));
     *resp.status_mut() = err.status();
     let headers = resp.headers_mut();
-    if *err == HandshakeError::UnsupportedVersion {
-        headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    match err {
+        HandshakeError::UnsupportedVersion => {
+            headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        }
+        // A 405 names the methods the resource takes (RFC 9110 §15.5.6).
+        HandshakeError::MethodNotGet => {
+            headers.insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+        }
+        HandshakeError::MethodNotConnect => {
+            headers.insert(http::header::ALLOW, HeaderValue::from_static("CONNECT"));
+        }
+        _ => {}
     }
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -216,6 +226,17 @@ mod tests {
         let resp = reject_response(&err);
         assert_eq!(resp.status(), 426);
         assert_eq!(resp.headers()["sec-websocket-version"], "13");
+    }
+
+    #[test]
+    fn a_405_names_the_allowed_method() {
+        let get = reject_response(&HandshakeError::MethodNotGet);
+        assert_eq!((get.status().as_u16(), &get.headers()["allow"]), (405, "GET"));
+        let connect = reject_response(&HandshakeError::MethodNotConnect);
+        assert_eq!(
+            (connect.status().as_u16(), &connect.headers()["allow"]),
+            (405, "CONNECT")
+        );
     }
 
     #[test]
