@@ -1,6 +1,7 @@
 //! Delivery on this node: what the broker hands over (through the hub's [`BrokerSink`])
 //! reaches the local members of a room, in room order and at most once each.
 
+use std::sync::atomic::Ordering;
 use std::sync::Weak;
 
 use mywebsocket::{CloseCode, Message, PreparedMessage};
@@ -68,6 +69,7 @@ impl Inner {
             *room_last = message.id;
         }
         let mut prepared = None;
+        let mut delivered = 0;
         for conn in members {
             if message.except.as_ref() == Some(conn) {
                 continue;
@@ -83,6 +85,7 @@ impl Inner {
                 Cursor::Live(last) if message.id > *last => {
                     *last = message.id;
                     local.outbox.push(prepared.clone());
+                    delivered += 1;
                 }
                 Cursor::Live(_) => {}
                 Cursor::Joining(waiting) => {
@@ -98,6 +101,7 @@ impl Inner {
                 }
             }
         }
+        self.room_deliveries.fetch_add(delivered, Ordering::Relaxed);
     }
 
     pub(super) fn deliver_direct(&self, target: &Target, msg: Message) {

@@ -65,6 +65,8 @@ struct Inner {
     state: Mutex<State>,
     next_conn: AtomicU64,
     presence_events: broadcast::Sender<PresenceEvent>,
+    /// Room broadcasts queued to local connections, live (not replayed from history).
+    room_deliveries: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -132,6 +134,7 @@ impl HubBuilder {
             encoder: self.encoder,
             state: Mutex::default(),
             next_conn: AtomicU64::new(1),
+            room_deliveries: AtomicU64::new(0),
             presence_events: broadcast::channel(1024).0,
         });
         let sink = Arc::new(HubSink(Arc::downgrade(&inner)));
@@ -154,6 +157,7 @@ impl Hub {
             encoder: Arc::new(RawEncoder),
             state: Mutex::default(),
             next_conn: AtomicU64::new(1),
+            room_deliveries: AtomicU64::new(0),
             presence_events: broadcast::channel(1024).0,
         });
         let sink = Arc::new(HubSink(Arc::downgrade(&inner)));
@@ -336,6 +340,14 @@ impl Hub {
             .get(conn)
             .map(|c| c.rooms.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Room broadcasts this node has queued to its connections as they came (one per member
+    /// reached; history replayed on a join is not counted). Beside
+    /// [`Traffic::room_messages`](crate::Traffic::room_messages) it shows how much of what a
+    /// node receives it delivers.
+    pub fn room_deliveries(&self) -> u64 {
+        self.inner.room_deliveries.load(Ordering::Relaxed)
     }
 
     /// Connections registered on this node.
