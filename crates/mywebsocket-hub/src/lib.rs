@@ -78,10 +78,10 @@ mod id;
 mod outbox;
 mod presence;
 
+pub use broker::{Broker, MemoryBroker};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use broker::{RedisBroker, Traffic};
-pub use broker::{Broker, MemoryBroker};
 pub use config::{HubConfig, SlowConsumerPolicy};
 pub use encoder::{Encoder, RawEncoder};
 pub use error::{BrokerError, HubError, Result};
