@@ -231,7 +231,10 @@ mod tests {
     #[test]
     fn a_405_names_the_allowed_method() {
         let get = reject_response(&HandshakeError::MethodNotGet);
-        assert_eq!((get.status().as_u16(), &get.headers()["allow"]), (405, "GET"));
+        assert_eq!(
+            (get.status().as_u16(), &get.headers()["allow"]),
+            (405, "GET")
+        );
         let connect = reject_response(&HandshakeError::MethodNotConnect);
         assert_eq!(
             (connect.status().as_u16(), &connect.headers()["allow"]),
