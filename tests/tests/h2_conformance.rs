@@ -533,14 +533,23 @@ impl Vanish {
 }
 
 /// `ws` read "hi", then its peer left as `how`: the next read is an I/O error (the end of the
-/// stream without a close frame reads as `UnexpectedEof`, as over TCP), then the WebSocket is
-/// closed by the peer without a frame, and writing fails.
+/// stream without a close frame reads as `UnexpectedEof`, as over TCP; so does a reset with
+/// `CANCEL` or `NO_ERROR`), then the WebSocket is closed by the peer without a frame, and
+/// writing fails.
 async fn assert_vanished(ws: &mut WebSocket, how: Vanish) {
     match ws.read_msg().await {
         Err(Error::Io(e)) => {
-            if matches!(how, Vanish::EndStream) {
-                assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{how:?}: {e}");
-            }
+            // A reset that says nothing went wrong is the end of the stream, as END_STREAM;
+            // one with an error reason is that error.
+            let clean = matches!(
+                how,
+                Vanish::EndStream | Vanish::Reset(Reason::CANCEL | Reason::NO_ERROR)
+            );
+            assert_eq!(
+                e.kind() == std::io::ErrorKind::UnexpectedEof,
+                clean,
+                "{how:?}: {e}"
+            );
         }
         other => panic!("{how:?}: expected an I/O error, got {other:?}"),
     }
@@ -860,6 +869,54 @@ async fn frames_sent_before_the_200_are_read_over_h2() {
         ws.write_string("four").await.unwrap();
         let frame = peer.read_frame().await.unwrap().unwrap();
         assert_eq!(&frame.payload[..], b"four");
+    })
+    .await;
+}
+
+/// A peer that resets its stream while we write (a large message at a time, past its window)
+/// ends our writes with an I/O error at once, in both roles, as a TCP reset would.
+#[tokio::test]
+async fn a_reset_while_we_write_over_h2_ends_our_writes_in_both_roles() {
+    /// Writes 256 KiB messages until a write fails; returns the error.
+    fn flood(ws: &WebSocket) -> Task<Error> {
+        let writer = ws.writer();
+        Task::spawn(async move {
+            let chunk = bytes::Bytes::from(pattern(256 * 1024, 1));
+            loop {
+                if let Err(e) = writer.write_binary(chunk.clone()).await {
+                    return e;
+                }
+            }
+        })
+    }
+    bounded(async {
+        // A raw client resets our server's stream.
+        let (addr, _server, mut accepted) = spawn_our_h2_server(Upgrader::default()).await;
+        let client = H2Client::connect(addr).await;
+        let mut peer = client.websocket("/").await;
+        let ws = accepted.recv().await.unwrap();
+        let writes = flood(&ws);
+        peer.read_frame().await.unwrap().expect("the first frame");
+        peer.reset(Reason::CANCEL);
+        let err = writes.join().await;
+        assert!(matches!(err, Error::Io(_)), "{err:?}");
+
+        // A raw server resets our client's stream.
+        let (listener, addr) = listen().await;
+        let accept = Task::spawn(async move { H2Server::accept(&listener).await });
+        let connection = Http2Connection::connect(&url(addr)).await.unwrap();
+        let mut server = accept.join().await;
+        let target = url(addr);
+        let (opened, mut peer) = tokio::join!(
+            connection.websocket(&target, Config::default().deflate(None)),
+            server.websocket(&[])
+        );
+        let (ws, _) = opened.unwrap();
+        let writes = flood(&ws);
+        peer.read_frame().await.unwrap().expect("the first frame");
+        peer.reset(Reason::CANCEL);
+        let err = writes.join().await;
+        assert!(matches!(err, Error::Io(_)), "{err:?}");
     })
     .await;
 }
