@@ -48,7 +48,7 @@ use hyper_util::rt::TokioIo;
 use mywebsocket::tls::tokio_rustls::TlsAcceptor;
 use mywebsocket::{CloseCode, Upgrader};
 use mywebsocket_chat::protocol::ProtocolEncoder;
-use mywebsocket_hub::{Hub, HubConfig, RedisBroker, SlowConsumerPolicy};
+use mywebsocket_hub::{Hub, HubConfig, RedisBroker, SlowConsumerPolicy, Traffic};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
@@ -202,9 +202,13 @@ async fn main() {
         }
     };
     let mut builder = Hub::builder(options.config.clone()).encoder(ProtocolEncoder);
+    let mut traffic = None;
     if let Some(url) = &options.redis {
         match RedisBroker::new(url, &options.config) {
-            Ok(broker) => builder = builder.broker(broker),
+            Ok(broker) => {
+                traffic = Some(broker.traffic());
+                builder = builder.broker(broker);
+            }
             Err(e) => {
                 eprintln!("mywebsocket-chat: --redis {url}: {e}");
                 std::process::exit(2);
@@ -276,6 +280,7 @@ async fn main() {
             upgrader: upgrader.clone(),
             handlers: handlers.clone(),
             files: file_store.clone(),
+            traffic: traffic.clone(),
         };
         tokio::spawn(connection(tcp, acceptor.clone(), site));
     }
@@ -295,6 +300,8 @@ struct Site {
     handlers: TaskTracker,
     /// Shared files.
     files: files::FileStore,
+    /// What the Redis broker received, for `/stats`.
+    traffic: Option<Traffic>,
 }
 
 /// Serves one accepted TCP connection, after the TLS handshake when there is an acceptor.
@@ -335,6 +342,7 @@ async fn route(mut req: Request<Incoming>, site: Site) -> Result<Response<Body>,
             Err(e) => text(e.status(), e.to_string()),
         },
         path if path.starts_with("/files/") => site.files.download(&path["/files/".len()..]).await,
+        "/stats" => stats(&site),
         "/ws" => match site.upgrader.upgrade(&mut req) {
             Ok((response, upgrade)) => {
                 let hub = site.hub;
@@ -356,6 +364,22 @@ async fn route(mut req: Request<Incoming>, site: Site) -> Result<Response<Body>,
         },
     };
     Ok(response)
+}
+
+/// The node's counters as JSON: its connections, the room broadcasts it delivered, and the
+/// room messages it received from Redis (`null` without Redis), for capacity measurements
+/// (`bench-fanout --rooms`).
+fn stats(site: &Site) -> Response<Body> {
+    let body = serde_json::json!({
+        "node": site.hub.node_id().to_string(),
+        "connections": site.hub.local_connections(),
+        "room_deliveries": site.hub.room_deliveries(),
+        "redis_room_messages": site.traffic.as_ref().map(Traffic::room_messages),
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(full(Bytes::from(body.to_string())))
+        .expect("static response")
 }
 
 /// A short plain-text answer.
