@@ -89,7 +89,8 @@ fn describe(group: Group) -> (&'static str, &'static str) {
              the same library and echo over HTTP/1.1, one TCP connection per WebSocket. \
              `axum-h2`: axum 0.8's own `axum::extract::ws::WebSocketUpgrade` \
              (tokio-tungstenite) under `axum::serve`, which enables extended CONNECT, over one \
-             HTTP/2 connection like ours. All three are driven by MyWebsocket's own client \
+             HTTP/2 connection like ours, with hyper's HTTP/2 defaults (1 MiB stream and \
+             connection windows; ours: 256 KiB per stream, 16 MiB per connection). All three are driven by MyWebsocket's own client \
              (no heartbeat, no compression), not by the raw-frame load generator of the other \
              tables, so these figures compare with each other only. 64 WebSockets: the most \
              our server allows on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`). Rows \
