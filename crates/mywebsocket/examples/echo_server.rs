@@ -37,10 +37,8 @@ async fn main() -> std::io::Result<()> {
         tcp.set_nodelay(true)?;
         let upgrader = upgrader.clone();
         tokio::spawn(async move {
-            let mut start = [0; 3];
-            let peeked =
-                tokio::time::timeout(upgrader.config().handshake_timeout, tcp.peek(&mut start));
-            if matches!(peeked.await, Ok(Ok(3)) if h2::is_preface(&start)) {
+            let within = upgrader.config().handshake_timeout;
+            if h2::peek_preface(&tcp, within).await.unwrap_or(false) {
                 let served = h2::serve_connection(tcp, upgrader, move |ws| echo(ws, peer));
                 if let Err(e) = served.await {
                     eprintln!("{peer}: {e}");

@@ -31,10 +31,8 @@ pub(super) async fn serve(listener: TcpListener, mode: Mode) -> io::Result<()> {
             }
         };
         async move {
-            let mut start = [0; 3];
-            let peeked =
-                tokio::time::timeout(upgrader.config().handshake_timeout, tcp.peek(&mut start));
-            if matches!(peeked.await, Ok(Ok(3)) if h2::is_preface(&start)) {
+            let within = upgrader.config().handshake_timeout;
+            if h2::peek_preface(&tcp, within).await.unwrap_or(false) {
                 let _ = h2::serve_connection(tcp, upgrader, handle).await;
                 return;
             }

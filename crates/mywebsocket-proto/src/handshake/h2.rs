@@ -100,6 +100,17 @@ pub fn accept_response(accept: &Accept) -> Response<()> {
     resp
 }
 
+/// The refusal of an extended CONNECT: [`super::reject_response`] without the headers that
+/// are HTTP/1.1's alone (`Connection`, `Upgrade`; RFC 9113 §8.2.2), which an HTTP/2 server
+/// must not send.
+pub fn reject_response(err: &HandshakeError) -> Response<String> {
+    let mut response = super::reject_response(err);
+    let headers = response.headers_mut();
+    headers.remove(http::header::CONNECTION);
+    headers.remove(http::header::UPGRADE);
+    response
+}
+
 /// Turns `req` into an extended CONNECT: method `CONNECT`, version HTTP/2, a `ws://` or
 /// `wss://` URI rewritten to the `http://` or `https://` that `:scheme` carries (RFC 8441 §5),
 /// and `Sec-WebSocket-Version: 13`. Headers the caller set (`Sec-WebSocket-Protocol`,

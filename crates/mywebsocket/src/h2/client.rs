@@ -10,6 +10,7 @@ use http::{Request, Response};
 use mywebsocket_proto::handshake::h2 as h2_handshake;
 use mywebsocket_proto::{HandshakeError, Role};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
 
 use super::stream::H2Stream;
 use super::{MAX_STREAMS, STREAM_WINDOW};
@@ -38,14 +39,17 @@ use crate::WebSocket;
 #[derive(Clone, Debug)]
 pub struct Http2Connection {
     send: SendRequest<Bytes>,
+    /// At most [`MAX_STREAMS`] WebSockets at once: the connection's window is sized for
+    /// that many stalled streams, whatever the server allows.
+    slots: Arc<Semaphore>,
 }
 
 impl Http2Connection {
     /// Opens an HTTP/2 connection to a `ws://` URL's host (cleartext HTTP/2 with prior
     /// knowledge, "h2c") or, with the `tls` feature, a `wss://` URL's host (TLS with ALPN `h2`,
     /// trusting Mozilla's roots), and waits for the server's SETTINGS; the URL's path is not
-    /// used. The TCP connection and the handshake are bounded by the default
-    /// [`Config::handshake_timeout`].
+    /// used. The TCP connection, the TLS handshake and the HTTP/2 handshake are each bounded
+    /// by the default [`Config::handshake_timeout`].
     ///
     /// # Errors
     /// [`Error::InvalidUrl`], [`Error::Io`] and [`Error::Tls`] as for [`crate::connect`];
@@ -155,16 +159,22 @@ impl Http2Connection {
                 // Its errors reach the streams, and through them the WebSockets.
                 let _ = connection.await;
             });
-            Ok(Self { send })
+            Ok(Self {
+                send,
+                slots: Arc::new(Semaphore::new(MAX_STREAMS as usize)),
+            })
         };
         tokio::time::timeout(config.handshake_timeout, settle)
             .await
             .map_err(|_| Error::Timeout(TimeoutKind::Handshake))?
     }
 
-    /// Opens a WebSocket to `url` (`ws://` or `wss://`, its host and port those of the
-    /// connection) as a new stream of this connection: an extended CONNECT with the
-    /// subprotocols and permessage-deflate of `config`, answered `200`.
+    /// Opens a WebSocket to `url` as a new stream of this connection: an extended CONNECT
+    /// with the subprotocols and permessage-deflate of `config`, answered `200`. The URL's
+    /// scheme, host and port become the request's `:scheme` and `:authority` as they are (not
+    /// checked against the connection's: a server may serve several names). At most
+    /// [`MAX_STREAMS`] WebSockets are open on one connection at once; another waits for one
+    /// to end, within the handshake timeout.
     ///
     /// # Errors
     /// [`Error::InvalidUrl`], [`Error::InvalidSubprotocol`], then as
@@ -203,7 +213,13 @@ impl Http2Connection {
             .insert(Protocol::from_static(h2_handshake::PROTOCOL));
         let offered = request.headers().clone();
         let send = self.send.clone();
+        let slots = Arc::clone(&self.slots);
         let exchange = async {
+            // Waits (within the handshake timeout) while MAX_STREAMS WebSockets are open.
+            let slot = slots
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let mut send = send.ready().await.map_err(h2_error)?;
             let (response, stream) = send.send_request(request, false).map_err(h2_error)?;
             let response = response.await.map_err(h2_error)?;
@@ -211,7 +227,7 @@ impl Http2Connection {
             let (head, recv) = response.into_parts();
             let head = Response::from_parts(head, ());
             let deflate = agreed_deflate(&head, config.deflate.as_ref())?;
-            Ok::<_, Error>((head, H2Stream::new(stream, recv), protocol, deflate))
+            Ok::<_, Error>((head, H2Stream::new(stream, recv, slot), protocol, deflate))
         };
         let (response, stream, protocol, deflate) =
             tokio::time::timeout(config.handshake_timeout, exchange)

@@ -27,8 +27,14 @@
 //! ```
 //!
 //! Flow control: each stream may hold [`STREAM_WINDOW`] bytes its reader has not taken, and
-//! a connection's window is that times [`MAX_STREAMS`], so a WebSocket whose application stops
-//! reading stalls its own stream and never the others on the connection.
+//! a connection's window is that times [`MAX_STREAMS`], with at most [`MAX_STREAMS`] streams
+//! open (our client holds itself to that too, whatever the server allows), so a WebSocket
+//! whose application stops reading stalls its own stream and never the others on the
+//! connection. This holds for [`serve_connection`] and [`server_builder`] (and any hyper
+//! builder whose connection window is at least its stream window times its stream limit),
+//! not for hyper's defaults, which `axum::serve` uses: there the connection's window (1 MiB)
+//! equals one stream's, and one WebSocket that stops reading stalls every stream of its
+//! connection.
 
 mod client;
 mod server;
@@ -59,6 +65,61 @@ pub fn is_preface(start: &[u8]) -> bool {
     let n = start.len().min(PREFACE.len());
     n >= 3 && start[..n] == PREFACE[..n]
 }
+
+/// Whether the client on `tcp` opens HTTP/2 with prior knowledge: peeks (without consuming)
+/// until its first bytes tell the HTTP/2 preface from an HTTP/1.1 request (see
+/// [`is_preface`]), for at most `within`. A client that sends nothing for that long, or
+/// closes, is not an HTTP/2 one (`false`): hand the stream to [`Upgrader::accept`], whose
+/// handshake timeout and answers then apply.
+///
+/// ```no_run
+/// # async fn run(tcp: tokio::net::TcpStream, upgrader: mywebsocket::Upgrader) {
+/// use mywebsocket::h2;
+///
+/// let within = upgrader.config().handshake_timeout;
+/// if h2::peek_preface(&tcp, within).await.unwrap_or(false) {
+///     let _ = h2::serve_connection(tcp, upgrader, |_ws| async {}).await;
+/// } else if let Ok(_ws) = upgrader.accept(tcp).await {
+///     // ...
+/// }
+/// # }
+/// ```
+///
+/// # Errors
+/// The socket's error.
+///
+/// # Cancel safety
+/// Cancel-safe: it only peeks.
+///
+/// [`Upgrader::accept`]: crate::Upgrader::accept
+pub async fn peek_preface(
+    tcp: &tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> std::io::Result<bool> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut start = [0; 3];
+    loop {
+        let peeked = tokio::time::timeout_at(deadline, tcp.peek(&mut start)).await;
+        let n = match peeked {
+            Ok(n) => n?,
+            Err(_) => return Ok(false),
+        };
+        if n == 0 || n == start.len() || start[..n] != PREFACE[..n] {
+            return Ok(is_preface(&start[..n]));
+        }
+        // One or two bytes of what may be the preface: the rest is on its way. `peek` would
+        // return the same bytes at once, so wait a little before looking again.
+        if tokio::time::timeout_at(deadline, tokio::time::sleep(PEEK_RETRY))
+            .await
+            .is_err()
+        {
+            return Ok(false);
+        }
+    }
+}
+
+/// How long [`peek_preface`] waits between looks at a preface that arrives split.
+const PEEK_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {

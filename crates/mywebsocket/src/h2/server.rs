@@ -3,6 +3,8 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,8 +29,10 @@ use crate::{ConnectionInfo, Upgrader, WebSocket};
 /// at once): even with every stream stalled, the connection's window is not used up, and one
 /// connection holds at most 16 MiB its applications have not read.
 ///
-/// Use it to serve your own `hyper` service (and call [`Upgrader::upgrade`] in it); change
-/// the settings on the builder it returns.
+/// Use it to serve your own `hyper` service (and call [`Upgrader::upgrade`] in it). If you
+/// change the stream limit or the stream window on the builder it returns, change the
+/// connection window with them (at least their product), or one stalled WebSocket can stall
+/// the others.
 pub fn server_builder() -> http2::Builder<TokioExecutor> {
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
@@ -46,15 +50,17 @@ pub fn server_builder() -> http2::Builder<TokioExecutor> {
 /// that is not a valid extended CONNECT is answered with its status (405, 400, 426; 503 past
 /// the limit or during a shutdown) and a plain-text reason.
 ///
-/// The connection is ended with GOAWAY once it has carried no WebSocket and no request for
-/// the upgrader's [`Config::handshake_timeout`] (from its start, or since its last WebSocket
-/// ended), so a client that opens connections and leaves them idle does not hold them. Each
+/// The connection is ended with GOAWAY once it has carried no open WebSocket and no request
+/// for the upgrader's [`Config::handshake_timeout`] (from its start, or since its last
+/// WebSocket ended), so a client that opens connections and leaves them idle does not hold
+/// them; a client that does not complete the GOAWAY exchange within the
+/// [`Config::close_timeout`] (or never sent its preface) has its transport closed. Each
 /// WebSocket's [`ConnectionInfo`](crate::ConnectionInfo) is read from `io`: the peer address
 /// of a `TcpStream`, the TLS session of a rustls stream.
 ///
 /// When [`Upgrader::shutdown`] starts, the connection sends GOAWAY (no new streams), and the
-/// WebSockets on it close with 1001 like any other; the future resolves when the last stream
-/// and the connection are done.
+/// WebSockets on it close with 1001 like any other; once the last has ended, the connection
+/// gets the close timeout to finish, and the future resolves.
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -81,6 +87,7 @@ pub fn server_builder() -> http2::Builder<TokioExecutor> {
 ///
 /// [`Config::max_connections`]: crate::Config::max_connections
 /// [`Config::handshake_timeout`]: crate::Config::handshake_timeout
+/// [`Config::close_timeout`]: crate::Config::close_timeout
 pub async fn serve_connection<S, F, Fut>(io: S, upgrader: Upgrader, handler: F) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -99,19 +106,39 @@ where
     };
     let connection = server_builder().serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
-    let idle_for = upgrader.config().handshake_timeout;
+    let config = upgrader.config();
     let served = tokio::select! {
         served = connection.as_mut() => served,
         () = upgrader.shutdown_started() => {
             connection.as_mut().graceful_shutdown();
-            connection.await
+            // The WebSockets close (or are cut off at the shutdown's deadline) first, over the
+            // connection, which must keep running for that.
+            tokio::select! {
+                served = connection.as_mut() => served,
+                () = all_ended(&mut idle) => {
+                    return finish(connection, config.close_timeout).await;
+                }
+            }
         }
-        () = stays_idle(&mut idle, idle_for) => {
+        () = stays_idle(&mut idle, config.handshake_timeout) => {
             connection.as_mut().graceful_shutdown();
-            connection.await
+            return finish(connection, config.close_timeout).await;
         }
     };
     served.map_err(|e| Error::Io(std::io::Error::other(e)))
+}
+
+/// Lets a connection told to shut down finish its GOAWAY exchange, within `grace`: a client
+/// that does not answer (or never sent its preface) must not hold the connection for ever,
+/// so past `grace` it is dropped, closing the transport.
+async fn finish<C>(connection: Pin<&mut C>, grace: Duration) -> Result<()>
+where
+    C: Future<Output = hyper::Result<()>>,
+{
+    match tokio::time::timeout(grace, connection).await {
+        Ok(served) => served.map_err(|e| Error::Io(std::io::Error::other(e))),
+        Err(_) => Ok(()),
+    }
 }
 
 /// One request or WebSocket in progress on the connection; the count goes down when it is
@@ -129,6 +156,11 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n -= 1);
     }
+}
+
+/// Resolves once nothing is in progress on the connection.
+async fn all_ended(busy: &mut watch::Receiver<usize>) {
+    let _ = busy.wait_for(|n| *n == 0).await;
 }
 
 /// Resolves once nothing has been in progress on the connection for `period`.
@@ -162,18 +194,16 @@ where
             let upgrade = upgrade.with_connection_info(info.clone());
             tokio::spawn(async move {
                 if let Ok(ws) = upgrade.await {
+                    // Busy until the WebSocket ends, not the handler: a handler may hand its
+                    // WebSocket to a hub or a room and return.
+                    let shared = Arc::clone(ws.shared());
                     handler(ws).await;
+                    shared.finished().await;
                 }
                 drop(busy);
             });
             response
         }
-        Err(e) => {
-            let (mut parts, body) = handshake::reject_response(&e).into_parts();
-            // A connection-specific header has no place in HTTP/2 (RFC 9113 §8.2.2).
-            parts.headers.remove(http::header::CONNECTION);
-            parts.headers.remove(http::header::UPGRADE);
-            Response::from_parts(parts, Full::from(body))
-        }
+        Err(e) => handshake::h2::reject_response(&e).map(Full::from),
     }
 }

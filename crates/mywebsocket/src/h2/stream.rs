@@ -12,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, Bytes};
 use h2::{Reason, RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// The two halves of an HTTP/2 stream opened by an extended CONNECT.
 #[derive(Debug)]
@@ -22,15 +23,23 @@ pub(crate) struct H2Stream {
     unread: Bytes,
     /// Whether our side of the stream has ended (END_STREAM sent).
     ended: bool,
+    /// The stream's place among those the connection may hold; see
+    /// [`super::MAX_STREAMS`].
+    _slot: OwnedSemaphorePermit,
 }
 
 impl H2Stream {
-    pub(crate) fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
+    pub(crate) fn new(
+        send: SendStream<Bytes>,
+        recv: RecvStream,
+        slot: OwnedSemaphorePermit,
+    ) -> Self {
         Self {
             send,
             recv,
             unread: Bytes::new(),
             ended: false,
+            _slot: slot,
         }
     }
 }
