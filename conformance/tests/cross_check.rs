@@ -1,7 +1,9 @@
-//! Cross-check against tokio-tungstenite as the reference peer, over loopback TCP.
+//! Cross-check against tokio-tungstenite as the reference peer, over loopback TCP and over
+//! HTTP/2 streams (RFC 8441).
 //!
-//! One table of named exchanges ([`cases`]) runs in both topologies: our client with a
-//! tokio-tungstenite server, and a tokio-tungstenite client with our server. In each
+//! One table of named exchanges ([`cases`]) runs in both topologies, each over TCP and over an
+//! extended CONNECT stream: our client with a tokio-tungstenite server, and a
+//! tokio-tungstenite client with our server. In each
 //! exchange both ends send (we through `write_*_with(WriteOptions::fragment_size)`, tungstenite
 //! through its frame-level `Message::Frame` sends, with pings between fragments), and each end
 //! must receive exactly what the other sent: the messages, the pings (and the pongs answering
@@ -13,6 +15,8 @@
 //! (each side knows how many messages to expect), spawns nothing, and drops both ends when it
 //! finishes; only `127.0.0.1:0` is used.
 
+#[path = "support/h2_transport.rs"]
+mod h2_transport;
 mod support;
 
 use std::fmt;
@@ -820,18 +824,22 @@ enum Topology {
     OurClient,
     /// Tokio-tungstenite's client, our server.
     OurServer,
+    /// Our client and tokio-tungstenite's server on a stream of an HTTP/2 connection.
+    OurClientH2,
+    /// Tokio-tungstenite's client and our server on a stream of an HTTP/2 connection.
+    OurServerH2,
 }
 
 impl Topology {
     fn their_side(self) -> Side {
         match self {
-            Self::OurClient => Side::Server,
-            Self::OurServer => Side::Client,
+            Self::OurClient | Self::OurClientH2 => Side::Server,
+            Self::OurServer | Self::OurServerH2 => Side::Client,
         }
     }
 }
 
-type Theirs = WebSocketStream<TcpStream>;
+use h2_transport::Theirs;
 
 /// Our config: no heartbeat (its pings would be unscripted), pings and pongs logged in order
 /// with the messages.
@@ -868,6 +876,7 @@ async fn connect(
             let server = async {
                 let (tcp, _) = listener.accept().await?;
                 tcp.set_nodelay(true)?;
+                let tcp: Box<dyn h2_transport::Io> = Box::new(tcp);
                 tokio_tungstenite::accept_async_with_config(tcp, their_config)
                     .await
                     .map_err(std::io::Error::other)
@@ -879,6 +888,10 @@ async fn connect(
                 theirs.map_err(|e| format!("tungstenite accept: {e}"))?,
             ))
         }
+        Topology::OurClientH2 => {
+            h2_transport::our_client(listener, &url, config, their_config).await
+        }
+        Topology::OurServerH2 => h2_transport::our_server(listener, config, their_config).await,
         Topology::OurServer => {
             let server = async {
                 let (tcp, _) = listener.accept().await?;
@@ -888,6 +901,7 @@ async fn connect(
             let client = async {
                 let tcp = TcpStream::connect(addr).await?;
                 tcp.set_nodelay(true)?;
+                let tcp: Box<dyn h2_transport::Io> = Box::new(tcp);
                 tokio_tungstenite::client_async_with_config(url.as_str(), tcp, their_config)
                     .await
                     .map(|(ws, _response)| ws)
@@ -1305,6 +1319,16 @@ async fn our_client_with_tungstenite_server() {
 #[tokio::test]
 async fn tungstenite_client_with_our_server() {
     run_table(Topology::OurServer).await;
+}
+
+#[tokio::test]
+async fn our_client_with_tungstenite_server_over_http2() {
+    run_table(Topology::OurClientH2).await;
+}
+
+#[tokio::test]
+async fn tungstenite_client_with_our_server_over_http2() {
+    run_table(Topology::OurServerH2).await;
 }
 
 #[test]

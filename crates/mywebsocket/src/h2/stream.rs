@@ -8,6 +8,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h2::{Reason, RecvStream, SendStream};
@@ -18,14 +19,15 @@ use tokio::sync::OwnedSemaphorePermit;
 #[derive(Debug)]
 pub(crate) struct H2Stream {
     send: SendStream<Bytes>,
-    recv: RecvStream,
+    /// Taken only on drop, by the task that waits for the peer's end.
+    recv: Option<RecvStream>,
     /// Data received but not yet read, whose window is given back as it is read.
     unread: Bytes,
     /// Whether our side of the stream has ended (END_STREAM sent).
     ended: bool,
-    /// The stream's place among those the connection may hold; see
-    /// [`super::MAX_STREAMS`].
-    _slot: OwnedSemaphorePermit,
+    /// The stream's place among those the connection may hold (see
+    /// [`super::MAX_STREAMS`]), given back once the stream is gone.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl H2Stream {
@@ -36,10 +38,10 @@ impl H2Stream {
     ) -> Self {
         Self {
             send,
-            recv,
+            recv: Some(recv),
             unread: Bytes::new(),
             ended: false,
-            _slot: slot,
+            slot: Some(slot),
         }
     }
 }
@@ -64,8 +66,9 @@ impl AsyncRead for H2Stream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        let recv = this.recv.as_mut().expect("taken only on drop");
         while this.unread.is_empty() {
-            match ready!(this.recv.poll_data(cx)) {
+            match ready!(recv.poll_data(cx)) {
                 Some(Ok(data)) => this.unread = data,
                 Some(Err(e)) if is_clean_end(&e) => return Poll::Ready(Ok(())),
                 Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
@@ -76,10 +79,7 @@ impl AsyncRead for H2Stream {
         buf.put_slice(&this.unread[..n]);
         this.unread.advance(n);
         // The peer may send as much again as the WebSocket has taken.
-        this.recv
-            .flow_control()
-            .release_capacity(n)
-            .map_err(io_error)?;
+        recv.flow_control().release_capacity(n).map_err(io_error)?;
         Poll::Ready(Ok(()))
     }
 }
@@ -148,12 +148,41 @@ impl AsyncWrite for H2Stream {
     }
 }
 
+/// How long a dropped stream waits for the peer to end its side before it is reset.
+const LINGER: Duration = Duration::from_secs(5);
+
 impl Drop for H2Stream {
-    /// A WebSocket dropped without ending its stream (END_STREAM) resets it, so that the peer
-    /// and the connection do not keep it open.
+    /// Does what closing a socket does: what was written still reaches the peer, then the end
+    /// of our side (END_STREAM, as TCP's FIN). Resetting at once would throw away what h2 still
+    /// holds to send, such as the close frame of a connection that failed. The stream then
+    /// stays open for the peer to end its side, for at most [`LINGER`], on a task that reads
+    /// and discards; past that (or without a runtime to run it) it is reset.
     fn drop(&mut self) {
         if !self.ended {
-            self.send.send_reset(Reason::CANCEL);
+            self.ended = true;
+            if self.send.send_data(Bytes::new(), true).is_err() {
+                return;
+            }
         }
+        let (Some(mut recv), slot) = (self.recv.take(), self.slot.take()) else {
+            return;
+        };
+        if recv.is_end_stream() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.send.send_reset(Reason::CANCEL);
+            return;
+        };
+        runtime.spawn(async move {
+            let _slot = slot;
+            let drained = async {
+                while let Some(Ok(data)) = recv.data().await {
+                    let _ = recv.flow_control().release_capacity(data.len());
+                }
+            };
+            // Past the linger, dropping `recv` with the peer's side open resets the stream.
+            let _ = tokio::time::timeout(LINGER, drained).await;
+        });
     }
 }
