@@ -29,7 +29,7 @@ use mywebsocket::{CloseCode, CloseFrame, Config, Error, Initiator, Message, Upgr
 use mywebsocket::{ProtocolError, Utf8Bytes, WriteOptions};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::WebSocketStream;
+
 use tungstenite::error::CapacityError;
 use tungstenite::protocol::frame::coding::{CloseCode as TCloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame as TCloseFrame, Frame};

@@ -19,12 +19,12 @@ use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// A stream on which tungstenite runs: a TCP connection, or an HTTP/2 stream.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Tungstenite's end, whatever the transport.
-pub type Theirs = WebSocketStream<Box<dyn Io>>;
+pub(crate) type Theirs = WebSocketStream<Box<dyn Io>>;
 
 /// How long a dropped stream's connection stays up for the peer to finish reading.
 const LINGER: Duration = Duration::from_secs(5);
@@ -99,7 +99,7 @@ impl<C: Send + Unpin + 'static> AsyncWrite for Kept<C> {
 
 /// Our client (`Http2Connection`) and tungstenite as the server, on a stream the h2 crate
 /// answers with `200`.
-pub async fn our_client(
+pub(crate) async fn our_client(
     listener: TcpListener,
     url: &str,
     config: Config,
@@ -123,7 +123,7 @@ pub async fn our_client(
 
 /// Tungstenite as the client, on an extended CONNECT the h2 crate sends, and our server
 /// (`h2::serve_connection` with `config`).
-pub async fn our_server(
+pub(crate) async fn our_server(
     listener: TcpListener,
     config: Config,
     their_config: Option<WebSocketConfig>,
