@@ -8,12 +8,26 @@
 //! messages. Writes DIR/fanout.md (default `target/bench`) and prints it. The chat binary is
 //! looked up next to this one; 10,000 subscribers need `ulimit -n 20000` (`just bench-fanout`
 //! sets it).
+//!
+//! `bench-fanout --rooms [--smoke] [--nodes N] [--connections C] [--room-count R]
+//! [--messages M] [--rate R] [--pick size|uniform] [--seed S]`: the many-rooms workload
+//! ([`fanout::rooms`]): N nodes sharing a private redis-server, C clients in R rooms of Zipf
+//! sizes on nodes drawn at random, M messages at R/s into rooms drawn in proportion to their
+//! size (or uniformly). Defaults: 4 nodes, 10,000 connections, 500 rooms, 2,000 messages at
+//! 200/s; `--smoke`: 2 nodes, 60 connections, 12 rooms, 30 messages. Prints the per-node table
+//! (received from Redis, deliveries, CPU, memory, latency) and writes DIR/fanout-rooms.md.
 
 use std::path::PathBuf;
 
+use mywebsocket_bench::fanout::rooms::{self, Pick, RoomsScenario};
 use mywebsocket_bench::fanout::{self, report, Engine, Programs, Scenario};
 
 struct Args {
+    smoke: bool,
+    /// The many-rooms workload instead of one room.
+    rooms: Option<RoomsScenario>,
+    messages_set: Option<usize>,
+    rate_set: Option<u32>,
     subscribers: Vec<usize>,
     messages: usize,
     rate: u32,
@@ -25,6 +39,10 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let here = std::env::current_exe().map_err(|e| format!("locating myself: {e}"))?;
     let mut args = Args {
+        smoke: false,
+        rooms: None,
+        messages_set: None,
+        rate_set: None,
         subscribers: vec![1_000, 10_000],
         messages: 200,
         rate: 100,
@@ -36,12 +54,20 @@ fn parse() -> Result<Args, String> {
         },
     };
     let mut it = std::env::args().skip(1);
+    // The many-rooms flags, applied over the default or the smoke sizes once all are read.
+    let mut rooms_flags: Vec<(String, String)> = Vec::new();
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--smoke" => {
+                args.smoke = true;
                 args.subscribers = vec![100];
                 args.messages = 10;
+            }
+            "--rooms" => args.rooms = Some(RoomsScenario::default_sized()),
+            "--nodes" | "--connections" | "--room-count" | "--pick" | "--seed" => {
+                let v = value()?;
+                rooms_flags.push((arg, v));
             }
             "--subscribers" => {
                 args.subscribers = value()?
@@ -51,8 +77,12 @@ fn parse() -> Result<Args, String> {
             }
             "--messages" => {
                 args.messages = value()?.parse().map_err(|e| format!("--messages: {e}"))?;
+                args.messages_set = Some(args.messages);
             }
-            "--rate" => args.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--rate" => {
+                args.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?;
+                args.rate_set = Some(args.rate);
+            }
             "--engines" => {
                 args.engines = value()?
                     .split(',')
@@ -69,6 +99,36 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if let Some(r) = &mut args.rooms {
+        if args.smoke {
+            *r = RoomsScenario::smoke();
+        }
+        if let Some(m) = args.messages_set {
+            r.messages = m;
+        }
+        if let Some(rate) = args.rate_set {
+            r.rate = rate;
+        }
+        for (flag, v) in rooms_flags {
+            let bad = |e: std::num::ParseIntError| format!("{flag}: {e}");
+            match flag.as_str() {
+                "--nodes" => r.nodes = v.parse().map_err(bad)?,
+                "--connections" => r.connections = v.parse().map_err(bad)?,
+                "--room-count" => r.rooms = v.parse().map_err(bad)?,
+                "--seed" => r.seed = v.parse().map_err(bad)?,
+                _ => {
+                    r.pick = match v.as_str() {
+                        "size" => Pick::BySize,
+                        "uniform" => Pick::Uniform,
+                        other => return Err(format!("--pick: size or uniform, not {other}")),
+                    }
+                }
+            }
+        }
+        rooms::Plan::new(r)?;
+    } else if !rooms_flags.is_empty() {
+        return Err(format!("{} needs --rooms", rooms_flags[0].0));
+    }
     if args.subscribers.contains(&0) || args.messages == 0 || args.rate == 0 {
         return Err("subscribers, messages and rate must be positive".to_owned());
     }
@@ -84,6 +144,10 @@ fn main() {
         }
     };
     let runtime = mywebsocket_bench::runtime().expect("the runtime starts");
+    if let Some(scenario) = &args.rooms {
+        run_rooms(scenario, &args, &runtime);
+        return;
+    }
     let mut outcomes = Vec::new();
     let mut failures = 0;
     for &subscribers in &args.subscribers {
@@ -136,6 +200,45 @@ fn main() {
     }
     eprintln!("bench-fanout: wrote {}", path.display());
     if failures > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// The many-rooms workload: runs it, prints and writes the table; exits 1 when a delivery is
+/// missing or a node's counters differ from the plan.
+fn run_rooms(scenario: &RoomsScenario, args: &Args, runtime: &tokio::runtime::Runtime) {
+    eprintln!(
+        "bench-fanout: rooms: {} nodes, {} connections in {} rooms, {} messages at {}/s",
+        scenario.nodes, scenario.connections, scenario.rooms, scenario.messages, scenario.rate
+    );
+    let outcome = match runtime.block_on(rooms::run(scenario, &args.programs)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench-fanout: {e}");
+            std::process::exit(1);
+        }
+    };
+    let command: Vec<String> = std::env::args().collect();
+    let context = format!(
+        "Command: `{}`. Clients, nodes and redis-server share this machine ({} logical CPUs); \
+         the clients' CPU is not counted in the nodes'.",
+        command.join(" "),
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    let table = outcome.markdown(&context);
+    print!("{table}");
+    let path = args.out.join("fanout-rooms.md");
+    if let Err(e) = std::fs::create_dir_all(&args.out).and_then(|()| std::fs::write(&path, &table))
+    {
+        eprintln!("bench-fanout: writing {}: {e}", path.display());
+        std::process::exit(1);
+    }
+    eprintln!("bench-fanout: wrote {}", path.display());
+    if !outcome.complete() {
+        eprintln!(
+            "bench-fanout: incomplete: {} of {} deliveries, {} failures, or a node's counters differ from the plan",
+            outcome.delivered, outcome.expected, outcome.failed
+        );
         std::process::exit(1);
     }
 }

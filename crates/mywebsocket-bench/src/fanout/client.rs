@@ -37,10 +37,18 @@ pub struct Tally {
 /// # Errors
 /// The connection's or the node's error.
 pub async fn join(url: &str, nick: &str) -> Result<WebSocket, String> {
+    join_room(url, ROOM, nick).await
+}
+
+/// Connects to `url` and joins `room` as `nick`; returns once the join is answered.
+///
+/// # Errors
+/// The connection's or the node's error.
+pub async fn join_room(url: &str, room: &str, nick: &str) -> Result<WebSocket, String> {
     let (mut ws, _) = connect(url)
         .await
         .map_err(|e| format!("connect {url}: {e}"))?;
-    let join = format!(r#"{{"type":"join","room":"{ROOM}","nick":"{nick}"}}"#);
+    let join = format!(r#"{{"type":"join","room":"{room}","nick":"{nick}"}}"#);
     ws.write_string(join)
         .await
         .map_err(|e| format!("join: {e}"))?;
@@ -97,7 +105,13 @@ pub fn sent_at(msg: &Message) -> Option<u64> {
 /// The publish request for message `seq` sent at `sent` nanoseconds.
 #[must_use]
 pub fn publish_request(seq: usize, sent: u64) -> String {
-    format!(r#"{{"type":"publish","room":"{ROOM}","text":"{MARK}{seq} {sent}"}}"#)
+    publish_request_to(ROOM, seq, sent)
+}
+
+/// The publish request into `room` for message `seq` sent at `sent` nanoseconds.
+#[must_use]
+pub fn publish_request_to(room: &str, seq: usize, sent: u64) -> String {
+    format!(r#"{{"type":"publish","room":"{room}","text":"{MARK}{seq} {sent}"}}"#)
 }
 
 /// Publishes `count` messages through `ws`, one every `interval`; returns when the last one

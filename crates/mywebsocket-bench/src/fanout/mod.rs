@@ -15,6 +15,7 @@
 pub mod client;
 pub mod procs;
 pub mod report;
+pub mod rooms;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -27,12 +28,12 @@ use client::Tally;
 use procs::{ChatNode, RedisServer};
 
 /// Connections being opened at once.
-const CONNECT_CONCURRENCY: usize = 64;
+pub(crate) const CONNECT_CONCURRENCY: usize = 64;
 /// How long presence traffic must stay quiet before publishing starts.
 const QUIET: Duration = Duration::from_millis(1_000);
 /// Longest wait for joins to complete, for presence traffic to settle, or for the last
 /// delivery after the last send.
-const PATIENCE: Duration = Duration::from_secs(300);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(300);
 
 /// Where the messages go between nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +232,7 @@ pub async fn run(scenario: &Scenario, programs: &Programs) -> Result<Outcome, St
 }
 
 /// Polls `done` every 10 ms until it holds or `limit` passes; whether it held.
-async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub(crate) async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while !done() {
         if Instant::now() > deadline {
@@ -244,7 +245,7 @@ async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// Waits until no subscriber has received anything for [`QUIET`]: the presence announcements
 /// of the join storm are out of the way and do not count against the broadcast.
-async fn settle(tally: &Tally) {
+pub(crate) async fn settle(tally: &Tally) {
     let deadline = Instant::now() + PATIENCE;
     let mut seen = tally.frames.load(Ordering::Relaxed);
     let mut quiet_since = Instant::now();
@@ -258,7 +259,7 @@ async fn settle(tally: &Tally) {
     }
 }
 
-async fn abort_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) {
+pub(crate) async fn abort_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) {
     for task in &tasks {
         task.abort();
     }

@@ -53,6 +53,12 @@ impl ChatNode {
         Ok(node)
     }
 
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its WebSocket endpoint.
     #[must_use]
     pub fn url(&self) -> String {
@@ -120,6 +126,14 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(server)
+    }
+}
+
+impl RedisServer {
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
