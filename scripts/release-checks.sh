@@ -23,7 +23,7 @@ crates=(mywebsocket-proto mywebsocket mywebsocket-files-proto mywebsocket-files 
 wasm_crates=(mywebsocket-proto mywebsocket-files-proto mywebsocket-wasm)
 # Feature sets per crate that has features (the others have one build).
 declare -A feature_sets=(
-    [mywebsocket]="--no-default-features|--no-default-features --features hyper|--no-default-features --features tls|--no-default-features --features axum|--all-features"
+    [mywebsocket]="--no-default-features|--no-default-features --features hyper|--no-default-features --features http2|--no-default-features --features tls|--no-default-features --features axum|--all-features"
     [mywebsocket-files-proto]="--no-default-features|--all-features"
     [mywebsocket-hub]="--no-default-features|--all-features"
 )
