@@ -16,6 +16,8 @@
 //! size (or uniformly). Defaults: 4 nodes, 10,000 connections, 500 rooms, 2,000 messages at
 //! 200/s; `--smoke`: 2 nodes, 60 connections, 12 rooms, 30 messages. Prints the per-node table
 //! (received from Redis, deliveries, CPU, memory, latency) and writes DIR/fanout-rooms.md.
+//! `--plan-only`: prints what the placement alone says (rooms hosted and messages received per
+//! node, deliveries per message) without starting anything, for sizes this machine cannot run.
 
 use std::path::PathBuf;
 
@@ -24,6 +26,8 @@ use mywebsocket_bench::fanout::{self, report, Engine, Programs, Scenario};
 
 struct Args {
     smoke: bool,
+    /// Print the many-rooms plan and stop.
+    plan_only: bool,
     /// The many-rooms workload instead of one room.
     rooms: Option<RoomsScenario>,
     messages_set: Option<usize>,
@@ -40,6 +44,7 @@ fn parse() -> Result<Args, String> {
     let here = std::env::current_exe().map_err(|e| format!("locating myself: {e}"))?;
     let mut args = Args {
         smoke: false,
+        plan_only: false,
         rooms: None,
         messages_set: None,
         rate_set: None,
@@ -65,6 +70,7 @@ fn parse() -> Result<Args, String> {
                 args.messages = 10;
             }
             "--rooms" => args.rooms = Some(RoomsScenario::default_sized()),
+            "--plan-only" => args.plan_only = true,
             "--nodes" | "--connections" | "--room-count" | "--pick" | "--seed" => {
                 let v = value()?;
                 rooms_flags.push((arg, v));
@@ -145,6 +151,11 @@ fn main() {
     };
     let runtime = mywebsocket_bench::runtime().expect("the runtime starts");
     if let Some(scenario) = &args.rooms {
+        if args.plan_only {
+            let plan = rooms::Plan::new(scenario).expect("checked by parse");
+            print!("{}", plan.summary());
+            return;
+        }
         run_rooms(scenario, &args, &runtime);
         return;
     }

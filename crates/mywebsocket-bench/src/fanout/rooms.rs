@@ -32,6 +32,10 @@ use super::{abort_all, settle, wait_for, Programs, CONNECT_CONCURRENCY, PATIENCE
 use crate::process::{cpu_time, rss_kib};
 use crate::stats::percentile;
 
+/// How long deliveries may stop arriving after the last send before the missing ones count
+/// as lost.
+const LOST: Duration = Duration::from_secs(20);
+
 /// How rooms are drawn for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
@@ -220,6 +224,46 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// What the plan alone says, without running anything (`bench-fanout --rooms
+    /// --plan-only`): per node, the mean and largest connections, rooms hosted and share of the
+    /// published messages it receives; deliveries per published message; the saving against a
+    /// pattern subscription.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let e = self.expected_per_node();
+        let published = self.schedule.len() as f64;
+        let n = e.len() as f64;
+        let mean = |f: &dyn Fn(&Expected) -> u64| e.iter().map(f).sum::<u64>() as f64 / n;
+        let max = |f: &dyn Fn(&Expected) -> u64| e.iter().map(f).max().unwrap_or(0);
+        let received: u64 = e.iter().map(|x| x.received).sum();
+        format!(
+            "plan: {} nodes, {} connections, {} rooms (largest {}, smallest {}), {} messages\n\
+             per node: connections mean {:.0} max {}; rooms hosted mean {:.0} max {}; \
+             receives {:.1} % of the published messages on average (max {:.1} %)\n\
+             deliveries per published message: {:.1}; deliveries per received message: {:.1}\n\
+             received in all: {} (pattern subscription: {}, saved {:.1} %)\n",
+            self.nodes,
+            self.clients.len(),
+            self.sizes.len(),
+            self.sizes.first().copied().unwrap_or(0),
+            self.sizes.last().copied().unwrap_or(0),
+            self.schedule.len(),
+            mean(&|x| x.connections),
+            max(&|x| x.connections),
+            mean(&|x| x.rooms),
+            max(&|x| x.rooms),
+            100.0 * mean(&|x| x.received) / published,
+            100.0 * max(&|x| x.received) as f64 / published,
+            self.expected_deliveries() as f64 / published,
+            self.expected_deliveries() as f64 / received.max(1) as f64,
+            received,
+            self.schedule.len() * self.nodes,
+            100.0 * (1.0 - received as f64 / (published * n)),
+        )
+    }
+}
+
 /// What a node should see, from the plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Expected {
@@ -292,6 +336,20 @@ fn parse_stats(answer: &str) -> Option<NodeStats> {
     })
 }
 
+/// `wchar` (bytes passed to write-like system calls, sockets included) of process `pid`,
+/// from `/proc/PID/io`.
+///
+/// # Errors
+/// If the file cannot be read or has no `wchar` line.
+pub fn written_bytes(pid: u32) -> Result<u64, String> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .map_err(|e| format!("reading /proc/{pid}/io: {e}"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no wchar for process {pid}"))
+}
+
 /// One node's measurements.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodeRow {
@@ -322,6 +380,10 @@ pub struct RoomsOutcome {
     pub elapsed: Duration,
     /// redis-server's CPU time over the publishing window.
     pub redis_cpu: Duration,
+    /// Bytes redis-server wrote (to the nodes) over the publishing window.
+    pub redis_written: u64,
+    /// Wire bytes of the stamped frames the clients received.
+    pub frame_bytes: u64,
     /// Every delivery's latency in microseconds, sorted.
     pub latencies_us: Vec<u64>,
     /// Clients whose connection failed.
@@ -370,15 +432,17 @@ async fn measure(
     let base = Instant::now();
     let tally = Arc::new(Tally::default());
     let publish_errors = Arc::new(AtomicU64::new(0));
+    let frame_bytes = Arc::new(AtomicU64::new(0));
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let mut speakers = vec![None; plan.sizes.len()];
     let mut tasks = Vec::with_capacity(plan.clients.len());
     for (i, &(room, node)) in plan.clients.iter().enumerate() {
         let url = urls[node].clone();
-        let (tally, gate, errors) = (
+        let (tally, gate, errors, bytes) = (
             Arc::clone(&tally),
             Arc::clone(&gate),
             Arc::clone(&publish_errors),
+            Arc::clone(&frame_bytes),
         );
         let commands = if plan.speakers[room] == i {
             let (tx, rx) = mpsc::unbounded_channel::<(usize, u64)>();
@@ -405,6 +469,11 @@ async fn measure(
             tally.joined.fetch_add(1, Ordering::Relaxed);
             let (reader, writer) = ws.split();
             let writer = Arc::new(writer);
+            let counters = Counters {
+                errors: Arc::clone(&errors),
+                bytes,
+                client: i,
+            };
             if let Some(mut commands) = commands {
                 let writer = Arc::clone(&writer);
                 tokio::spawn(async move {
@@ -416,7 +485,7 @@ async fn measure(
                     }
                 });
             }
-            member(reader, writer, expected, base, tally).await
+            member(reader, writer, expected, base, tally, counters).await
         }));
     }
     let joined = wait_for(PATIENCE, || {
@@ -446,6 +515,7 @@ async fn measure(
         .map(|&p| cpu_time(p))
         .collect::<Result<Vec<_>, _>>()?;
     let redis_before = cpu_time(redis.pid())?;
+    let redis_written_before = written_bytes(redis.pid())?;
 
     let interval = Duration::from_secs(1) / scenario.rate;
     let first_send = client::nanos_since(base);
@@ -457,10 +527,20 @@ async fn measure(
     }
     drop(speakers);
     let expected = plan.expected_deliveries();
+    // Until every delivery arrived, something failed, or nothing arrived for LOST (a lost
+    // delivery then shows as "of N" in the report).
+    let mut seen = tally.delivered.load(Ordering::Relaxed);
+    let mut progress = Instant::now();
     wait_for(PATIENCE, || {
-        tally.delivered.load(Ordering::Relaxed) >= expected
+        let now = tally.delivered.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            progress = Instant::now();
+        }
+        now >= expected
             || tally.failed.load(Ordering::Relaxed) > 0
             || publish_errors.load(Ordering::Relaxed) > 0
+            || progress.elapsed() > LOST
     })
     .await;
     let cpu_after = pids
@@ -468,6 +548,7 @@ async fn measure(
         .map(|&p| cpu_time(p))
         .collect::<Result<Vec<_>, _>>()?;
     let redis_cpu = cpu_time(redis.pid())?.saturating_sub(redis_before);
+    let redis_written = written_bytes(redis.pid())?.saturating_sub(redis_written_before);
     let mut rows = Vec::with_capacity(nodes.len());
     for (i, node) in nodes.iter().enumerate() {
         let after = node_stats(node.addr).await?;
@@ -506,6 +587,8 @@ async fn measure(
             expected,
             elapsed: Duration::from_nanos(last.saturating_sub(first_send)),
             redis_cpu,
+            redis_written,
+            frame_bytes: frame_bytes.load(Ordering::Relaxed),
             latencies_us,
             failed,
             setup,
@@ -520,14 +603,25 @@ pub fn room_name(k: usize) -> String {
     format!("r{k}")
 }
 
+/// What a client counts besides the [`Tally`].
+struct Counters {
+    /// Error answers from the node (a publish refused or not delivered), and failed writes.
+    errors: Arc<AtomicU64>,
+    /// Wire bytes of the stamped frames received.
+    bytes: Arc<AtomicU64>,
+    /// The client's index, for messages.
+    client: usize,
+}
+
 /// Reads until `expected` stamped messages arrived, timing each; returns the latencies and the
-/// connection when it is still open.
+/// connection when it is still open. An error answer from the node is printed and counted.
 async fn member(
     mut reader: Reader,
     writer: Arc<Writer>,
     expected: usize,
     base: Instant,
     tally: Arc<Tally>,
+    counters: Counters,
 ) -> (Vec<u64>, Option<Held>) {
     let mut latencies = Vec::with_capacity(expected);
     while latencies.len() < expected {
@@ -537,9 +631,21 @@ async fn member(
         };
         tally.frames.fetch_add(1, Ordering::Relaxed);
         let Some(sent) = client::sent_at(&msg) else {
+            if let Some(text) = msg.as_text().filter(|t| t.contains(r#""type":"error""#)) {
+                eprintln!("bench-fanout: client {}: {text}", counters.client);
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
             continue;
         };
         let now = client::nanos_since(base);
+        let len = msg.as_text().map_or(0, str::len) as u64;
+        // Server frames are unmasked: 2 header bytes, 4 from 126 bytes, 10 from 64 KiB.
+        let header = match len {
+            0..=125 => 2,
+            126..=65_535 => 4,
+            _ => 10,
+        };
+        counters.bytes.fetch_add(len + header, Ordering::Relaxed);
         latencies.push(now.saturating_sub(sent) / 1_000);
         tally.delivered.fetch_add(1, Ordering::Relaxed);
         tally.last_delivery.fetch_max(now, Ordering::Relaxed);
@@ -631,23 +737,26 @@ impl RoomsOutcome {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let _ = write!(
             out,
-            "\n| published | received, pattern subscription (published × nodes) | received, per-room subscriptions | saved |\n\
-             |--:|--:|--:|--:|\n\
-             | {} | {} | {} | {:.0} % |\n\n\
-             | deliveries (clients) | deliveries/s | deliveries per node-CPU-second | node CPU / window | redis-server CPU | memory per connection | p50 | p99 | max | join + settle |\n\
+            "\n| published | received, pattern subscription (published × nodes) | received, per-room subscriptions | saved | redis-server CPU | redis-server wrote | per message received |\n\
+             |--:|--:|--:|--:|--:|--:|--:|\n\
+             | {} | {} | {} | {:.0} % | {:.2} s ({:.0} % of one core) | {:.1} MB | {:.0} B |\n\n\
+             | deliveries (clients) | deliveries/s | deliveries per node-CPU-second | node CPU / window | frame bytes per delivery | memory per connection | p50 | p99 | max | join + settle |\n\
              |--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n\
-             | {}{} | {} | {} | {:.0} % of one core | {:.2} s ({:.0} % of one core) | {:.1} KiB | {} | {} | {} | {:.1} s |\n",
+             | {}{} | {} | {} | {:.0} % of one core | {:.0} B | {:.1} KiB | {} | {} | {} | {:.1} s |\n",
             thousands(self.published()),
             thousands(pattern),
             thousands(received),
             100.0 * (1.0 - received as f64 / pattern.max(1) as f64),
+            self.redis_cpu.as_secs_f64(),
+            100.0 * self.redis_cpu.as_secs_f64() / secs,
+            self.redis_written as f64 / 1e6,
+            ratio(self.redis_written, received),
             thousands(self.delivered),
             unless_equal(self.delivered, self.expected),
             thousands((self.delivered as f64 / secs) as u64),
             thousands((deliveries as f64 / cpu.as_secs_f64().max(1e-9)) as u64),
             100.0 * cpu.as_secs_f64() / secs,
-            self.redis_cpu.as_secs_f64(),
-            100.0 * self.redis_cpu.as_secs_f64() / secs,
+            ratio(self.frame_bytes, self.delivered),
             rss as f64 / connections.max(1) as f64,
             lat(0.5),
             lat(0.99),
@@ -663,7 +772,10 @@ impl RoomsOutcome {
              from the first send to the last receipt (bounded by the publishing pace when the \
              nodes keep up). Per node-CPU-second: the nodes' deliveries ÷ their CPU time \
              (utime + stime) over the window, publishing through Redis included. Memory per \
-             connection: the nodes' RSS after the run ÷ their connections. Latency: from the \
+             connection: the nodes' RSS after the run ÷ their connections. redis-server wrote: `wchar` \
+             of its `/proc/PID/io` over the window (its writes to the nodes' sockets). Frame \
+             bytes: the stamped frames as the clients received them, WebSocket header included, \
+             TCP/IP's not. Latency: from the \
              send to a client's receipt, every delivery counted.\n\n{context}\n"
         );
         out
