@@ -123,6 +123,8 @@ bench-instructions:
 # Broadcast fan-out: deliveries/s and send-to-receipt latency for 1,000 and 10,000 subscribers
 # of one room, one node in memory against three nodes through a private redis-server (installed
 # when missing). Writes target/bench/fanout.md. ARGS go to bench-fanout (e.g. --smoke).
+# `--rooms`: many rooms (Zipf sizes) over several nodes; per node, the messages received from
+# Redis against the deliveries made (per-room subscriptions); writes target/bench/fanout-rooms.md.
 bench-fanout *args:
     command -v redis-server >/dev/null || (log() { echo "bench-fanout: $*"; }; source scripts/lib.sh; apt_install redis-server)
     nice cargo build --release -p mywebsocket-chat -p mywebsocket-bench --bin mywebsocket-chat --bin bench-fanout

@@ -44,8 +44,10 @@ done
 export REDIS_URL="redis://127.0.0.1:$port/"
 echo "cluster: redis-server on $REDIS_URL"
 nice -n 19 cargo build -p mywebsocket-chat --bins
-# The hub's own Redis tests (per-room subscriptions), in-process against the same server.
+# The hub's own Redis tests (per-room subscriptions), in-process against the same server,
+# and the many-rooms fan-out smoke run (its own private redis-server, real chat nodes).
 nice -n 19 cargo test -p mywebsocket-hub --test redis_rooms -- --ignored
+nice -n 19 cargo test -p mywebsocket-bench --test fanout_rooms -- --ignored
 status=0
 nice -n 19 cargo test -p mywebsocket-chat --test cluster -- --test-threads=1 "$@" || status=$?
 if [ "$status" -ne 0 ]; then
