@@ -2,14 +2,17 @@
 //! ([`mywebsocket_chat::protocol`]) at `/ws`.
 //!
 //! ```text
-//! mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] [--history N]
+//! mywebsocket-chat [--listen ADDR] [--redis URL | --redis-cluster URL,URL,...]
+//!                  [--redis-replica-acks N] [--presence-ttl-ms MS] [--history N]
 //!                  [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX]
 //!                  [--slow-consumer close-1008|close-1013|drop-oldest]
 //!                  [--tls-cert PEM --tls-key PEM] [--shutdown-grace-ms MS]
 //!                  [--max-file-bytes N] [--files-total-bytes N] [--files-partial-ttl-secs S]
 //! ```
 //! Without `--redis` it is a single node with everything in memory; with it, one node of
-//! many sharing the Redis (see `mywebsocket_hub`). It logs to stderr with `tracing`; set
+//! many sharing the Redis (see `mywebsocket_hub`); with `--redis-cluster` (seed nodes of a
+//! Redis Cluster, comma-separated), one node of many sharing the cluster, rooms spread over
+//! its shards. It logs to stderr with `tracing`; set
 //! `RUST_LOG`. Its first line on stdout is `listening on http://ADDR node ID` (`https://`
 //! with TLS).
 //!
@@ -53,12 +56,17 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
-const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--presence-ttl-ms MS] \
+const USAGE: &str =
+    "usage: mywebsocket-chat [--listen ADDR] [--redis URL | --redis-cluster URL,URL,...] \
+[--redis-replica-acks N] [--presence-ttl-ms MS] \
 [--history N] [--queue MESSAGES,BYTES] [--prefix REDIS_KEY_PREFIX] \
 [--slow-consumer close-1008|close-1013|drop-oldest] [--tls-cert PEM --tls-key PEM] \
 [--shutdown-grace-ms MS] [--presence-limit N] [--max-file-bytes N] [--files-total-bytes N] \
 [--files-partial-ttl-secs S]
 
+  --redis-cluster URL,URL,...    share a Redis Cluster (seed nodes) with other nodes
+  --redis-replica-acks N         on a cluster, replicas that must hold each batch of broadcasts
+                                 before the next (default 1; 0 for a cluster without replicas)
   --tls-cert PEM, --tls-key PEM  serve HTTPS and wss:// with this certificate chain and key
   --shutdown-grace-ms MS         on Ctrl-C/SIGTERM, how long closing handshakes may take
                                  (default 10000); then it exits 0
@@ -75,6 +83,8 @@ const USAGE: &str = "usage: mywebsocket-chat [--listen ADDR] [--redis URL] [--pr
 struct Options {
     listen: SocketAddr,
     redis: Option<String>,
+    /// Seed nodes of a Redis Cluster.
+    redis_cluster: Option<Vec<String>>,
     config: HubConfig,
     /// Certificate chain and private key, both PEM.
     tls: Option<(PathBuf, PathBuf)>,
@@ -91,6 +101,7 @@ fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         redis: None,
+        redis_cluster: None,
         config: HubConfig::default(),
         tls: None,
         shutdown_grace: Duration::from_secs(10),
@@ -109,6 +120,24 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--listen: {e}"))?;
             }
             "--redis" => options.redis = Some(value("--redis")?),
+            "--redis-cluster" => {
+                let seeds: Vec<String> = value("--redis-cluster")?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if seeds.is_empty() {
+                    return Err("--redis-cluster needs at least one URL".into());
+                }
+                options.redis_cluster = Some(seeds);
+            }
+            "--redis-replica-acks" => {
+                let n: usize = value("--redis-replica-acks")?
+                    .parse()
+                    .map_err(|e| format!("--redis-replica-acks: {e}"))?;
+                options.config = options.config.redis_replica_acks(n);
+            }
             "--presence-ttl-ms" => {
                 let ms: u64 = value("--presence-ttl-ms")?
                     .parse()
@@ -203,17 +232,30 @@ async fn main() {
     };
     let mut builder = Hub::builder(options.config.clone()).encoder(ProtocolEncoder);
     let mut traffic = None;
-    if let Some(url) = &options.redis {
-        match RedisBroker::new(url, &options.config) {
-            Ok(broker) => {
-                traffic = Some(broker.traffic());
-                builder = builder.broker(broker);
-            }
-            Err(e) => {
-                eprintln!("mywebsocket-chat: --redis {url}: {e}");
-                std::process::exit(2);
-            }
+    let broker = match (&options.redis, &options.redis_cluster) {
+        (Some(_), Some(_)) => {
+            eprintln!("mywebsocket-chat: --redis and --redis-cluster exclude each other");
+            std::process::exit(2);
         }
+        (Some(url), None) => {
+            Some(RedisBroker::new(url, &options.config).map_err(|e| format!("--redis {url}: {e}")))
+        }
+        (None, Some(seeds)) => Some(
+            RedisBroker::cluster(seeds, &options.config)
+                .map_err(|e| format!("--redis-cluster {}: {e}", seeds.join(","))),
+        ),
+        (None, None) => None,
+    };
+    match broker {
+        Some(Ok(broker)) => {
+            traffic = Some(broker.traffic());
+            builder = builder.broker(broker);
+        }
+        Some(Err(e)) => {
+            eprintln!("mywebsocket-chat: {e}");
+            std::process::exit(2);
+        }
+        None => {}
     }
     let hub = match builder.build().await {
         Ok(hub) => hub,
@@ -260,7 +302,7 @@ async fn main() {
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
     println!("listening on {scheme}://{addr} node {}", hub.node_id());
-    tracing::info!(%addr, node = %hub.node_id(), redis = options.redis.is_some(), tls = acceptor.is_some(), "chat node up");
+    tracing::info!(%addr, node = %hub.node_id(), redis = options.redis.is_some() || options.redis_cluster.is_some(), tls = acceptor.is_some(), "chat node up");
     let upgrader = Upgrader::default();
     let handlers = TaskTracker::new();
     loop {

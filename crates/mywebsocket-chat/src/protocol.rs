@@ -29,6 +29,10 @@
 //! [`HubConfig::history_on_join`](mywebsocket_hub::HubConfig::history_on_join) messages are
 //! replayed. A client keeps the `id` of the last `message` per room and sends it as `since`
 //! when it reconnects: it then receives each message exactly once, in room order, or a `gap`.
+//! A `gap` means what follows may not continue exactly from `since`: messages after it may
+//! be missing (history no longer reaches back), or, after a Redis Cluster failover, the next
+//! message may repeat one already received (it was published again because the failed
+//! master could not confirm it). A client that must be exact reloads the room's history.
 
 use std::fmt::Write as _;
 

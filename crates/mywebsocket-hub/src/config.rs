@@ -59,6 +59,14 @@ pub struct HubConfig {
     /// Prefix of every Redis key and channel, so several hubs can share one Redis.
     /// Default: `"mwh"`.
     pub redis_prefix: String,
+    /// On a Redis Cluster ([`RedisBroker::cluster`](crate::RedisBroker::cluster)): replicas
+    /// that must hold each batch of broadcasts (`WAIT`) before the publisher takes the next.
+    /// Redis replicates asynchronously, so a master that fails right after a publish can take
+    /// a message with it that some nodes already delivered; with an acknowledgement the
+    /// publisher knows which batches are safe and publishes the others again, marked so that
+    /// members are told of a gap. 0 (for a cluster without replicas) gives that up: a failover
+    /// can then lose recent messages silently. Ignored on one Redis. Default: 1.
+    pub redis_replica_acks: usize,
 }
 
 impl Default for HubConfig {
@@ -73,6 +81,7 @@ impl Default for HubConfig {
             outage_buffer: 10_000,
             presence_limit: 100,
             redis_prefix: "mwh".into(),
+            redis_replica_acks: 1,
         }
     }
 }
@@ -132,6 +141,13 @@ impl HubConfig {
     #[must_use]
     pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.redis_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`HubConfig::redis_replica_acks`].
+    #[must_use]
+    pub fn redis_replica_acks(mut self, replicas: usize) -> Self {
+        self.redis_replica_acks = replicas;
         self
     }
 }

@@ -23,8 +23,11 @@ pub trait Encoder: Send + Sync + 'static {
         None
     }
 
-    /// The message a connection receives when `room`'s history no longer reaches back to
-    /// `since`: messages after `since` were lost to it. `None` sends nothing.
+    /// The message a connection receives when what follows in `room` may not continue
+    /// exactly from `since`: history no longer reaches back to it (messages after `since`
+    /// were lost to this connection), or the next message was published again after a
+    /// broker failure and may repeat one it already had
+    /// ([`RoomMessage::retried`](crate::broker::RoomMessage::retried)). `None` sends nothing.
     fn gap(&self, room: &str, since: StreamId) -> Option<Message> {
         let _ = (room, since);
         None

@@ -2,7 +2,8 @@
 //! hub has members there, and a join's history and live messages meet exactly once.
 //!
 //! Needs a Redis: `REDIS_URL=redis://127.0.0.1:PORT/ cargo test -p mywebsocket-hub --test
-//! redis_rooms -- --ignored` (`just cluster` runs it against its private redis-server).
+//! redis_rooms -- --ignored`, or a Redis Cluster: `REDIS_CLUSTER_URLS=redis://...,redis://...`
+//! (`just cluster` runs it against its private redis-server, then its private cluster).
 #![cfg(feature = "redis")]
 
 use std::time::Duration;
@@ -11,8 +12,15 @@ use mywebsocket::{connect_with, Message, Upgrader, WebSocket};
 use mywebsocket_hub::{Hub, HubConfig, JoinOptions, RedisBroker, Registration, Traffic};
 use tokio::time::timeout;
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").expect("REDIS_URL names the Redis these tests use")
+fn broker(config: &HubConfig) -> RedisBroker {
+    if let Some(seeds) = std::env::var("REDIS_CLUSTER_URLS")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        return RedisBroker::cluster(seeds.split(','), config).unwrap();
+    }
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL names the Redis these tests use");
+    RedisBroker::new(&url, config).unwrap()
 }
 
 /// A hub on Redis under a prefix of its own (so runs do not see each other's rooms), and the
@@ -20,7 +28,7 @@ fn redis_url() -> String {
 async fn node(prefix: &str) -> (Hub, Traffic) {
     let mut config = HubConfig::default();
     config.redis_prefix = prefix.to_owned();
-    let broker = RedisBroker::new(&redis_url(), &config).unwrap();
+    let broker = broker(&config);
     let traffic = broker.traffic();
     let hub = Hub::builder(config).broker(broker).build().await.unwrap();
     (hub, traffic)

@@ -77,14 +77,11 @@ impl Broker for MemoryBroker {
         let mut st = self.lock();
         let log = st.rooms.entry(room.clone()).or_default();
         log.last += 1;
-        let message = RoomMessage {
-            id: StreamId {
-                ms: 0,
-                seq: log.last,
-            },
-            except,
-            msg,
+        let id = StreamId {
+            ms: 0,
+            seq: log.last,
         };
+        let message = RoomMessage::new(id, except, msg);
         log.entries.push_back(message.clone());
         while log.entries.len() > self.history_len {
             if let Some(old) = log.entries.pop_front() {

@@ -41,6 +41,11 @@ pub struct RoomMessage {
     pub except: Option<ConnId>,
     /// The message as broadcast.
     pub msg: Message,
+    /// Published again after a failure that left unknown whether it had been delivered (a
+    /// Redis failover can lose a message some nodes already delivered): the hub tells the
+    /// room's members of a gap before it, so a client never takes a repeat for a new message
+    /// nor a loss for silence.
+    pub retried: bool,
 }
 
 /// Where a direct message goes.
@@ -94,7 +99,12 @@ pub struct History {
 impl RoomMessage {
     /// A message with its history id, and the connection it must not reach, if any.
     pub fn new(id: StreamId, except: Option<ConnId>, msg: Message) -> Self {
-        Self { id, except, msg }
+        Self {
+            id,
+            except,
+            msg,
+            retried: false,
+        }
     }
 }
 

@@ -83,6 +83,9 @@ impl Inner {
             let prepared = prepared.get_or_insert_with(|| self.prepare(room, message));
             match cursor {
                 Cursor::Live(last) if message.id > *last => {
+                    if message.retried {
+                        self.push_gap(&local.outbox, room, *last);
+                    }
                     *last = message.id;
                     local.outbox.push(prepared.clone());
                     delivered += 1;
@@ -90,7 +93,7 @@ impl Inner {
                 Cursor::Live(_) => {}
                 Cursor::Joining(waiting) => {
                     if waiting.len() < self.config.queue_messages {
-                        waiting.push((message.id, prepared.clone()));
+                        waiting.push((message.id, message.retried, prepared.clone()));
                     } else {
                         // As if its queue had overflowed: the policy's answer, not silent loss.
                         local.outbox.close(match self.config.slow_consumer {

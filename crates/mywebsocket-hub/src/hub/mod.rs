@@ -34,8 +34,11 @@ pub use registration::{QueueStats, Registration};
 /// Where a connection stands in one room's message sequence.
 #[derive(Debug)]
 enum Cursor {
-    /// Joining: history is being fetched; live messages wait here (at most the queue bound).
-    Joining(Vec<(StreamId, PreparedMessage)>),
+    /// Joining: history is being fetched; live messages wait here (at most the queue bound),
+    /// each with its id and whether it was published again ([`RoomMessage::retried`]).
+    ///
+    /// [`RoomMessage::retried`]: crate::broker::RoomMessage::retried
+    Joining(Vec<(StreamId, bool, PreparedMessage)>),
     /// Live: the id of the last message it was given; older or equal ids are duplicates.
     Live(StreamId),
 }

@@ -32,24 +32,28 @@ impl Inner {
         };
         let mut last = since.unwrap_or(StreamId::ZERO);
         if gap {
-            if let Some(notice) = self.encoder.gap(room, last) {
-                local.outbox.push(PreparedMessage::new(notice));
-            }
+            self.push_gap(&local.outbox, room, last);
         }
         let mut replayed = 0;
         for message in history {
             if message.id <= last {
                 continue;
             }
-            last = message.id;
             if message.except.as_ref() != Some(conn) {
+                if message.retried {
+                    self.push_gap(&local.outbox, room, last);
+                }
                 local.outbox.push(self.prepare(room, message));
                 replayed += 1;
             }
+            last = message.id;
         }
         if let Cursor::Joining(waiting) = std::mem::replace(cursor, Cursor::Live(last)) {
-            for (id, prepared) in waiting {
+            for (id, retried, prepared) in waiting {
                 if id > last {
+                    if retried {
+                        self.push_gap(&local.outbox, room, last);
+                    }
                     last = id;
                     local.outbox.push(prepared);
                 }
@@ -105,6 +109,14 @@ impl Inner {
                 self.deliver_room(&room, message);
             }
             tracing::info!(%room, recovered, "resynchronised room from history");
+        }
+    }
+
+    /// Queues the encoder's gap notice for one member: what follows may repeat or miss
+    /// something since `since`.
+    pub(super) fn push_gap(&self, outbox: &crate::outbox::Outbox, room: &str, since: StreamId) {
+        if let Some(notice) = self.encoder.gap(room, since) {
+            outbox.push(PreparedMessage::new(notice));
         }
     }
 

@@ -6,18 +6,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
+use super::conn::Conn;
 use super::keys::Keys;
 use crate::broker::BrokerSink;
 use crate::id::NodeId;
-use crate::presence::{Member, RoomMember};
+use crate::presence::Member;
 
 /// Refreshes this node's liveness key, restores its presence if it was reaped or lost, and
 /// reaps the presence of nodes whose key expired.
 pub(super) async fn run_liveness(
-    mut conn: ConnectionManager,
+    mut conn: Conn,
     keys: Keys,
     node: NodeId,
     ttl: Duration,
@@ -50,7 +50,7 @@ pub(super) async fn run_liveness(
                     members = local.len(),
                     "this node's presence had expired or was lost: restoring it"
                 );
-                restore_presence(&mut conn, &keys, &node, &local).await?;
+                super::presence::restore(&conn, &keys, &node, &local).await?;
             }
             reap(&mut conn, &keys, &node, ttl_ms).await
         }
@@ -74,27 +74,9 @@ pub(super) async fn run_liveness(
     }
 }
 
-async fn restore_presence(
-    conn: &mut ConnectionManager,
-    keys: &Keys,
-    node: &NodeId,
-    local: &[RoomMember],
-) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
-    for RoomMember { room, member } in local {
-        super::presence::push_add(&mut pipe, keys, node, room, member);
-    }
-    pipe.query_async(conn).await
-}
-
 /// Removes the members of every node whose liveness key is gone, announcing their leaves.
 /// One node reaps each dead node (a short lock), so leaves are announced once.
-async fn reap(
-    conn: &mut ConnectionManager,
-    keys: &Keys,
-    me: &NodeId,
-    ttl_ms: u64,
-) -> redis::RedisResult<()> {
+async fn reap(conn: &mut Conn, keys: &Keys, me: &NodeId, ttl_ms: u64) -> redis::RedisResult<()> {
     let nodes: Vec<String> = conn.smembers(keys.nodes()).await?;
     for dead in nodes.into_iter().filter(|n| n != me.as_str()) {
         let alive: bool = conn.exists(keys.alive(&dead)).await?;
@@ -126,9 +108,7 @@ async fn reap(
                 let gone: i64 = conn.hdel(keys.presence(&room), &field).await?;
                 if gone > 0 {
                     removed += 1;
-                    let _: i64 = conn
-                        .publish(keys.channel(&room), format!("L{json}"))
-                        .await?;
+                    super::presence::announce_leave(conn, keys, &room, &json).await?;
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! The Redis broker: many nodes sharing one Redis.
+//! The Redis broker: many nodes sharing one Redis, or a Redis Cluster.
 //!
 //! Per room, a stream `<prefix>:s:<room>` holds the history (`XADD ... MAXLEN`) and a channel
 //! `<prefix>:c:<room>` carries each message to the nodes subscribed to it: a node subscribes
@@ -12,11 +12,20 @@
 //! with backoff, resubscribes, restores this node's presence and asks the hub to fetch from
 //! the streams what its rooms missed.
 //!
-//! [`keys`] names what the broker keeps in Redis, [`scripts`] the Lua and the formats of what
+//! On a Redis Cluster ([`RedisBroker::cluster`]) a room's names share a hash tag, so its
+//! stream, channel and presence live on one shard; channels are sharded (`SSUBSCRIBE`,
+//! `SPUBLISH`), so a message crosses only that shard; the publisher waits for a replica to
+//! hold each batch and marks what it publishes again after a failure, so a failover costs
+//! members a gap notice, never a silent loss; and when a shard's connection drops, the
+//! subscriber subscribes again and the hub resyncs from the streams.
+//!
+//! [`keys`] names what the broker keeps in Redis, [`conn`] is one command connection for
+//! both deployments, [`scripts`] the Lua and the formats of what
 //! it stores and publishes; three tasks run per node: the [`publisher`], the [`subscriber`]
 //! (with [`rooms`], which keeps the per-room subscriptions) and [`liveness`]; [`presence`]
 //! reads and writes the members of rooms.
 
+mod conn;
 mod keys;
 mod liveness;
 mod presence;
@@ -30,11 +39,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mywebsocket::Message;
-use redis::aio::ConnectionManager;
+use redis::cluster::ClusterClient;
+use redis::PushInfo;
 use tokio::sync::mpsc;
 
+use self::conn::Conn;
 use self::keys::Keys;
-use self::publisher::Pending;
+use self::publisher::{Pending, Publisher};
 use self::rooms::Rooms;
 use super::{BoxFuture, Broker, BrokerSink, History, Target};
 use crate::config::HubConfig;
@@ -48,15 +59,31 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// What a started broker holds.
 struct Running {
     node: NodeId,
-    conn: ConnectionManager,
+    conn: Conn,
     publish: mpsc::Sender<Pending>,
     seq: AtomicU64,
 }
 
-/// A broker on Redis (5.0 or later; streams and Lua), for hubs on several nodes.
+/// Where the broker connects.
+enum Server {
+    Single(redis::Client),
+    /// The cluster's clients, and the receiving end of the pushes until the subscriber
+    /// takes it.
+    Cluster {
+        client: Box<ClusterClient>,
+        /// The publisher's client: it does not retry by itself, so the publisher sees every
+        /// failure and knows which batches to mark when it publishes them again.
+        publisher: Box<ClusterClient>,
+        pushes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<PushInfo>>>,
+    },
+}
+
+/// A broker on Redis (5.0 or later; streams and Lua), or on a Redis Cluster (7.0 or later;
+/// sharded pub/sub), for hubs on several nodes.
 pub struct RedisBroker {
-    client: redis::Client,
+    server: Server,
     keys: Keys,
+    replica_acks: usize,
     history_len: usize,
     ttl: Duration,
     outage_buffer: usize,
@@ -80,15 +107,67 @@ impl RedisBroker {
     /// # Errors
     /// `url` is not a Redis URL.
     pub fn new(url: &str, config: &HubConfig) -> Result<Self> {
-        Ok(Self {
-            client: redis::Client::open(url)?,
-            keys: Keys::new(&config.redis_prefix),
+        Ok(Self::with_server(
+            Server::Single(redis::Client::open(url)?),
+            false,
+            config,
+        ))
+    }
+
+    /// A broker for the Redis Cluster reached through `seeds` (`redis://host:port` of one or
+    /// more of its nodes; the rest are discovered), with the settings of `config`, including
+    /// [`HubConfig::redis_replica_acks`]. Rooms spread over the shards by hash slot; each
+    /// room's messages cross only its shard. Connects in
+    /// [`HubBuilder::build`](crate::HubBuilder::build).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), mywebsocket_hub::HubError> {
+    /// use mywebsocket_hub::{Hub, HubConfig, RedisBroker};
+    /// let config = HubConfig::default();
+    /// let seeds = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"];
+    /// let broker = RedisBroker::cluster(seeds, &config)?;
+    /// let hub = Hub::builder(config).broker(broker).build().await?;
+    /// # let _ = hub; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A seed is not a Redis URL, or there is none.
+    pub fn cluster<I, S>(seeds: I, config: &HubConfig) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let seeds: Vec<String> = seeds.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        let (pushes, receiver) = mpsc::unbounded_channel();
+        let client = redis::cluster::ClusterClientBuilder::new(seeds.clone())
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes)
+            .build()?;
+        let publisher = redis::cluster::ClusterClientBuilder::new(seeds)
+            .retries(0)
+            .build()?;
+        Ok(Self::with_server(
+            Server::Cluster {
+                client: Box::new(client),
+                publisher: Box::new(publisher),
+                pushes: std::sync::Mutex::new(Some(receiver)),
+            },
+            true,
+            config,
+        ))
+    }
+
+    fn with_server(server: Server, cluster: bool, config: &HubConfig) -> Self {
+        Self {
+            server,
+            keys: Keys::new(&config.redis_prefix, cluster),
+            replica_acks: config.redis_replica_acks,
             history_len: config.history_len,
             ttl: config.presence_ttl,
             outage_buffer: config.outage_buffer.max(1),
             rooms: Arc::new(Rooms::new()),
             running: OnceLock::new(),
-        })
+        }
     }
 
     fn running(&self) -> Result<&Running> {
@@ -99,7 +178,18 @@ impl RedisBroker {
 impl Broker for RedisBroker {
     fn start(&self, node: NodeId, sink: Arc<dyn BrokerSink>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let conn = self.client.get_connection_manager().await?;
+            let (conn, publishing) = match &self.server {
+                Server::Single(client) => {
+                    let conn = Conn::Single(client.get_connection_manager().await?);
+                    (conn.clone(), conn)
+                }
+                Server::Cluster {
+                    client, publisher, ..
+                } => (
+                    Conn::Cluster(client.get_async_connection().await?),
+                    Conn::Cluster(publisher.get_async_connection().await?),
+                ),
+            };
             let (publish, queue) = mpsc::channel(self.outage_buffer);
             let running = Running {
                 node: node.clone(),
@@ -111,28 +201,47 @@ impl Broker for RedisBroker {
                 return Err(HubError::BrokerAlreadyStarted);
             }
             let keys = self.keys.clone();
-            tokio::spawn(publisher::run_publisher(
-                conn.clone(),
-                keys.clone(),
-                node.clone(),
-                self.history_len,
-                queue,
-            ));
+            let publisher = Publisher {
+                conn: publishing,
+                keys: keys.clone(),
+                node: node.clone(),
+                history_len: self.history_len,
+                replica_acks: self.replica_acks,
+            };
+            tokio::spawn(publisher::run_publisher(publisher, queue));
             tokio::spawn(liveness::run_liveness(
-                conn,
+                conn.clone(),
                 keys.clone(),
                 node,
                 self.ttl,
                 Arc::clone(&sink),
             ));
             let (subscribed, ready) = tokio::sync::oneshot::channel();
-            tokio::spawn(subscriber::run_subscriber(
-                self.client.clone(),
-                keys,
-                Arc::clone(&self.rooms),
-                sink,
-                subscribed,
-            ));
+            let rooms = Arc::clone(&self.rooms);
+            match (&self.server, conn) {
+                (Server::Cluster { pushes, .. }, Conn::Cluster(conn)) => {
+                    let pushes = pushes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                        .ok_or(HubError::BrokerAlreadyStarted)?;
+                    tokio::spawn(subscriber::run_cluster_subscriber(
+                        conn, pushes, keys, rooms, sink, subscribed,
+                    ));
+                }
+                (Server::Single(client), _) => {
+                    tokio::spawn(subscriber::run_subscriber(
+                        client.clone(),
+                        keys,
+                        rooms,
+                        sink,
+                        subscribed,
+                    ));
+                }
+                (Server::Cluster { .. }, Conn::Single(_)) => {
+                    unreachable!("a cluster broker connects to a cluster")
+                }
+            }
             ready
                 .await
                 // The subscriber stops before subscribing only when the hub is gone.

@@ -3,72 +3,117 @@
 
 use std::collections::{HashMap, HashSet};
 
-use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
+use super::conn::Conn;
 use super::keys::Keys;
 use super::retry;
 use crate::error::Result;
 use crate::id::NodeId;
-use crate::presence::{Member, Presence};
+use crate::presence::{Member, Presence, RoomMember};
 
 /// Records `member` in `room` for `node` and announces the join.
 pub(super) async fn add(
-    conn: &ConnectionManager,
+    conn: &Conn,
     keys: &Keys,
     node: &NodeId,
     room: &str,
     member: &Member,
 ) -> Result<()> {
     let mut pipe = redis::pipe();
-    push_add(&mut pipe, keys, node, room, member);
+    push_add_room(&mut pipe, keys, room, member);
+    if keys.cluster() {
+        // The room's names and the node's names live in different slots.
+        query(conn, &pipe).await?;
+        pipe = redis::pipe();
+    }
+    push_add_node(&mut pipe, keys, node, room);
+    Ok(query(conn, &pipe).await?)
+}
+
+/// Puts back every member this node holds (`local`), after Redis lost them or a reaper took
+/// them while this node could not refresh its liveness.
+pub(super) async fn restore(
+    conn: &Conn,
+    keys: &Keys,
+    node: &NodeId,
+    local: &[RoomMember],
+) -> redis::RedisResult<()> {
+    let mut node_pipe = redis::pipe();
+    if keys.cluster() {
+        let mut by_room: HashMap<&str, redis::Pipeline> = HashMap::new();
+        for RoomMember { room, member } in local {
+            let pipe = by_room.entry(room.as_str()).or_insert_with(redis::pipe);
+            push_add_room(pipe, keys, room, member);
+            push_add_node(&mut node_pipe, keys, node, room);
+        }
+        for pipe in by_room.values() {
+            query(conn, pipe).await?;
+        }
+    } else {
+        for RoomMember { room, member } in local {
+            push_add_room(&mut node_pipe, keys, room, member);
+            push_add_node(&mut node_pipe, keys, node, room);
+        }
+    }
+    query(conn, &node_pipe).await
+}
+
+async fn query(conn: &Conn, pipe: &redis::Pipeline) -> redis::RedisResult<()> {
     retry(|| {
         let mut conn = conn.clone();
         let pipe = pipe.clone();
         async move { pipe.query_async::<()>(&mut conn).await }
     })
-    .await?;
-    Ok(())
+    .await
 }
 
-/// Appends to `pipe` the commands that record `member` in `room` for `node` and announce the
-/// join: one join, or a node's restore of all its members after Redis came back.
-pub(super) fn push_add(
-    pipe: &mut redis::Pipeline,
-    keys: &Keys,
-    node: &NodeId,
-    room: &str,
-    member: &Member,
-) {
+/// Appends to `pipe` the commands, all in `room`'s slot, that record `member` in `room` and
+/// announce the join.
+fn push_add_room(pipe: &mut redis::Pipeline, keys: &Keys, room: &str, member: &Member) {
     let json = serde_json::to_string(member).expect("members serialize");
     pipe.hset(keys.presence(room), &member.conn, &json)
         .ignore()
-        .sadd(keys.node_rooms(node.as_str()), room)
-        .ignore()
-        .publish(keys.channel(room), format!("J{json}"))
+        .cmd(keys.publish_command())
+        .arg(keys.channel(room))
+        .arg(format!("J{json}"))
         .ignore();
 }
 
+/// Appends to `pipe` the command that lists `room` among `node`'s rooms, for reaping.
+fn push_add_node(pipe: &mut redis::Pipeline, keys: &Keys, node: &NodeId, room: &str) {
+    pipe.sadd(keys.node_rooms(node.as_str()), room).ignore();
+}
+
 /// Removes `member` from `room` and announces the leave, if it was there.
-pub(super) async fn remove(
-    conn: &ConnectionManager,
-    keys: &Keys,
-    room: &str,
-    member: &Member,
-) -> Result<()> {
+pub(super) async fn remove(conn: &Conn, keys: &Keys, room: &str, member: &Member) -> Result<()> {
     let mut conn = conn.clone();
     let removed: i64 = conn.hdel(keys.presence(room), &member.conn).await?;
     if removed > 0 {
         let json = serde_json::to_string(member).expect("members serialize");
-        let _: i64 = conn.publish(keys.channel(room), format!("L{json}")).await?;
+        announce_leave(&mut conn, keys, room, &json).await?;
     }
     Ok(())
+}
+
+/// Announces on `room`'s channel that the member `json` left.
+pub(super) async fn announce_leave(
+    conn: &mut Conn,
+    keys: &Keys,
+    room: &str,
+    json: &str,
+) -> redis::RedisResult<()> {
+    redis::cmd(keys.publish_command())
+        .arg(keys.channel(room))
+        .arg(format!("L{json}"))
+        .query_async(conn)
+        .await
 }
 
 /// Who is in `room` on every live node: the count, and at least `limit` members if there are
 /// that many (those of dead nodes left out).
 pub(super) async fn members(
-    conn: &ConnectionManager,
+    conn: &Conn,
     keys: &Keys,
     room: &str,
     limit: usize,
@@ -115,11 +160,7 @@ pub(super) async fn members(
 
 /// The values of at least `want` fields of the hash `key` (or all of them), in Redis's order:
 /// a large room's presence without reading all of it.
-async fn scan_some(
-    conn: &mut ConnectionManager,
-    key: &str,
-    want: usize,
-) -> redis::RedisResult<Vec<String>> {
+async fn scan_some(conn: &mut Conn, key: &str, want: usize) -> redis::RedisResult<Vec<String>> {
     let mut values = Vec::with_capacity(want);
     let mut cursor = 0u64;
     loop {

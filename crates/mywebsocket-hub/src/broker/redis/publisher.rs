@@ -1,14 +1,14 @@
 //! Publishing: broadcasts queued in order and sent to Redis in pipelines, retried through an
 //! outage; direct messages published at once.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mywebsocket::Message;
-use redis::aio::ConnectionManager;
-use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
+use super::conn::Conn;
 use super::keys::Keys;
 use super::scripts::{direct_body, flag, payload, PUBLISH_LUA};
 use super::{Running, MAX_BACKOFF};
@@ -18,6 +18,9 @@ use crate::id::{ConnId, NodeId};
 
 /// Publishes sent to Redis in one pipeline.
 const MAX_BATCH: usize = 256;
+
+/// How long one `WAIT` for replicas lasts before the batch counts as failed and is retried.
+const WAIT_MS: u64 = 1000;
 
 /// A broadcast waiting to be published.
 pub(super) struct Pending {
@@ -56,26 +59,32 @@ impl Running {
 
 /// Publishes a direct message on the direct channel, once (direct messages are at most once).
 pub(super) async fn send_direct(
-    conn: &ConnectionManager,
+    conn: &Conn,
     keys: &Keys,
     target: &Target,
     msg: &Message,
 ) -> Result<()> {
     let mut conn = conn.clone();
-    let _: i64 = conn
-        .publish(keys.direct(), direct_body(target, msg))
+    let _: i64 = redis::cmd(keys.publish_command())
+        .arg(keys.direct())
+        .arg(direct_body(target, msg))
+        .query_async(&mut conn)
         .await?;
     Ok(())
 }
 
+/// What the publisher needs besides its queue.
+pub(super) struct Publisher {
+    pub(super) conn: Conn,
+    pub(super) keys: Keys,
+    pub(super) node: NodeId,
+    pub(super) history_len: usize,
+    /// Replicas that must acknowledge a batch on a cluster (see `HubConfig::redis_replica_acks`).
+    pub(super) replica_acks: usize,
+}
+
 /// Sends queued broadcasts to Redis in order, in pipelines, retrying until Redis takes them.
-pub(super) async fn run_publisher(
-    mut conn: ConnectionManager,
-    keys: Keys,
-    node: NodeId,
-    history_len: usize,
-    mut queue: mpsc::Receiver<Pending>,
-) {
+pub(super) async fn run_publisher(publisher: Publisher, mut queue: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -87,25 +96,18 @@ pub(super) async fn run_publisher(
         }
         let mut backoff = Duration::from_millis(50);
         let mut failed = false;
+        // On a cluster, a batch sent again after a failure that may have let it run is
+        // marked: that attempt may have been delivered by a master that then failed before
+        // its replica had it. (The publisher's cluster connection does not retry by itself,
+        // so every such failure is seen here.)
+        let mut uncertain = false;
         loop {
-            let mut pipe = redis::pipe();
-            for p in &batch {
-                pipe.cmd("EVAL")
-                    .arg(PUBLISH_LUA)
-                    .arg(3)
-                    .arg(keys.stream(&p.room))
-                    .arg(keys.publish_seq())
-                    .arg(keys.trimmed(&p.room))
-                    .arg(history_len)
-                    .arg(node.as_str())
-                    .arg(p.seq)
-                    .arg(p.except.as_ref().map_or("", ConnId::as_str))
-                    .arg(flag(&p.msg))
-                    .arg(payload(&p.msg))
-                    .arg(keys.channel(&p.room))
-                    .ignore();
-            }
-            match pipe.query_async::<()>(&mut conn).await {
+            let sent = if publisher.keys.cluster() {
+                publisher.publish_sharded(&batch, uncertain).await
+            } else {
+                publisher.publish_pipeline(&batch).await
+            };
+            match sent {
                 Ok(()) => {
                     if failed {
                         tracing::info!(
@@ -116,6 +118,7 @@ pub(super) async fn run_publisher(
                     break;
                 }
                 Err(e) => {
+                    uncertain |= may_have_run(&e);
                     if !failed {
                         tracing::warn!(error = %e, queued = batch.len() + queue.len(), "cannot publish to Redis; buffering broadcasts and retrying");
                     }
@@ -126,5 +129,89 @@ pub(super) async fn run_publisher(
             }
         }
         batch.clear();
+    }
+}
+
+/// Whether a request that failed with `e` may have run on a master: every failure but the
+/// answers of a node that refused it (a slot elsewhere, the cluster down, a replica) and a
+/// refused connection.
+fn may_have_run(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    let refused = e.is_cluster_error()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::ReadOnly
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::CrossSlot
+                    | ServerErrorKind::BusyLoading
+            )
+        );
+    !refused
+}
+
+impl Publisher {
+    /// Appends one publish script call for `p` to `pipe`.
+    fn push_publish(&self, pipe: &mut redis::Pipeline, p: &Pending, retry: bool) {
+        let keys = &self.keys;
+        pipe.cmd("EVAL")
+            .arg(PUBLISH_LUA)
+            .arg(3)
+            .arg(keys.stream(&p.room))
+            .arg(keys.publish_seq(&p.room))
+            .arg(keys.trimmed(&p.room))
+            .arg(self.history_len)
+            .arg(self.node.as_str())
+            .arg(p.seq)
+            .arg(p.except.as_ref().map_or("", ConnId::as_str))
+            .arg(flag(&p.msg))
+            .arg(payload(&p.msg))
+            .arg(keys.channel(&p.room))
+            .arg(keys.publish_command())
+            .arg(if retry { "1" } else { "0" })
+            .ignore();
+    }
+
+    /// One Redis: the whole batch in one pipeline.
+    async fn publish_pipeline(&self, batch: &[Pending]) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        for p in batch {
+            self.push_publish(&mut pipe, p, false);
+        }
+        pipe.query_async::<()>(&mut self.conn.clone()).await
+    }
+
+    /// A cluster: one pipeline per room (a pipeline may not cross slots), all rooms at once,
+    /// each ending with a `WAIT` for the replicas. Order within a room is the batch's.
+    async fn publish_sharded(&self, batch: &[Pending], retry: bool) -> redis::RedisResult<()> {
+        let mut by_room: HashMap<&str, redis::Pipeline> = HashMap::new();
+        for p in batch {
+            let pipe = by_room.entry(p.room.as_str()).or_insert_with(redis::pipe);
+            self.push_publish(pipe, p, retry);
+        }
+        let replicas = self.replica_acks;
+        let sends = by_room.into_values().map(|mut pipe| {
+            let mut conn = self.conn.clone();
+            async move {
+                if replicas == 0 {
+                    return pipe.query_async::<()>(&mut conn).await;
+                }
+                pipe.cmd("WAIT").arg(replicas).arg(WAIT_MS);
+                let (acked,): (usize,) = pipe.query_async(&mut conn).await?;
+                if acked < replicas {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "replicas did not acknowledge the publish",
+                        format!("{acked} of {replicas} in {WAIT_MS} ms"),
+                    )));
+                }
+                Ok(())
+            }
+        });
+        for result in futures_util::future::join_all(sends).await {
+            result?;
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use redis::aio::PubSubSink;
+use redis::cluster_async::ClusterConnection;
 use tokio::sync::{watch, Notify};
 
 use super::keys::Keys;
@@ -69,6 +70,11 @@ impl Rooms {
         self.changed.notify_one();
     }
 
+    /// Whether this node wants `room`'s events.
+    pub(super) fn wants(&self, room: &str) -> bool {
+        self.lock().wanted.contains(room)
+    }
+
     /// Resolves once the subscription holds `room`, or at once when the room is no longer
     /// wanted.
     pub(super) async fn ready(&self, room: &str) -> Result<()> {
@@ -114,7 +120,7 @@ impl Rooms {
     pub(super) async fn reconcile(
         &self,
         keys: &Keys,
-        mut sink: PubSubSink,
+        mut sink: Subscriber,
         synced: tokio::sync::oneshot::Sender<()>,
     ) {
         let mut synced = Some(synced);
@@ -157,6 +163,52 @@ impl Rooms {
             }
         }
     }
+}
+
+/// Where the reconciler subscribes: a pub/sub connection on one Redis, sharded channels
+/// (`SSUBSCRIBE`) through the cluster connection on a Redis Cluster.
+pub(super) enum Subscriber {
+    Single(PubSubSink),
+    Cluster(ClusterConnection),
+}
+
+impl Subscriber {
+    async fn subscribe(&mut self, channels: Vec<String>) -> redis::RedisResult<()> {
+        match self {
+            Self::Single(sink) => sink.subscribe(channels).await,
+            // One command per channel: the channels of a batch live in different slots.
+            Self::Cluster(conn) => each(conn, channels, true).await,
+        }
+    }
+
+    async fn unsubscribe(&mut self, channels: Vec<String>) -> redis::RedisResult<()> {
+        match self {
+            Self::Single(sink) => sink.unsubscribe(channels).await,
+            Self::Cluster(conn) => each(conn, channels, false).await,
+        }
+    }
+}
+
+/// `SSUBSCRIBE`s (or `SUNSUBSCRIBE`s) every channel, all at once.
+async fn each(
+    conn: &ClusterConnection,
+    channels: Vec<String>,
+    subscribe: bool,
+) -> redis::RedisResult<()> {
+    let requests = channels.into_iter().map(|channel| {
+        let mut conn = conn.clone();
+        async move {
+            if subscribe {
+                conn.ssubscribe(channel).await
+            } else {
+                conn.sunsubscribe(channel).await
+            }
+        }
+    });
+    futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The error of a join while the subscription is down.

@@ -1,23 +1,27 @@
 //! The Lua scripts, and the formats of what the broker stores and publishes in Redis.
 //!
 //! A room message is a stream entry with the fields `e` (the excepted connection, or empty),
-//! `t` (`1` text, `0` binary) and `d` (the payload); on the room's channel it is
-//! `M<id>\n<except>\n<flag><data>`. A presence change on that channel is `J<member json>` or
+//! `t` (`1` text, `0` binary), `d` (the payload) and, when it was published again after an
+//! uncertain failure, `r` (`1`); on the room's channel it is `M<id>\n<except>\n<flag><data>`,
+//! or `R...` in the same layout when published again. A presence change on that channel is `J<member json>` or
 //! `L<member json>`. A direct message, on the direct channel, is `C<conn>\n<flag><data>` or
 //! `U<user>\n<flag><data>`.
 
 use bytes::Bytes;
 use mywebsocket::{Message, Utf8Bytes};
-use redis::aio::ConnectionManager;
 
+use super::conn::Conn;
 use super::keys::Keys;
 use super::retry;
 use crate::broker::{History, RoomMessage, Target};
 use crate::error::Result;
 use crate::id::{ConnId, StreamId};
 
-/// Appends to the stream (recording the newest trimmed id, for gap detection), publishes,
-/// and skips a publish this node already made (a retry after a lost reply).
+/// Appends to the stream (recording the newest trimmed id, for gap detection), publishes
+/// (`ARGV[8]`: `PUBLISH`, or `SPUBLISH` on a cluster), and skips a publish this node already
+/// made (a retry after a lost reply). `ARGV[9]` is `1` for a retry: if the script runs, the
+/// first attempt left no trace here, yet it may have been delivered before a failover lost
+/// it, so the message is marked (`R`, field `r`) for the hub to announce a gap first.
 pub(super) const PUBLISH_LUA: &str = r"
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 if tonumber(ARGV[3]) <= last then return 0 end
@@ -28,8 +32,15 @@ if len >= maxlen then
   local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - maxlen + 1)
   redis.call('SET', KEYS[3], old[#old][1])
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '*', 'e', ARGV[4], 't', ARGV[5], 'd', ARGV[6])
-redis.call('PUBLISH', ARGV[7], 'M' .. id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. ARGV[6])
+local id
+local kind = 'M'
+if ARGV[9] == '1' then
+  kind = 'R'
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '*', 'e', ARGV[4], 't', ARGV[5], 'd', ARGV[6], 'r', '1')
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '*', 'e', ARGV[4], 't', ARGV[5], 'd', ARGV[6])
+end
+redis.call(ARGV[8], ARGV[7], kind .. id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. ARGV[6])
 return 1
 ";
 
@@ -70,9 +81,12 @@ pub(super) fn payload(msg: &Message) -> &[u8] {
     msg.as_bytes()
 }
 
-/// Parses a pubsub room message: `M<id>\n<except>\n<flag><data>`.
+/// Parses a pubsub room message: `M<id>\n<except>\n<flag><data>` (or `R...`, published again).
 pub(super) fn parse_room_message(body: &[u8]) -> Option<RoomMessage> {
-    let body = body.strip_prefix(b"M")?;
+    let (&kind, body) = body.split_first()?;
+    if kind != b'M' && kind != b'R' {
+        return None;
+    }
     let nl = body.iter().position(|&b| b == b'\n')?;
     let id = std::str::from_utf8(&body[..nl]).ok()?.parse().ok()?;
     let rest = &body[nl + 1..];
@@ -80,17 +94,20 @@ pub(super) fn parse_room_message(body: &[u8]) -> Option<RoomMessage> {
     let except = std::str::from_utf8(&rest[..nl]).ok()?;
     let rest = &rest[nl + 1..];
     let (&flag, data) = rest.split_first()?;
-    Some(RoomMessage {
+    let mut message = RoomMessage::new(
         id,
-        except: (!except.is_empty()).then(|| ConnId::from(except)),
-        msg: message_from(flag, Bytes::copy_from_slice(data))?,
-    })
+        (!except.is_empty()).then(|| ConnId::from(except)),
+        message_from(flag, Bytes::copy_from_slice(data))?,
+    );
+    message.retried = kind == b'R';
+    Some(message)
 }
 
 fn parse_entry((id, fields): Entry) -> Option<RoomMessage> {
     let mut except = None;
     let mut flag = b'1';
     let mut data = None;
+    let mut retried = false;
     for pair in fields.chunks_exact(2) {
         match pair[0].as_slice() {
             b"e" if !pair[1].is_empty() => {
@@ -98,14 +115,13 @@ fn parse_entry((id, fields): Entry) -> Option<RoomMessage> {
             }
             b"t" => flag = *pair[1].first()?,
             b"d" => data = Some(Bytes::copy_from_slice(&pair[1])),
+            b"r" => retried = pair[1] == b"1",
             _ => {}
         }
     }
-    Some(RoomMessage {
-        id: id.parse().ok()?,
-        except,
-        msg: message_from(flag, data?)?,
-    })
+    let mut message = RoomMessage::new(id.parse().ok()?, except, message_from(flag, data?)?);
+    message.retried = retried;
+    Some(message)
 }
 
 /// A direct message as published: `C<conn>\n` or `U<user>\n`, then `<flag><data>`.
@@ -136,7 +152,7 @@ pub(super) fn parse_direct(body: &[u8]) -> Option<(Target, Message)> {
 
 /// `room`'s messages after `since` (at most `history_len`), or its latest `latest` messages.
 pub(super) async fn history(
-    conn: &ConnectionManager,
+    conn: &Conn,
     keys: &Keys,
     history_len: usize,
     room: &str,
@@ -188,6 +204,8 @@ mod tests {
         assert_eq!(m.id, StreamId { ms: 17, seq: 3 });
         assert_eq!(m.except, Some(ConnId::from("n.4")));
         assert_eq!(m.msg, Message::text("hello\nworld"));
+        assert!(!m.retried);
+        assert!(parse_room_message(b"R17-3\n\n1x").unwrap().retried);
         let m = parse_room_message(b"M1-0\n\n0\x00\xff").unwrap();
         assert_eq!(m.except, None);
         assert_eq!(m.msg, Message::binary(vec![0u8, 0xff]));

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
 
 use super::keys::Keys;
-use super::rooms::Rooms;
+use super::rooms::{Rooms, Subscriber};
 use super::scripts::{parse_direct, parse_room_message};
 use super::MAX_BACKOFF;
 use crate::broker::{BrokerEvent, BrokerSink};
@@ -42,7 +45,8 @@ pub(super) async fn run_subscriber(
                 let (synced, rooms_subscribed) = tokio::sync::oneshot::channel();
                 let reconciler = {
                     let (rooms, keys) = (Arc::clone(&rooms), keys.clone());
-                    tokio::spawn(async move { rooms.reconcile(&keys, pubsub_sink, synced).await })
+                    let sink = Subscriber::Single(pubsub_sink);
+                    tokio::spawn(async move { rooms.reconcile(&keys, sink, synced).await })
                 };
                 // Every wanted room is subscribed before the hub resyncs, so that what it
                 // fetches and what arrives live leave no hole between them.
@@ -80,6 +84,95 @@ pub(super) async fn run_subscriber(
     }
 }
 
+/// The subscriber on a Redis Cluster: sharded subscriptions through the cluster connection,
+/// whose pushes (messages, and the library's notice that a node's connection dropped) arrive
+/// on `pushes`. When a shard's connection drops (a master failed or restarted) or a shard
+/// ends one of our subscriptions (its slot moved), the messages of that moment may be lost:
+/// the subscriber subscribes again to everything the node wants and has the hub resync from
+/// the streams, as after an outage on one Redis.
+pub(super) async fn run_cluster_subscriber(
+    conn: ClusterConnection,
+    mut pushes: mpsc::UnboundedReceiver<PushInfo>,
+    keys: Keys,
+    rooms: Arc<Rooms>,
+    sink: Arc<dyn BrokerSink>,
+    subscribed: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut subscribed = Some(subscribed);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if sink.is_closed() {
+            return;
+        }
+        match conn.clone().ssubscribe(keys.direct()).await {
+            Ok(()) => {
+                let (synced, rooms_subscribed) = tokio::sync::oneshot::channel();
+                let reconciler = {
+                    let (rooms, keys) = (Arc::clone(&rooms), keys.clone());
+                    let sink = Subscriber::Cluster(conn.clone());
+                    tokio::spawn(async move { rooms.reconcile(&keys, sink, synced).await })
+                };
+                if rooms_subscribed.await.is_ok() {
+                    backoff = Duration::from_millis(50);
+                    if let Some(first) = subscribed.take() {
+                        let _ = first.send(());
+                    } else {
+                        tracing::info!(
+                            "resubscribed on the Redis Cluster; recovering from streams"
+                        );
+                    }
+                    // Pushes wait in the channel meanwhile, delivered after the resync.
+                    sink.resync().await;
+                    while let Some(push) = pushes.recv().await {
+                        if !handle_push(&keys, &rooms, &*sink, push) {
+                            break;
+                        }
+                    }
+                    if pushes.is_closed() && pushes.is_empty() {
+                        reconciler.abort();
+                        return;
+                    }
+                    tracing::warn!(
+                        "a Redis Cluster shard dropped our subscriptions; resubscribing"
+                    );
+                }
+                reconciler.abort();
+                rooms.disconnected();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe on the Redis Cluster");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Hands one push of the cluster connection to the hub; false when subscriptions may have
+/// been lost (a connection dropped, or a shard ended a subscription we still want).
+fn handle_push(keys: &Keys, rooms: &Rooms, sink: &dyn BrokerSink, push: PushInfo) -> bool {
+    let channel = |i: usize| match push.data.get(i) {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok(),
+        Some(Value::SimpleString(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    match push.kind {
+        PushKind::SMessage | PushKind::Message => {
+            if let (Some(name), Some(Value::BulkString(body))) = (channel(0), push.data.get(1)) {
+                handle_pubsub(keys, rooms, sink, name, body);
+            }
+            true
+        }
+        PushKind::Disconnection => false,
+        PushKind::SUnsubscribe => match channel(0) {
+            Some(name) if name == keys.direct() => false,
+            Some(name) => keys.room_of(name).is_none_or(|room| !rooms.wants(room)),
+            None => true,
+        },
+        _ => true,
+    }
+}
+
 /// Hands one message of the subscription to the hub.
 fn handle_pubsub(keys: &Keys, rooms: &Rooms, sink: &dyn BrokerSink, channel: &str, body: &[u8]) {
     if channel == keys.direct() {
@@ -94,7 +187,7 @@ fn handle_pubsub(keys: &Keys, rooms: &Rooms, sink: &dyn BrokerSink, channel: &st
     let room = room.to_owned();
     rooms.received();
     match body.first() {
-        Some(b'M') => {
+        Some(b'M' | b'R') => {
             if let Some(message) = parse_room_message(body) {
                 sink.deliver(BrokerEvent::Room { room, message });
             } else {
