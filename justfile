@@ -73,7 +73,8 @@ conformance mode="quick":
 conformance-full:
     bash scripts/conformance.sh full
 
-# Hub cluster tests: chat nodes sharing a private redis-server (installed when missing).
+# Hub cluster tests: chat nodes sharing a private redis-server (installed when missing), then a
+# private Redis Cluster (3 masters + 3 replicas): a master killed and a slot moved during traffic.
 cluster *args:
     bash scripts/cluster.sh {{args}}
 

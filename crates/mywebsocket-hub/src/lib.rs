@@ -9,7 +9,8 @@
 //! [`HubConfig::queue_bytes`] (plus its socket's write buffer).
 //!
 //! The [`broker`] links hubs: [`MemoryBroker`] (the default) for one process, [`RedisBroker`]
-//! for several nodes sharing a Redis. An [`Encoder`] turns what the hub delivers into the
+//! for several nodes sharing a Redis ([`RedisBroker::new`]) or a Redis Cluster
+//! ([`RedisBroker::cluster`]: rooms spread over the shards, sharded pub/sub). An [`Encoder`] turns what the hub delivers into the
 //! messages a connection receives; the chat of the repository (`crates/mywebsocket-chat`)
 //! has one for its JSON protocol, and the server that speaks it.
 //!
@@ -48,6 +49,11 @@
 //!   trimmed past it, it first gets the encoder's gap notice. With Redis, a node that lost
 //!   its connection to Redis resubscribes and fetches what its rooms missed from the streams
 //!   the same way. What cannot be recovered is reported, never silently dropped.
+//! - **On a Redis Cluster**, a master failover or a room's slot moving to another master is
+//!   survived the same way: the node subscribes again and fetches from the streams. A publish
+//!   the failed master may have taken without its replica ([`HubConfig::redis_replica_acks`])
+//!   is published again, marked, and members get a gap notice before it, since it may repeat
+//!   a message they already had.
 //! - **During a Redis outage** a node keeps its connections; broadcasts are buffered in order
 //!   (up to [`HubConfig::outage_buffer`], then refused with an error) and published when
 //!   Redis is back; deliveries resume then.
@@ -60,7 +66,8 @@
 //! - **Slow consumers**: see [`SlowConsumerPolicy`].
 //!
 //! # Features
-//! - `redis` (default): [`RedisBroker`], for hubs on several nodes sharing one Redis. Without
+//! - `redis` (default): [`RedisBroker`], for hubs on several nodes sharing one Redis or a
+//!   Redis Cluster. Without
 //!   it (`default-features = false`) the crate does not depend on `redis` and has the
 //!   in-memory broker only.
 
