@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
-use super::plan::{window, Cell, Plan, BUSY_PAYLOAD, PAYLOADS};
+use super::cell::{window, Cell, BUSY_PAYLOAD, PAYLOADS};
+use super::plan::Plan;
 use crate::loadgen::conn::{connect, connect_many, Conn};
 use crate::loadgen::echo::{self, EchoPlan};
 use crate::loadgen::frames::{client_frame, payload, MASK_KEY, OP_BINARY, OP_TEXT};

@@ -1,13 +1,15 @@
 //! Runs a [`Plan`]: for each cell, repetition by repetition, every server in turn (A B C D A
 //! B C D ...), each in a fresh server process that is stopped right after its measurement.
 
+pub mod cell;
 mod measure;
 mod meta;
 pub mod plan;
 
 use std::time::Instant;
 
-pub use plan::{Cell, Plan};
+pub use cell::Cell;
+pub use plan::Plan;
 
 use crate::process::{open_files_limit, Launcher, ServerProcess};
 use crate::results::{Group, Results};
