@@ -78,6 +78,10 @@ conformance-full:
 cluster *args:
     bash scripts/cluster.sh {{args}}
 
+# Runs ARGS (a command) against a private 6-node Redis Cluster on loopback (REDIS_CLUSTER_URLS).
+redis-cluster *args:
+    bash scripts/redis-cluster.sh {{args}}
+
 # Browser client tests in headless Chromium against the real server; installs what is missing.
 browser *args:
     bash scripts/browser.sh {{args}}
