@@ -188,3 +188,71 @@ async fn flush_reports_a_write_timeout() {
     })
     .await;
 }
+
+/// The peer's time to answer a close counts from when our close frame is written, not from
+/// when it is queued (RFC 6455 §7.1.2; `Timers::on_close_sent`): a close stuck behind data the
+/// peer does not read ends with the write timeout, not with a close timeout that started
+/// before the peer could see the frame.
+#[tokio::test]
+async fn the_close_timeout_counts_from_the_written_close() {
+    bounded(async {
+        let config = Config::default()
+            .no_heartbeat()
+            .close_timeout(SHORT)
+            .write_timeout(Some(SHORT * 4));
+        // The peer never reads.
+        let (mut server, _peer) = our_server_and_raw_client(Upgrader::new(config)).await;
+        // 32 MiB cannot fit in loopback socket buffers: the close frame waits behind it.
+        server.write_binary(vec![0u8; 32 << 20]).await.unwrap();
+        let start = Instant::now();
+        let err = server.close(CloseCode::NORMAL, "bye").await.unwrap_err();
+        let elapsed = start.elapsed();
+        assert!(
+            matches!(err, Error::Timeout(TimeoutKind::Write)),
+            "{err:?} after {elapsed:?}"
+        );
+        assert!(elapsed >= SHORT * 4, "gave up after {elapsed:?}");
+        assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+    })
+    .await;
+}
+
+/// A client that received the server's close but could not write its answer (the server
+/// stopped reading) did not complete the closing handshake: when its wait for the server to
+/// end TCP runs out, the read reports the close timeout, not a clean close
+/// (`Control::on_eof_timeout`).
+#[tokio::test]
+async fn an_answer_that_never_got_out_is_a_close_timeout() {
+    bounded(async {
+        let config = Config::default()
+            .no_heartbeat()
+            .close_timeout(SHORT)
+            .write_timeout(None);
+        let (mut client, mut peer) = our_client_and_raw_server(config).await;
+        // The raw server never reads: 32 MiB from the client fill the socket buffers, and the
+        // client's answer to the close waits behind them.
+        client.write_binary(vec![0u8; 32 << 20]).await.unwrap();
+        peer.send_frame(raw_frame(
+            true,
+            OpCode::Control(Control::Close),
+            1000u16.to_be_bytes().to_vec(),
+            None,
+        ))
+        .await;
+        let start = Instant::now();
+        let err = loop {
+            match client.read_msg().await {
+                Ok(msg) => panic!("unexpected {msg:?}"),
+                Err(e) => break e,
+            }
+        };
+        let elapsed = start.elapsed();
+        assert!(
+            matches!(err, Error::Timeout(TimeoutKind::Close)),
+            "{err:?} after {elapsed:?}"
+        );
+        assert!(elapsed >= SHORT, "gave up after {elapsed:?}");
+        assert!(elapsed < LATEST, "gave up only after {elapsed:?}");
+    })
+    .await;
+}

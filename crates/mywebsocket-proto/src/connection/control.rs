@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+use super::error::ConnectionError;
 use super::state::{Initiator, State};
 use super::timers::Expired;
 use crate::close::{CloseCode, CloseFrame};
@@ -319,6 +320,43 @@ impl Control {
             State::Failed | State::Terminated => true,
             State::CloseAcknowledged => matches!(self.role, Role::Server),
             _ => false,
+        }
+    }
+
+    /// The peer ended the transport. That is a clean end once the closing handshake has
+    /// completed (or the connection had already failed or ended, its end reported then);
+    /// before, the peer vanished without a close frame (RFC 6455 §7.1.5: 1006).
+    ///
+    /// # Errors
+    /// [`ConnectionError::Reset`] when the end was not clean.
+    pub fn on_eof(&mut self) -> Result<(), ConnectionError> {
+        let clean = matches!(
+            self.state,
+            State::CloseAcknowledged | State::Failed | State::Terminated
+        );
+        self.terminate();
+        if clean {
+            Ok(())
+        } else {
+            Err(ConnectionError::Reset)
+        }
+    }
+
+    /// The wait for the transport's end ran out ([`Expired::Eof`]: a server that never
+    /// closed it after the handshake, or a peer that never read our failure's close frame):
+    /// the transport is given up. `close_written` says whether our close frame reached the
+    /// transport.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Timeout`] with [`Expired::Close`] when our answer to the peer's close
+    /// never got out: the handshake did not complete on the wire.
+    pub fn on_eof_timeout(&mut self, close_written: bool) -> Result<(), ConnectionError> {
+        let answered = close_written || self.state == State::Failed;
+        self.on_timeout(Expired::Eof);
+        if answered {
+            Ok(())
+        } else {
+            Err(ConnectionError::Timeout(Expired::Close))
         }
     }
 

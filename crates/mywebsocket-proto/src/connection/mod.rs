@@ -244,17 +244,9 @@ impl Connection {
     /// [`ConnectionError::Reset`] unless the closing handshake had completed, or the
     /// connection had already failed or was over (its end was reported then).
     pub fn handle_eof(&mut self) -> Result<(), ConnectionError> {
-        let clean = matches!(
-            self.control.state(),
-            State::CloseAcknowledged | State::Failed | State::Terminated
-        );
-        self.control.terminate();
+        let result = self.control.on_eof();
         self.drop_queue();
-        if clean {
-            Ok(())
-        } else {
-            Err(ConnectionError::Reset)
-        }
+        result
     }
 
     /// Acts on the deadlines passed by `now`: sends a heartbeat ping, or fails or ends the
@@ -278,15 +270,9 @@ impl Connection {
                 Expired::Eof => {
                     // The transport should have ended by now: after the handshake (the server
                     // never closed it) or after a failure (the peer never read our close).
-                    let answered = self.close_written || self.control.state() == State::Failed;
-                    self.control.on_timeout(expired);
+                    let result = self.control.on_eof_timeout(self.close_written);
                     self.drop_queue();
-                    return if answered {
-                        Ok(())
-                    } else {
-                        // Our answer to the peer's close never got out.
-                        Err(ConnectionError::Timeout(Expired::Close))
-                    };
+                    return result;
                 }
                 _ => {
                     self.control.on_timeout(expired);

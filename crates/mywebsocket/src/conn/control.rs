@@ -7,7 +7,8 @@
 
 use bytes::Bytes;
 use mywebsocket_proto::{
-    CloseFrame, Control, Expired, Initiator, OpCode, ProtocolError, ReplyBudget, SendError,
+    CloseFrame, ConnectionError, Control, Expired, Initiator, OpCode, ProtocolError, ReplyBudget,
+    SendError,
 };
 
 use super::queue::{Queue, Shared, PER_FRAME_OVERHEAD};
@@ -117,6 +118,27 @@ impl Shared {
     /// failed with, if any, and who started the end.
     pub(crate) fn on_timeout(&self, expired: Expired) -> (Option<CloseFrame>, Initiator) {
         self.update_control(|c| c.on_timeout(expired))
+    }
+
+    /// The peer ended the socket; [`Control::on_eof`] says whether that was a clean end.
+    /// Returns that, and who started the end.
+    pub(crate) fn on_eof(&self) -> (Result<(), ConnectionError>, Initiator) {
+        let mut result = Ok(());
+        let (_, initiator) = self.update_control(|c| result = c.on_eof());
+        (result, initiator)
+    }
+
+    /// The wait for the peer to end the socket ran out; [`Control::on_eof_timeout`] says
+    /// whether the closing handshake completed on the wire (our answer was written).
+    pub(crate) fn on_eof_timeout(&self) -> Result<(), ConnectionError> {
+        let mut q = self.lock();
+        let written = q.close_written();
+        let result = q.control.on_eof_timeout(written);
+        q.queue_replies();
+        drop(q);
+        self.work.notify_one();
+        self.progress.notify_waiters();
+        result
     }
 
     /// The socket is gone or given up: nothing more is written but what is queued, and the

@@ -40,7 +40,7 @@ pub(crate) struct Queue {
     pub(crate) close_seq: Option<u64>,
     /// The reader, waiting to learn that our close frame went out, so it can give the peer's
     /// answer [`Config::close_timeout`](crate::Config::close_timeout) and no longer.
-    close_watcher: Option<Waker>,
+    pub(crate) close_watcher: Option<Waker>,
     /// The write task should write what is queued, shut the socket down and stop.
     pub(crate) shutdown: bool,
     /// The write task should stop now, dropping what is queued and any write in progress
@@ -105,7 +105,7 @@ impl Queue {
     }
 
     /// Whether the close frame, if one was queued, has been written.
-    fn close_written(&self) -> bool {
+    pub(crate) fn close_written(&self) -> bool {
         self.close_seq.is_some_and(|seq| self.written >= seq)
     }
 
@@ -267,20 +267,27 @@ impl Shared {
         Ok(true)
     }
 
-    /// Whether our close frame is on the socket. If not, `waker` is woken once it is: a close
-    /// started by a writer handle (`Writer::close`, a `Message::Close`, the `Sink`'s close)
-    /// reaches the reader that way, and the peer's answer gets the close timeout from the
-    /// moment it could first be sent (not from when it was queued behind data the peer is
-    /// still reading).
-    pub(crate) fn close_written_or_watch(&self, waker: &Waker) -> bool {
+    /// Whether our close frame is on the socket. If not, `waker` is woken when it is, or
+    /// when the write side finishes without writing it.
+    ///
+    /// # Errors
+    /// The write side finished (it failed, or timed out) with our close frame queued but
+    /// unwritten: it never will be, so the peer's time to answer never starts.
+    pub(crate) fn close_written_or_watch(&self, waker: &Waker) -> Result<bool, Error> {
         let mut q = self.lock();
         if q.close_written() {
-            return true;
+            return Ok(true);
+        }
+        if q.finished && q.close_seq.is_some() {
+            return Err(q
+                .failure
+                .as_ref()
+                .map_or(Error::AlreadyClosed, Failure::to_error));
         }
         if !q.close_watcher.as_ref().is_some_and(|w| w.will_wake(waker)) {
             q.close_watcher = Some(waker.clone());
         }
-        false
+        Ok(false)
     }
 
     /// A reader or writer handle went away.

@@ -11,7 +11,7 @@ use std::task::{ready, Context, Poll};
 use bytes::BytesMut;
 use futures_core::Stream;
 use mywebsocket_proto::{
-    CloseFrame, Decoder, Event, Expired, Initiator, Message, TimerConfig, Timers,
+    CloseFrame, ConnectionError, Decoder, Event, Expired, Initiator, Message, TimerConfig, Timers,
 };
 use sync_wrapper::SyncWrapper;
 use tokio::io::AsyncRead;
@@ -156,7 +156,9 @@ impl Reader {
             match &self.phase {
                 Phase::Done(ended) => return Poll::Ready(Err(ended.to_error())),
                 Phase::AwaitEof(_) => {
-                    ready!(self.poll_await_eof(cx));
+                    if let Some(error) = ready!(self.poll_await_eof(cx)) {
+                        return Poll::Ready(Err(error));
+                    }
                     continue;
                 }
                 Phase::Open => {}
@@ -208,11 +210,21 @@ impl Reader {
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => {
-                    self.end(Initiator::Remote);
-                    return Poll::Ready(Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "peer closed the connection without a close frame (1006)",
-                    ))));
+                    let (clean, initiator) = self.shared.on_eof();
+                    let ended = Ended {
+                        frame: None,
+                        initiator,
+                        from_peer: false,
+                    };
+                    let error = match clean {
+                        Ok(()) => ended.to_error(),
+                        Err(_) => Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "peer closed the connection without a close frame (1006)",
+                        )),
+                    };
+                    self.phase = Phase::Done(ended);
+                    return Poll::Ready(Err(error));
                 }
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => {
@@ -303,20 +315,24 @@ impl Reader {
         };
     }
 
-    fn poll_await_eof(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
+    /// A client after the closing handshake waits for the server to end TCP, ignoring what
+    /// else arrives, up to the protocol's deadline. Gives the error to report when the wait
+    /// ran out with our answer to the peer's close never written (the handshake did not
+    /// complete on the wire); otherwise the connection ended with the handshake.
+    fn poll_await_eof(&mut self, cx: &mut Context<'_>) -> Poll<Option<Error>> {
+        let timed_out = loop {
             if !matches!(self.phase, Phase::AwaitEof(_)) {
-                return Poll::Ready(());
+                return Poll::Ready(None);
             }
             self.buf.clear();
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(n)) if n > 0 => continue,
-                Poll::Ready(_) => break,
+                Poll::Ready(_) => break false,
                 Poll::Pending => {}
             }
             let now = Instant::now().into_std();
             if self.timers.handle_timeout(now) == Some(Expired::Eof) {
-                break;
+                break true;
             }
             match self.timers.poll_timeout() {
                 Some(deadline) => self.arm_timer(Instant::from_std(deadline)),
@@ -325,12 +341,19 @@ impl Reader {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-        }
+        };
+        let outcome = if timed_out {
+            self.shared.on_eof_timeout()
+        } else {
+            self.shared.on_eof().0
+        };
         if let Phase::AwaitEof(ended) = std::mem::replace(&mut self.phase, Phase::Open) {
-            self.shared.terminate();
             self.phase = Phase::Done(ended);
         }
-        Poll::Ready(())
+        Poll::Ready(match outcome {
+            Err(ConnectionError::Timeout(_)) => Some(Error::Timeout(TimeoutKind::Close)),
+            _ => None,
+        })
     }
 
     /// The connection failed (`Control` queued `frame`, if it could, as the last frame).
@@ -364,10 +387,14 @@ impl Reader {
     /// Acts on the protocol's deadlines that passed (a heartbeat ping, or a timeout that ends
     /// the connection); otherwise sleeps until the next one.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if !self.timers.awaits_close() && self.shared.close_written_or_watch(cx.waker()) {
-            // Our close frame is on the socket (from a writer handle, or ours): the peer owes
-            // an answer from now.
-            self.expect_close_answer();
+        if !self.timers.awaits_close() {
+            match self.shared.close_written_or_watch(cx.waker()) {
+                // Our close frame is on the socket (from a writer handle, or ours): the peer
+                // owes an answer from now.
+                Ok(true) => self.expect_close_answer(),
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(Err(self.write_side_failed(e))),
+            }
         }
         let now = Instant::now().into_std();
         match self.timers.handle_timeout(now) {

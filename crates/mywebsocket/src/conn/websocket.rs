@@ -274,8 +274,9 @@ impl WebSocket {
 
     /// Performs the closing handshake: sends a close frame with `code` and `reason`, then
     /// reads (dropping any messages still arriving) until the peer answers, for at most the
-    /// configured close timeout. Returns `Ok` once the handshake is complete or if the
-    /// connection was already closed.
+    /// configured close timeout, counted from when the close frame is written (a close stuck
+    /// behind data the peer does not read ends with the write timeout instead). Returns `Ok`
+    /// once the handshake is complete or if the connection was already closed.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a code that may not be sent, [`Error::Timeout`] with
@@ -283,19 +284,19 @@ impl WebSocket {
     /// or the error that ended the connection meanwhile.
     ///
     /// # Cancel safety
-    /// The first poll queues the close frame (as [`Writer::close`]) and starts the close
-    /// timeout; after that the future only reads, discarding messages. Dropped then, the close
-    /// frame is still sent and the timeout still runs; the messages it had read are gone (it
-    /// discards them in any case). Call `close` again, or [`WebSocket::read_msg`] until
+    /// The first poll queues the close frame (as [`Writer::close`]); after that the future
+    /// only reads, discarding messages. Dropped then, the close frame is still sent and later
+    /// reads still enforce the close timeout; the messages it had read are gone (it discards
+    /// them in any case). Call `close` again, or [`WebSocket::read_msg`] until
     /// [`Error::Closed`], to finish the handshake.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         match self.writer.close(code, reason).await {
             Ok(()) | Err(Error::AlreadyClosed) => {}
             Err(e) => return Err(e),
         }
-        // The reader enforces the close timeout while waiting for the answer; once the answer
-        // is in, a client's wait for the server to end TCP has its own deadline.
-        self.reader.expect_close_answer();
+        // The reader starts the close timeout once our close frame is written (the protocol
+        // counts the peer's time to answer from then), enforces it while waiting for the
+        // answer, and then a client's wait for the server to end TCP has its own deadline.
         loop {
             match self.reader.read_msg().await {
                 Ok(_) => {}

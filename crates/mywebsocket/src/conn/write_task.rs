@@ -187,7 +187,12 @@ fn finish(shared: &Shared, failure: Option<Failure>) {
         q.failure = failure;
     }
     q.drop_frames();
+    // A reader waiting for our close frame to be written learns it never will be.
+    let watcher = q.close_watcher.take();
     drop(q);
+    if let Some(reader) = watcher {
+        reader.wake();
+    }
     shared.progress.notify_waiters();
 }
 
