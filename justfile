@@ -135,6 +135,14 @@ bench-fanout *args:
     nice cargo build --release -p mywebsocket-chat -p mywebsocket-bench --bin mywebsocket-chat --bin bench-fanout
     ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; target/release/bench-fanout {{args}}
 
+# `bench-fanout --rooms` through a private Redis Cluster (scripts/redis-cluster.sh: 3 masters +
+# 3 replicas on loopback, redis-server installed when missing) instead of one redis-server: the
+# same per-node table, Redis CPU and bytes per master, the replicas' CPU apart. Writes
+# target/bench/fanout-rooms-cluster.md. ARGS go to bench-fanout --rooms --cluster (e.g. --smoke).
+bench-fanout-cluster *args:
+    nice cargo build --release -p mywebsocket-chat -p mywebsocket-bench --bin mywebsocket-chat --bin bench-fanout
+    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; bash scripts/redis-cluster.sh target/release/bench-fanout --rooms --cluster {{args}}
+
 # File transfer: every test in release, incl. 1 GiB each way in two processes and the chat
 # latency bound, then the conformance table (docs/file-transfer-conformance.md) against the
 # Rust implementation, the chat's /files and the browser engine (~4 minutes with the builds).

@@ -18,8 +18,35 @@
 //! (received from Redis, deliveries, CPU, memory, latency) and writes DIR/fanout-rooms.md.
 //! `--plan-only`: prints what the placement alone says (rooms hosted and messages received per
 //! node, deliveries per message) without starting anything, for sizes this machine cannot run.
+//!
+//! `bench-fanout --rooms --cluster [...]`: the same workload through the Redis Cluster whose
+//! seeds `REDIS_CLUSTER_URLS` lists (`redis://HOST:PORT,...`, as `scripts/redis-cluster.sh`
+//! exports it; `just bench-fanout-cluster` runs it so): the nodes run with `--redis-cluster
+//! URLS` (and a key prefix of their own) instead of a private redis-server. The cluster must run
+//! on this machine: the Redis side of the report is per master (CPU, bytes written, messages
+//! stored, batches a replica confirmed), summed over the masters, with the replicas' CPU
+//! apart. Writes DIR/fanout-rooms-cluster.md.
 
 use std::path::PathBuf;
+
+const USAGE: &str = "usage: bench-fanout [--smoke] [--subscribers N,N..] [--messages M] [--rate R]
+                    [--engines memory,redis] [--out DIR] [--chat PATH] [--redis-server PATH]
+       bench-fanout --rooms [--cluster] [--smoke] [--plan-only] [--nodes N] [--connections C]
+                    [--room-count R] [--messages M] [--rate R] [--pick size|uniform] [--seed S]
+                    [--out DIR] [--chat PATH] [--redis-server PATH]
+
+  (no --rooms)      one room: N subscribers over 1 node in memory and 3 nodes through a private
+                    redis-server (default 1,000 and 10,000 subscribers, 200 messages at 100/s);
+                    writes DIR/fanout.md (DIR default target/bench)
+  --rooms           many rooms of Zipf sizes over several nodes (default 4 nodes, 10,000
+                    connections, 500 rooms, 2,000 messages at 200/s); per node, messages received
+                    from Redis against deliveries made; writes DIR/fanout-rooms.md
+  --cluster         with --rooms: through the Redis Cluster whose seeds REDIS_CLUSTER_URLS lists
+                    (redis://HOST:PORT,...; `bash scripts/redis-cluster.sh CMD` starts one and sets
+                    it) instead of a private redis-server; the cluster must run on this machine;
+                    Redis CPU per master, replicas apart; writes DIR/fanout-rooms-cluster.md
+  --smoke           a tiny run that proves the harness works
+  --plan-only       with --rooms: print what the placement says per node, start nothing";
 
 use mywebsocket_bench::fanout::rooms::{self, Pick, RoomsScenario};
 use mywebsocket_bench::fanout::{self, report, Engine, Programs, Scenario};
@@ -70,6 +97,11 @@ fn parse() -> Result<Args, String> {
                 args.messages = 10;
             }
             "--rooms" => args.rooms = Some(RoomsScenario::default_sized()),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--cluster" => rooms_flags.push((arg, String::new())),
             "--plan-only" => args.plan_only = true,
             "--nodes" | "--connections" | "--room-count" | "--pick" | "--seed" => {
                 let v = value()?;
@@ -102,7 +134,7 @@ fn parse() -> Result<Args, String> {
             "--out" => args.out = value()?.into(),
             "--chat" => args.programs.chat = value()?.into(),
             "--redis-server" => args.programs.redis_server = value()?.into(),
-            other => return Err(format!("unknown argument {other}")),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     if let Some(r) = &mut args.rooms {
@@ -122,6 +154,7 @@ fn parse() -> Result<Args, String> {
                 "--connections" => r.connections = v.parse().map_err(bad)?,
                 "--room-count" => r.rooms = v.parse().map_err(bad)?,
                 "--seed" => r.seed = v.parse().map_err(bad)?,
+                "--cluster" => r.cluster = cluster_seeds()?,
                 _ => {
                     r.pick = match v.as_str() {
                         "size" => Pick::BySize,
@@ -139,6 +172,26 @@ fn parse() -> Result<Args, String> {
         return Err("subscribers, messages and rate must be positive".to_owned());
     }
     Ok(args)
+}
+
+/// The seeds `--cluster` publishes through: `REDIS_CLUSTER_URLS`, comma-separated.
+fn cluster_seeds() -> Result<Vec<String>, String> {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_default();
+    let seeds: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if seeds.is_empty() {
+        return Err(
+            "--cluster reads the cluster's seeds from REDIS_CLUSTER_URLS \
+                    (redis://HOST:PORT,...), which is not set: run it under \
+                    `bash scripts/redis-cluster.sh` (`just bench-fanout-cluster` does)"
+                .to_owned(),
+        );
+    }
+    Ok(seeds)
 }
 
 fn main() {
@@ -219,8 +272,17 @@ fn main() {
 /// missing or a node's counters differ from the plan.
 fn run_rooms(scenario: &RoomsScenario, args: &Args, runtime: &tokio::runtime::Runtime) {
     eprintln!(
-        "bench-fanout: rooms: {} nodes, {} connections in {} rooms, {} messages at {}/s",
-        scenario.nodes, scenario.connections, scenario.rooms, scenario.messages, scenario.rate
+        "bench-fanout: rooms: {} nodes, {} connections in {} rooms, {} messages at {}/s, through {}",
+        scenario.nodes,
+        scenario.connections,
+        scenario.rooms,
+        scenario.messages,
+        scenario.rate,
+        if scenario.cluster.is_empty() {
+            "a private redis-server".to_owned()
+        } else {
+            format!("the Redis Cluster at {}", scenario.cluster.join(","))
+        }
     );
     let outcome = match runtime.block_on(rooms::run(scenario, &args.programs)) {
         Ok(o) => o,
@@ -230,15 +292,26 @@ fn run_rooms(scenario: &RoomsScenario, args: &Args, runtime: &tokio::runtime::Ru
         }
     };
     let command: Vec<String> = std::env::args().collect();
+    let redis = match &outcome.cluster {
+        None => "redis-server".to_owned(),
+        Some(c) => format!(
+            "the cluster's {} Redis processes",
+            c.masters.len() + c.replica_count()
+        ),
+    };
     let context = format!(
-        "Command: `{}`. Clients, nodes and redis-server share this machine ({} logical CPUs); \
+        "Command: `{}`. Clients, nodes and {redis} share this machine ({} logical CPUs); \
          the clients' CPU is not counted in the nodes'.",
         command.join(" "),
         std::thread::available_parallelism().map_or(0, usize::from),
     );
     let table = outcome.markdown(&context);
     print!("{table}");
-    let path = args.out.join("fanout-rooms.md");
+    let path = args.out.join(if scenario.cluster.is_empty() {
+        "fanout-rooms.md"
+    } else {
+        "fanout-rooms-cluster.md"
+    });
     if let Err(e) = std::fs::create_dir_all(&args.out).and_then(|()| std::fs::write(&path, &table))
     {
         eprintln!("bench-fanout: writing {}: {e}", path.display());
@@ -247,8 +320,18 @@ fn run_rooms(scenario: &RoomsScenario, args: &Args, runtime: &tokio::runtime::Ru
     eprintln!("bench-fanout: wrote {}", path.display());
     if !outcome.complete() {
         eprintln!(
-            "bench-fanout: incomplete: {} of {} deliveries, {} failures, or a node's counters differ from the plan",
-            outcome.delivered, outcome.expected, outcome.failed
+            "bench-fanout: incomplete: {} of {} deliveries, {} lost in {} messages, {} repeated, \
+             {} failures, or a node's counters differ from the plan",
+            outcome.delivered,
+            outcome.expected,
+            outcome
+                .lost
+                .iter()
+                .map(|l| l.missed_by_node.iter().sum::<usize>())
+                .sum::<usize>(),
+            outcome.lost.len(),
+            outcome.repeats,
+            outcome.failed
         );
         std::process::exit(1);
     }

@@ -95,11 +95,17 @@ pub async fn subscribe(
 /// The send time a benchmark message carries, if `msg` is one.
 #[must_use]
 pub fn sent_at(msg: &Message) -> Option<u64> {
+    stamp(msg).map(|(_, sent)| sent)
+}
+
+/// The sequence number and send time a benchmark message carries, if `msg` is one.
+#[must_use]
+pub fn stamp(msg: &Message) -> Option<(usize, u64)> {
     let text = msg.as_text()?;
     let rest = &text[text.find(MARK)? + MARK.len()..];
     let mut words = rest.split(|c: char| !c.is_ascii_digit());
-    let _seq = words.next()?;
-    words.next()?.parse().ok()
+    let seq = words.next()?.parse().ok()?;
+    Some((seq, words.next()?.parse().ok()?))
 }
 
 /// The publish request for message `seq` sent at `sent` nanoseconds.
@@ -165,7 +171,8 @@ mod tests {
         let delivery = format!(
             r#"{{"type":"message","room":"{ROOM}","id":"1-0","from":"p","conn":"c","text":"{text}"}}"#
         );
-        assert_eq!(sent_at(&Message::text(delivery)), Some(123_456_789));
+        assert_eq!(sent_at(&Message::text(delivery.clone())), Some(123_456_789));
+        assert_eq!(stamp(&Message::text(delivery)), Some((7, 123_456_789)));
         assert_eq!(sent_at(&Message::text(r#"{"type":"presence_join"}"#)), None);
     }
 }
