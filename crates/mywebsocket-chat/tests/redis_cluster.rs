@@ -103,7 +103,7 @@ fn cluster_key(prefix: &str, kind: &str, room: &str) -> String {
 /// the key prefix and the first room) when `DISRUPT_AT` rounds are out, while the sender goes
 /// on. Then every receiver must have every message, and any repeat or reordering must come
 /// right after a gap notice: exactly once, or a gap. Returns the gap notices seen.
-async fn traffic_through<F, Fut>(test: &str, disrupt: F) -> usize
+async fn traffic_through<F, Fut>(test: &str, node_args: &[&str], disrupt: F) -> usize
 where
     F: FnOnce(u16, String, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -111,8 +111,8 @@ where
     let seeds = cluster_seeds().expect("checked by the caller");
     let url = format!("cluster={seeds}");
     let prefix = prefix(test);
-    let a_node = Node::redis(&url, &prefix, &[]).await;
-    let b_node = Node::redis(&url, &prefix, &[]).await;
+    let a_node = Node::redis(&url, &prefix, node_args).await;
+    let b_node = Node::redis(&url, &prefix, node_args).await;
     let rooms: Vec<String> = (0..6).map(|r| format!("r{r}")).collect();
     let mut receivers = Vec::new();
     for room in &rooms {
@@ -217,7 +217,7 @@ async fn a_master_killed_during_traffic_costs_gaps_never_silent_losses() {
         eprintln!("skipped: REDIS_CLUSTER_URLS is unset (run `just cluster`)");
         return;
     }
-    let gaps = traffic_through("failover", |seed, prefix, room| async move {
+    let gaps = traffic_through("failover", &[], |seed, prefix, room| async move {
         let (_, victim) = slot_and_master(seed, &cluster_key(&prefix, "s", &room)).await;
         shutdown_nosave(victim).await;
         eprintln!("killed the master on :{victim}");
@@ -235,7 +235,7 @@ async fn a_rooms_slot_moved_during_traffic_loses_and_repeats_nothing() {
         eprintln!("skipped: REDIS_CLUSTER_URLS is unset (run `just cluster`)");
         return;
     }
-    let gaps = traffic_through("migrate", |seed, prefix, room| async move {
+    let gaps = traffic_through("migrate", &[], |seed, prefix, room| async move {
         let (slot, from) = slot_and_master(seed, &cluster_key(&prefix, "s", &room)).await;
         let masters = masters(seed).await;
         let id_of = |port: u16| {
@@ -258,6 +258,57 @@ async fn a_rooms_slot_moved_during_traffic_loses_and_repeats_nothing() {
         gaps, 0,
         "a slot migration loses nothing and repeats nothing"
     );
+}
+
+/// A manual failover (`CLUSTER FAILOVER` on the replica of a room's master): the old master
+/// stays up as a replica, its connections stay open, and Redis ends our subscriptions there
+/// with a `sunsubscribe` push; nothing is lost, since a manual failover waits for the replica
+/// to catch up. Nodes ask every replica they have for acknowledgements (`--redis-replica-acks
+/// 2` where each master has one), so the publisher must also settle for the replicas a shard
+/// has instead of waiting for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_failover_during_traffic_loses_nothing() {
+    if cluster_seeds().is_none() {
+        eprintln!("skipped: REDIS_CLUSTER_URLS is unset (run `just cluster`)");
+        return;
+    }
+    let acks = ["--redis-replica-acks", "2"];
+    let gaps = traffic_through("manual", &acks, |seed, prefix, room| async move {
+        let (_, master) = slot_and_master(seed, &cluster_key(&prefix, "s", &room)).await;
+        let replica = replica_of(seed, master).await;
+        let _: () = redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query_async(&mut node_conn(replica).await)
+            .await
+            .expect("CLUSTER FAILOVER");
+        eprintln!("failed :{master} over to :{replica}");
+    })
+    .await;
+    eprintln!("manual failover: every message delivered; {gaps} gap notices");
+}
+
+/// The port of a replica of the master on `master`, from `CLUSTER NODES` on `seed`.
+async fn replica_of(seed: u16, master: u16) -> u16 {
+    let text: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut node_conn(seed).await)
+        .await
+        .expect("CLUSTER NODES");
+    let port_of = |field: &str| -> Option<u16> { field.split(['@', ':']).nth(1)?.parse().ok() };
+    let master_id = text
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (port_of(fields.get(1)?)? == master).then(|| fields[0].to_owned())
+        })
+        .expect("the master is listed");
+    text.lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let healthy = !fields.get(2)?.contains("fail");
+            (healthy && *fields.get(3)? == master_id).then(|| port_of(fields[1]))?
+        })
+        .expect("the master has a replica")
 }
 
 /// Moves `slot` and its keys from one master to another (`CLUSTER SETSLOT` + `MIGRATE`), then
@@ -316,12 +367,13 @@ async fn migrate_slot(slot: i64, from: (&str, u16), to: (&str, u16), masters: &[
     }
 }
 
-/// `SHUTDOWN NOSAVE` to the Redis on `port`: a crash, as far as its data goes.
+/// `SHUTDOWN NOSAVE NOW FORCE` to the Redis on `port`: a crash, as far as its data goes (no
+/// wait for the replica to catch up, no refusal while it writes its append-only file).
 async fn shutdown_nosave(port: u16) {
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("the master is up");
-    tcp.write_all(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+    tcp.write_all(b"*4\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n$3\r\nNOW\r\n$5\r\nFORCE\r\n")
         .await
         .unwrap();
     let mut buf = [0u8; 64];

@@ -27,6 +27,11 @@ pub(super) async fn run_liveness(
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     let mut first = true;
     let mut healthy = true;
+    // No reaping before this: after this node could not refresh, or found its own key gone,
+    // the others' keys may have expired for the same reason (Redis, or the shard holding the
+    // liveness keys, was away longer than the TTL) while those nodes live on; they get a TTL
+    // to refresh before they are taken for dead.
+    let mut reap_from: Option<std::time::Instant> = None;
     loop {
         if sink.is_closed() {
             return;
@@ -51,6 +56,10 @@ pub(super) async fn run_liveness(
                     "this node's presence had expired or was lost: restoring it"
                 );
                 super::presence::restore(&conn, &keys, &node, &local).await?;
+                reap_from = Some(std::time::Instant::now() + ttl);
+            }
+            if reap_from.is_some_and(|from| std::time::Instant::now() < from) {
+                return Ok(());
             }
             reap(&mut conn, &keys, &node, ttl_ms).await
         }
@@ -68,6 +77,7 @@ pub(super) async fn run_liveness(
                     tracing::warn!(error = %e, "cannot refresh node liveness in Redis");
                 }
                 healthy = false;
+                reap_from = Some(std::time::Instant::now() + ttl);
             }
         }
         tokio::time::sleep(period).await;

@@ -25,6 +25,7 @@
 //! (with [`rooms`], which keeps the per-room subscriptions) and [`liveness`]; [`presence`]
 //! reads and writes the members of rooms.
 
+mod cluster;
 mod conn;
 mod keys;
 mod liveness;
@@ -39,10 +40,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mywebsocket::Message;
-use redis::cluster::ClusterClient;
-use redis::PushInfo;
 use tokio::sync::mpsc;
 
+use self::cluster::ClusterClients;
 use self::conn::Conn;
 use self::keys::Keys;
 use self::publisher::{Pending, Publisher};
@@ -67,15 +67,7 @@ struct Running {
 /// Where the broker connects.
 enum Server {
     Single(redis::Client),
-    /// The cluster's clients, and the receiving end of the pushes until the subscriber
-    /// takes it.
-    Cluster {
-        client: Box<ClusterClient>,
-        /// The publisher's client: it does not retry by itself, so the publisher sees every
-        /// failure and knows which batches to mark when it publishes them again.
-        publisher: Box<ClusterClient>,
-        pushes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<PushInfo>>>,
-    },
+    Cluster(Box<ClusterClients>),
 }
 
 /// A broker on Redis (5.0 or later; streams and Lua), or on a Redis Cluster (7.0 or later;
@@ -138,20 +130,8 @@ impl RedisBroker {
         S: AsRef<str>,
     {
         let seeds: Vec<String> = seeds.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        let (pushes, receiver) = mpsc::unbounded_channel();
-        let client = redis::cluster::ClusterClientBuilder::new(seeds.clone())
-            .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(pushes)
-            .build()?;
-        let publisher = redis::cluster::ClusterClientBuilder::new(seeds)
-            .retries(0)
-            .build()?;
         Ok(Self::with_server(
-            Server::Cluster {
-                client: Box::new(client),
-                publisher: Box::new(publisher),
-                pushes: std::sync::Mutex::new(Some(receiver)),
-            },
+            Server::Cluster(Box::new(ClusterClients::new(&seeds)?)),
             true,
             config,
         ))
@@ -183,11 +163,9 @@ impl Broker for RedisBroker {
                     let conn = Conn::Single(client.get_connection_manager().await?);
                     (conn.clone(), conn)
                 }
-                Server::Cluster {
-                    client, publisher, ..
-                } => (
-                    Conn::Cluster(client.get_async_connection().await?),
-                    Conn::Cluster(publisher.get_async_connection().await?),
+                Server::Cluster(clients) => (
+                    Conn::Cluster(clients.commands.get_async_connection().await?),
+                    Conn::Cluster(clients.publisher.get_async_connection().await?),
                 ),
             };
             let (publish, queue) = mpsc::channel(self.outage_buffer);
@@ -218,18 +196,28 @@ impl Broker for RedisBroker {
             ));
             let (subscribed, ready) = tokio::sync::oneshot::channel();
             let rooms = Arc::clone(&self.rooms);
-            match (&self.server, conn) {
-                (Server::Cluster { pushes, .. }, Conn::Cluster(conn)) => {
-                    let pushes = pushes
+            match &self.server {
+                Server::Cluster(clients) => {
+                    let pushes = clients
+                        .pushes
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .take()
                         .ok_or(HubError::BrokerAlreadyStarted)?;
+                    let subscriptions = clients.subscriptions.get_async_connection().await?;
                     tokio::spawn(subscriber::run_cluster_subscriber(
-                        conn, pushes, keys, rooms, sink, subscribed,
+                        subscriber::ClusterSubscriber {
+                            subscriptions,
+                            commands: conn,
+                            keys,
+                            rooms,
+                            sink,
+                        },
+                        pushes,
+                        subscribed,
                     ));
                 }
-                (Server::Single(client), _) => {
+                Server::Single(client) => {
                     tokio::spawn(subscriber::run_subscriber(
                         client.clone(),
                         keys,
@@ -237,9 +225,6 @@ impl Broker for RedisBroker {
                         sink,
                         subscribed,
                     ));
-                }
-                (Server::Cluster { .. }, Conn::Single(_)) => {
-                    unreachable!("a cluster broker connects to a cluster")
                 }
             }
             ready

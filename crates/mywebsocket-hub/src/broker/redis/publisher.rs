@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mywebsocket::Message;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use tokio::sync::mpsc;
 
 use super::conn::Conn;
@@ -182,36 +183,83 @@ impl Publisher {
         pipe.query_async::<()>(&mut self.conn.clone()).await
     }
 
-    /// A cluster: one pipeline per room (a pipeline may not cross slots), all rooms at once,
-    /// each ending with a `WAIT` for the replicas. Order within a room is the batch's.
+    /// A cluster: one pipeline per room (a pipeline may not cross slots), all rooms at once.
+    /// Each is a `MULTI`/`EXEC` transaction, so a node that refuses it (the slot moved, the
+    /// cluster is down) ran none of it, then a `WAIT` for the replicas. Order within a room is
+    /// the batch's.
     async fn publish_sharded(&self, batch: &[Pending], retry: bool) -> redis::RedisResult<()> {
         let mut by_room: HashMap<&str, redis::Pipeline> = HashMap::new();
         for p in batch {
-            let pipe = by_room.entry(p.room.as_str()).or_insert_with(redis::pipe);
+            let pipe = by_room.entry(p.room.as_str()).or_insert_with(|| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("MULTI").ignore();
+                pipe
+            });
             self.push_publish(pipe, p, retry);
         }
-        let replicas = self.replica_acks;
-        let sends = by_room.into_values().map(|mut pipe| {
-            let mut conn = self.conn.clone();
-            async move {
-                if replicas == 0 {
-                    return pipe.query_async::<()>(&mut conn).await;
-                }
-                pipe.cmd("WAIT").arg(replicas).arg(WAIT_MS);
-                let (acked,): (usize,) = pipe.query_async(&mut conn).await?;
-                if acked < replicas {
-                    return Err(redis::RedisError::from((
-                        redis::ErrorKind::Io,
-                        "replicas did not acknowledge the publish",
-                        format!("{acked} of {replicas} in {WAIT_MS} ms"),
-                    )));
-                }
-                Ok(())
+        let sends = by_room.into_iter().map(|(room, mut pipe)| async move {
+            pipe.cmd("EXEC").ignore();
+            if self.replica_acks == 0 {
+                return pipe.query_async::<()>(&mut self.conn.clone()).await;
             }
+            pipe.cmd("WAIT").arg(self.replica_acks).arg(WAIT_MS);
+            let (acked,): (usize,) = pipe.query_async(&mut self.conn.clone()).await?;
+            if acked >= self.replica_acks || acked >= self.online_replicas(room).await? {
+                // Every replica the shard has holds it: with fewer than asked for (one lost
+                // and not back yet), waiting would stop publishing and protect nothing more.
+                return Ok(());
+            }
+            Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "replicas did not acknowledge the publish",
+                format!("{acked} of {} in {WAIT_MS} ms", self.replica_acks),
+            )))
         });
         for result in futures_util::future::join_all(sends).await {
             result?;
         }
         Ok(())
+    }
+
+    /// The replicas online at the master of `room`'s slot (`INFO replication`).
+    async fn online_replicas(&self, room: &str) -> redis::RedisResult<usize> {
+        let Conn::Cluster(conn) = &self.conn else {
+            return Ok(0);
+        };
+        let route = Route::with_slot(Slot::for_key(self.keys.stream(room)), SlotAddr::Master);
+        let info = conn
+            .clone()
+            .route_command(
+                redis::cmd("INFO").arg("replication").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+            )
+            .await?;
+        let text: String = redis::from_redis_value(info)?;
+        Ok(online_replicas(&text))
+    }
+}
+
+/// The replicas `INFO replication` lists as online (`slaveN:ip=...,state=online,...`).
+fn online_replicas(info: &str) -> usize {
+    info.lines()
+        .filter(|line| line.starts_with("slave") && line.contains("state=online"))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_online_replicas() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n\
+            slave0:ip=127.0.0.1,port=7001,state=online,offset=42,lag=0\r\n\
+            slave1:ip=127.0.0.1,port=7002,state=wait_bgsave,offset=0,lag=0\r\n\
+            master_failover_state:no-failover\r\n";
+        assert_eq!(online_replicas(info), 1);
+        assert_eq!(
+            online_replicas("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+            0
+        );
     }
 }

@@ -29,6 +29,10 @@ struct State {
     confirmed: HashSet<String>,
     /// A subscription connection is up.
     connected: bool,
+    /// Rooms the reconciler has subscribed and not unsubscribed. On a cluster the client
+    /// keeps (and renews) subscriptions across our reconnections, so a new reconciler drops
+    /// those no longer wanted first.
+    held: HashSet<String>,
 }
 
 /// The node's room subscriptions. See the [module docs](self).
@@ -124,7 +128,31 @@ impl Rooms {
         synced: tokio::sync::oneshot::Sender<()>,
     ) {
         let mut synced = Some(synced);
-        self.lock().connected = true;
+        let stale: Vec<String> = {
+            let mut state = self.lock();
+            state.connected = true;
+            let held = std::mem::take(&mut state.held);
+            match sink {
+                // A new connection holds nothing.
+                Subscriber::Single(_) => Vec::new(),
+                Subscriber::Cluster(_) => {
+                    let (kept, stale): (HashSet<String>, HashSet<String>) = held
+                        .into_iter()
+                        .partition(|room| state.wanted.contains(room));
+                    state.held = kept;
+                    stale.into_iter().collect()
+                }
+            }
+        };
+        for batch in stale.chunks(BATCH) {
+            let channels: Vec<String> = batch.iter().map(|room| keys.channel(room)).collect();
+            if sink.unsubscribe(channels).await.is_err() {
+                // Kept for the next reconciler to drop.
+                self.lock().held.extend(stale.iter().cloned());
+                return;
+            }
+        }
+        // Everything wanted is subscribed again below, whatever the client kept.
         let mut held: HashSet<String> = HashSet::new();
         loop {
             // Registered before reading the wanted set, so a change after the read wakes us.
@@ -141,7 +169,10 @@ impl Rooms {
                     return;
                 }
                 held.extend(batch.iter().cloned());
-                self.lock().confirmed.extend(batch.iter().cloned());
+                let mut state = self.lock();
+                state.confirmed.extend(batch.iter().cloned());
+                state.held.extend(batch.iter().cloned());
+                drop(state);
                 self.confirmations.send_modify(|n| *n += 1);
             }
             for batch in unsubscribe.chunks(BATCH) {
@@ -153,6 +184,7 @@ impl Rooms {
                 for room in batch {
                     held.remove(room);
                     state.confirmed.remove(room);
+                    state.held.remove(room);
                 }
             }
             if subscribe.is_empty() && unsubscribe.is_empty() {

@@ -19,12 +19,17 @@ use crate::id::{ConnId, StreamId};
 
 /// Appends to the stream (recording the newest trimmed id, for gap detection), publishes
 /// (`ARGV[8]`: `PUBLISH`, or `SPUBLISH` on a cluster), and skips a publish this node already
-/// made (a retry after a lost reply). `ARGV[9]` is `1` for a retry: if the script runs, the
-/// first attempt left no trace here, yet it may have been delivered before a failover lost
-/// it, so the message is marked (`R`, field `r`) for the hub to announce a gap first.
+/// made (a retry after a lost reply; it still writes, so a `WAIT` after it on a new
+/// connection waits for the first attempt's write to reach the replicas). `ARGV[9]` is `1`
+/// for a retry: if the script runs, the first attempt left no trace here, yet it may have
+/// been delivered before a failover lost it, so the message is marked (`R`, field `r`) for
+/// the hub to announce a gap first.
 pub(super) const PUBLISH_LUA: &str = r"
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
-if tonumber(ARGV[3]) <= last then return 0 end
+if tonumber(ARGV[3]) <= last then
+  redis.call('HSET', KEYS[2], ARGV[2], last)
+  return 0
+end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local maxlen = tonumber(ARGV[1])
 local len = redis.call('XLEN', KEYS[1])

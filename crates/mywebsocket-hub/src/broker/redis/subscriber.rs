@@ -10,6 +10,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
+use super::conn::Conn;
 use super::keys::Keys;
 use super::rooms::{Rooms, Subscriber};
 use super::scripts::{parse_direct, parse_room_message};
@@ -84,32 +85,49 @@ pub(super) async fn run_subscriber(
     }
 }
 
-/// The subscriber on a Redis Cluster: sharded subscriptions through the cluster connection,
-/// whose pushes (messages, and the library's notice that a node's connection dropped) arrive
-/// on `pushes`. When a shard's connection drops (a master failed or restarted) or a shard
-/// ends one of our subscriptions (its slot moved), the messages of that moment may be lost:
-/// the subscriber subscribes again to everything the node wants and has the hub resync from
-/// the streams, as after an outage on one Redis.
+/// What the subscriber on a Redis Cluster works with.
+pub(super) struct ClusterSubscriber {
+    /// The connection that carries only subscriptions (see `cluster.rs`).
+    pub(super) subscriptions: ClusterConnection,
+    /// A command connection, to watch the cluster's slot owners.
+    pub(super) commands: Conn,
+    pub(super) keys: Keys,
+    pub(super) rooms: Arc<Rooms>,
+    pub(super) sink: Arc<dyn BrokerSink>,
+}
+
+/// The subscriber on a Redis Cluster: sharded subscriptions on their own connection, whose
+/// pushes (messages, and the library's notice that a node's connection dropped) arrive on
+/// `pushes`. The messages of a moment may be lost when a shard's connection drops (a master
+/// failed or restarted), a shard ends one of our subscriptions (its slot moved), the slot
+/// owners change (a failover the connection did not notice: a host gone without a reset), or
+/// the task that subscribes fails: then the subscriber subscribes again to everything the
+/// node wants and has the hub resync from the streams, as after an outage on one Redis.
 pub(super) async fn run_cluster_subscriber(
-    conn: ClusterConnection,
+    sub: ClusterSubscriber,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
-    keys: Keys,
-    rooms: Arc<Rooms>,
-    sink: Arc<dyn BrokerSink>,
     subscribed: tokio::sync::oneshot::Sender<()>,
 ) {
+    let ClusterSubscriber {
+        subscriptions,
+        commands,
+        keys,
+        rooms,
+        sink,
+    } = sub;
     let mut subscribed = Some(subscribed);
     let mut backoff = Duration::from_millis(50);
     loop {
         if sink.is_closed() {
             return;
         }
-        match conn.clone().ssubscribe(keys.direct()).await {
+        let before = slot_owners(&commands).await;
+        match subscriptions.clone().ssubscribe(keys.direct()).await {
             Ok(()) => {
                 let (synced, rooms_subscribed) = tokio::sync::oneshot::channel();
-                let reconciler = {
+                let mut reconciler = {
                     let (rooms, keys) = (Arc::clone(&rooms), keys.clone());
-                    let sink = Subscriber::Cluster(conn.clone());
+                    let sink = Subscriber::Cluster(subscriptions.clone());
                     tokio::spawn(async move { rooms.reconcile(&keys, sink, synced).await })
                 };
                 if rooms_subscribed.await.is_ok() {
@@ -123,18 +141,35 @@ pub(super) async fn run_cluster_subscriber(
                     }
                     // Pushes wait in the channel meanwhile, delivered after the resync.
                     sink.resync().await;
-                    while let Some(push) = pushes.recv().await {
-                        if !handle_push(&keys, &rooms, &*sink, push) {
-                            break;
+                    let mut watch = tokio::time::interval(TOPOLOGY_CHECK);
+                    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let why = loop {
+                        tokio::select! {
+                            push = pushes.recv() => match push {
+                                Some(push) => {
+                                    if !handle_push(&keys, &rooms, &*sink, push) {
+                                        break "a shard dropped our subscriptions";
+                                    }
+                                }
+                                None => {
+                                    reconciler.abort();
+                                    return;
+                                }
+                            },
+                            _ = &mut reconciler => break "subscribing failed",
+                            _ = watch.tick() => {
+                                if sink.is_closed() {
+                                    reconciler.abort();
+                                    return;
+                                }
+                                let now = slot_owners(&commands).await;
+                                if now.is_some() && now != before {
+                                    break "the slot owners changed";
+                                }
+                            }
                         }
-                    }
-                    if pushes.is_closed() && pushes.is_empty() {
-                        reconciler.abort();
-                        return;
-                    }
-                    tracing::warn!(
-                        "a Redis Cluster shard dropped our subscriptions; resubscribing"
-                    );
+                    };
+                    tracing::warn!(reason = why, "resubscribing on the Redis Cluster");
                 }
                 reconciler.abort();
                 rooms.disconnected();
@@ -146,6 +181,36 @@ pub(super) async fn run_cluster_subscriber(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// How often the subscriber compares the cluster's slot owners with those it subscribed
+/// under.
+const TOPOLOGY_CHECK: Duration = Duration::from_secs(1);
+
+/// The cluster's slot ranges and the address of each range's master (`CLUSTER SLOTS`), or
+/// `None` when no node answered.
+async fn slot_owners(commands: &Conn) -> Option<Vec<(i64, i64, String)>> {
+    let ranges: Vec<Value> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut commands.clone())
+        .await
+        .ok()?;
+    let mut owners: Vec<(i64, i64, String)> = ranges
+        .iter()
+        .filter_map(|range| {
+            let Value::Array(range) = range else {
+                return None;
+            };
+            let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+                (range.first(), range.get(1), range.get(2))
+            else {
+                return None;
+            };
+            Some((*start, *end, format!("{master:?}")))
+        })
+        .collect();
+    owners.sort();
+    Some(owners)
 }
 
 /// Hands one push of the cluster connection to the hub; false when subscriptions may have
