@@ -19,12 +19,14 @@
 //! message (published × nodes).
 //!
 //! [`plan`] draws the placement and the schedule, [`measure`] runs them against the nodes,
-//! [`redis`] starts or finds the Redis side and reads its costs, [`report`] writes the tables.
+//! [`redis`] starts or finds the Redis side and reads its costs (asking Redis through a small
+//! client of its own, `resp`), [`report`] writes the tables.
 
 pub mod measure;
 pub mod plan;
 pub mod redis;
 pub mod report;
+mod resp;
 
 pub use measure::{node_stats, NodeRow, NodeStats};
 pub use plan::{zipf_sizes, Expected, Plan};
