@@ -2,6 +2,7 @@
 //! behind them.
 
 mod control;
+mod direct;
 mod failure;
 mod options;
 mod prepared;

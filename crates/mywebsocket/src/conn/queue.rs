@@ -12,6 +12,7 @@ use bytes::Bytes;
 use mywebsocket_proto::deflate::Deflater;
 use mywebsocket_proto::{Control, Fragments, Frame, FrameHeader, OpCode, Role};
 
+use super::direct::{Direct, IoSlot};
 use super::options::WriteOptions;
 use tokio::sync::Notify;
 
@@ -55,6 +56,16 @@ pub(crate) struct Queue {
     /// Where in `frames` a pong waits that the write task has not taken yet: a newer ping's
     /// answer may replace it when the budget is full (RFC 6455 §5.5.3).
     pub(crate) unsent_pong: Option<usize>,
+    /// The socket is being written: by the write task (a batch) or by a writer (a direct
+    /// write, `direct.rs`). Whoever sets it has the socket to itself.
+    pub(crate) writing: bool,
+    /// The rest of a frame a direct write left half-written: it goes before `frames`.
+    pub(crate) prefix: VecDeque<Bytes>,
+    /// What that frame is charged in `bytes`.
+    pub(crate) prefix_cost: usize,
+    /// Frames written directly into a stream that still has to flush them (TLS): the write
+    /// task flushes, then counts them written.
+    pub(crate) unflushed: u64,
 }
 
 impl Queue {
@@ -74,6 +85,10 @@ impl Queue {
             finished: false,
             handles: 2,
             unsent_pong: None,
+            writing: false,
+            prefix: VecDeque::new(),
+            prefix_cost: 0,
+            unflushed: 0,
         }
     }
 
@@ -99,7 +114,10 @@ impl Queue {
     /// Drops everything queued and not yet taken; returns its [`cost`].
     pub(crate) fn drop_frames(&mut self) -> usize {
         self.unsent_pong = None;
-        let dropped: usize = self.frames.drain(..).map(|f| cost(&f)).sum();
+        let dropped: usize = self.frames.drain(..).map(|f| cost(&f)).sum::<usize>()
+            + std::mem::take(&mut self.prefix_cost);
+        self.prefix.clear();
+        self.unflushed = 0;
         self.bytes -= dropped;
         dropped
     }
@@ -152,6 +170,14 @@ pub(crate) struct Shared {
     guard: OnceLock<ConnectionGuard>,
     /// What the stream told when the connection was made.
     pub(crate) info: ConnectionInfo,
+    /// The socket's write half, between batches of the write task (which puts it here when it
+    /// starts, and takes it for each batch). Whoever holds the queue's `writing` token may use
+    /// it; the lock itself is never contended.
+    pub(crate) io: IoSlot,
+    /// The reader handed out a message with more bytes already buffered behind it: more
+    /// messages of the same burst are coming, so their answers should go out as one batch
+    /// from the write task rather than one direct write each.
+    pub(crate) more_input: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -171,6 +197,8 @@ impl Shared {
             progress: Notify::new(),
             guard: OnceLock::new(),
             info: ConnectionInfo::default(),
+            io: IoSlot::default(),
+            more_input: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -259,7 +287,13 @@ impl Shared {
         }
         match std::mem::take(frames) {
             EncodedMessage::Empty => {}
-            EncodedMessage::One(frame) => q.push(frame),
+            EncodedMessage::One(frame) => match self.try_write_direct(q, frame) {
+                Direct::Done(result) => return result.map(|()| true),
+                Direct::Queue(mut locked, frame) => {
+                    locked.push(frame);
+                    q = locked;
+                }
+            },
             EncodedMessage::Many(list) => list.into_iter().for_each(|f| q.push(f)),
         }
         drop(q);

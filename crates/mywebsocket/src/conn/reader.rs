@@ -166,6 +166,9 @@ impl Reader {
             match self.decoder.feed(&mut self.buf) {
                 Ok(Some(Event::Message(message))) => {
                     self.timers.on_message();
+                    self.shared
+                        .more_input
+                        .store(!self.buf.is_empty(), std::sync::atomic::Ordering::Relaxed);
                     return Poll::Ready(Ok(message));
                 }
                 Ok(Some(Event::Ping(payload))) => {

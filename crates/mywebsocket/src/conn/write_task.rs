@@ -38,40 +38,58 @@ pub(crate) type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
 /// Writes everything queued, batch by batch, until asked to shut down or the socket fails.
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    mut io: BoxedWrite,
+    io: BoxedWrite,
     write_timeout: Option<Duration>,
     close_timeout: Duration,
 ) {
     let mut batch: VecDeque<Frame> = VecDeque::new();
     let mut out = Batch::default();
+    // Between batches the socket waits where a writer finding the queue empty can write to it
+    // directly (`direct.rs`).
+    *shared.io.lock() = Some(io);
     loop {
-        let shutdown = loop {
+        let (shutdown, extra_frames, extra_cost) = loop {
             let notified = shared.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut q = shared.lock();
                 if q.aborted {
-                    break true;
+                    q.writing = true;
+                    break (true, 0, 0);
                 }
-                if q.has_frames() {
+                if !q.writing && q.has_work() {
+                    q.writing = true;
+                    // A frame a direct write left half-written goes first; frames written
+                    // directly into a stream that buffers them are on the socket after the
+                    // flush that ends this batch.
+                    out.chunks.append(&mut q.prefix);
+                    let prefix_frames = u64::from(q.prefix_cost > 0);
+                    let extra = prefix_frames + std::mem::take(&mut q.unflushed);
+                    let extra_cost = std::mem::take(&mut q.prefix_cost);
                     q.take_frames(&mut batch);
-                    break false;
+                    break (false, extra, extra_cost);
                 }
-                if q.shutdown {
-                    break true;
+                if q.shutdown && !q.writing {
+                    q.writing = true;
+                    break (true, 0, 0);
                 }
             }
             notified.await;
         };
+        let mut io = shared
+            .io
+            .lock()
+            .take()
+            .expect("the socket is in its slot whenever nobody is writing");
         if shutdown {
             // Best effort: the peer may already be gone.
             let _ = Box::pin(tokio::time::timeout(close_timeout, io.shutdown())).await;
             finish(&shared, None);
             return;
         }
-        let frames = batch.len() as u64;
-        let bytes: usize = batch.iter().map(cost).sum();
+        let frames = batch.len() as u64 + extra_frames;
+        let bytes: usize = batch.iter().map(cost).sum::<usize>() + extra_cost;
         // Boxed: the timers and slices of a write in progress would otherwise sit in this
         // future for the whole life of the connection, idle or not (measured: 680 bytes
         // per connection unboxed).
@@ -84,12 +102,21 @@ pub(crate) async fn run(
             close_timeout,
         ))
         .await;
+        // Back in its slot for the next direct write; kept on failure, to be shut down.
+        let failed = match result {
+            Ok(()) => {
+                *shared.io.lock() = Some(io);
+                None
+            }
+            Err(e) => Some((e, io)),
+        };
         let close_written = {
             let mut q = shared.lock();
+            q.writing = false;
             q.bytes -= bytes;
             // Frames count as written only once on the socket: `flush` must not report success
             // for a batch that failed.
-            if result.is_ok() {
+            if failed.is_none() {
                 q.mark_written(frames)
             } else {
                 None
@@ -104,7 +131,7 @@ pub(crate) async fn run(
             // slots; a connection that then behaves need not keep them.
             batch.shrink_to(KEPT_BATCH_SLOTS);
         }
-        if let Err(e) = result {
+        if let Some((e, mut io)) = failed {
             if e.kind() == io::ErrorKind::ConnectionAborted {
                 // The peer is not reading, so only a plain TCP FIN can still go out at once; a
                 // TLS close_notify would wait behind the unread bytes.
@@ -204,7 +231,8 @@ struct Batch {
 }
 
 impl Batch {
-    /// Writes `frames` (emptying it) and flushes once.
+    /// Writes what is in `chunks` already (the rest of a half-written frame), then `frames`
+    /// (emptying it), and flushes once.
     async fn write(&mut self, io: &mut BoxedWrite, frames: &mut VecDeque<Frame>) -> io::Result<()> {
         for frame in frames.drain(..) {
             self.copy.extend_from_slice(frame.head());

@@ -1,0 +1,207 @@
+//! The write path with no hop: a writer that finds nothing queued and nothing being written
+//! writes its frame to the socket itself, instead of queueing it and waking the write task.
+//!
+//! With one message in flight per connection (a request and its answer) the queue is almost
+//! always empty, and handing each frame to the write task costs a task wake and a context
+//! switch per message. Here the writer takes the `writing` token under the queue's lock (the
+//! write task takes the same token for a batch, so the two never write at once), tries one
+//! non-blocking write, and gives back whatever the socket did not take: the rest of the frame
+//! goes first in the write task's next batch, so order, backpressure and the write timeout
+//! stay the write task's business.
+//!
+//! When the reader still holds bytes of the same burst (pipelined requests), answers are
+//! queued instead: the write task then sends them in one batch, where direct writes would
+//! cost a system call each.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use mywebsocket_proto::Frame;
+
+use super::queue::{cost, Failure, Queue, Shared};
+use super::write_task::BoxedWrite;
+use crate::error::Error;
+
+/// On a stream without vectored writes (TLS), payloads below this size are copied next to
+/// their header and written with one `write`; larger ones start with the header alone.
+const COPY_BELOW: usize = 4 << 10;
+
+thread_local! {
+    /// The copy buffer of the thread's direct writes.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(COPY_BELOW + mywebsocket_proto::MAX_HEADER_LEN));
+}
+
+/// What became of a direct write.
+enum Outcome {
+    /// On the socket (and flushed).
+    Written,
+    /// The socket took part of it: the rest, to be written before anything else.
+    Partial(VecDeque<Bytes>),
+    /// Written into the stream, which still has to flush it (TLS buffers records).
+    Unflushed,
+    /// The socket failed.
+    Failed(io::Error),
+}
+
+/// Where the socket's write half waits between uses; see `Shared::io`.
+#[derive(Default)]
+pub(crate) struct IoSlot(Mutex<Option<BoxedWrite>>);
+
+impl fmt::Debug for IoSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IoSlot")
+    }
+}
+
+impl IoSlot {
+    /// The slot, locked. Only the holder of the queue's `writing` token (or the write task
+    /// putting the socket in or taking it out) locks it, so it is never contended.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<BoxedWrite>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What [`Shared::try_write_direct`] did.
+pub(crate) enum Direct<'a> {
+    /// The frame is the connection's now (written, or its rest handed to the write task), or
+    /// the socket failed (the error the caller reports: the message did not go).
+    Done(Result<(), Error>),
+    /// The socket is busy: queue the frame, under the lock given back.
+    Queue(MutexGuard<'a, Queue>, Frame),
+}
+
+impl Shared {
+    /// Writes `frame` straight to the socket if nothing is queued or being written; gives the
+    /// frame back when it has to be queued instead. Called with the queue locked, after the
+    /// checks of `push_data`.
+    pub(crate) fn try_write_direct<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        frame: Frame,
+    ) -> Direct<'a> {
+        if !q.is_idle() || self.more_input.load(std::sync::atomic::Ordering::Relaxed) {
+            return Direct::Queue(q, frame);
+        }
+        q.writing = true;
+        drop(q);
+        let outcome = {
+            let mut slot = self.io.lock();
+            match slot.as_mut() {
+                Some(io) => write_once(io, &frame),
+                None => {
+                    // The write task has not started yet (or has stopped): queue it.
+                    drop(slot);
+                    let mut q = self.lock();
+                    q.writing = false;
+                    return Direct::Queue(q, frame);
+                }
+            }
+        };
+        let mut q = self.lock();
+        q.writing = false;
+        q.enqueued += 1;
+        let mut result = Ok(());
+        let waker = match outcome {
+            Outcome::Written => q.mark_written(1),
+            Outcome::Partial(rest) => {
+                q.bytes += cost(&frame);
+                q.prefix = rest;
+                q.prefix_cost = cost(&frame);
+                None
+            }
+            Outcome::Unflushed => {
+                q.unflushed += 1;
+                None
+            }
+            Outcome::Failed(e) => {
+                // As if the write task had failed: every caller from now on gets this error,
+                // and the write task shuts the socket down.
+                if q.failure.is_none() {
+                    q.failure = Some(Failure::Io(Arc::new(e)));
+                }
+                result = Err(q
+                    .failure
+                    .as_ref()
+                    .map_or(Error::AlreadyClosed, Failure::to_error));
+                q.shutdown = true;
+                None
+            }
+        };
+        let wake_task = q.has_work() || q.shutdown;
+        drop(q);
+        if let Some(reader) = waker {
+            reader.wake();
+        }
+        if wake_task {
+            self.work.notify_one();
+        }
+        Direct::Done(result)
+    }
+}
+
+impl Queue {
+    /// Whether the socket is free for a direct write: nothing queued, nothing being written,
+    /// nothing left over from an earlier direct write.
+    fn is_idle(&self) -> bool {
+        !self.writing && !self.has_work()
+    }
+
+    /// Whether the write task has something to write or flush.
+    pub(crate) fn has_work(&self) -> bool {
+        self.has_frames() || !self.prefix.is_empty() || self.unflushed > 0
+    }
+}
+
+/// One non-blocking attempt to write `frame` and flush. Polled with a waker that does
+/// nothing: whatever does not go now is handed to the write task, which waits properly.
+fn write_once(io: &mut BoxedWrite, frame: &Frame) -> Outcome {
+    let mut cx = Context::from_waker(Waker::noop());
+    let head = frame.head();
+    let payload = frame.payload();
+    let total = head.len() + payload.len();
+    let attempt = if io.is_write_vectored() {
+        // Header and payload as they are: no copy.
+        let slices = [IoSlice::new(head), IoSlice::new(payload)];
+        Pin::new(&mut **io).poll_write_vectored(&mut cx, &slices)
+    } else if payload.len() < COPY_BELOW {
+        // One write of a copy, in a buffer of the thread's rather than the connection's, so
+        // an idle connection holds none.
+        SCRATCH.with_borrow_mut(|one| {
+            one.clear();
+            one.extend_from_slice(head);
+            one.extend_from_slice(payload);
+            Pin::new(&mut **io).poll_write(&mut cx, one)
+        })
+    } else {
+        // The header alone: the write task sends the payload from its own memory.
+        Pin::new(&mut **io).poll_write(&mut cx, head)
+    };
+    let written = match attempt {
+        Poll::Ready(Ok(n)) => n,
+        Poll::Ready(Err(e)) => return Outcome::Failed(e),
+        Poll::Pending => 0,
+    };
+    if written < total {
+        let mut rest = VecDeque::with_capacity(2);
+        if written < head.len() {
+            rest.push_back(Bytes::copy_from_slice(&head[written..]));
+            rest.push_back(payload.clone());
+        } else {
+            rest.push_back(payload.slice(written - head.len()..));
+        }
+        return Outcome::Partial(rest);
+    }
+    match Pin::new(&mut **io).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Outcome::Written,
+        Poll::Ready(Err(e)) => Outcome::Failed(e),
+        Poll::Pending => Outcome::Unflushed,
+    }
+}
