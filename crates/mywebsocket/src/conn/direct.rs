@@ -27,9 +27,14 @@ use super::queue::{cost, Failure, Queue, Shared};
 use super::write_task::BoxedWrite;
 use crate::error::Error;
 
-/// On a stream without vectored writes (TLS), payloads below this size are copied next to
-/// their header and written with one `write`; larger ones start with the header alone.
+/// Payloads below this size are copied next to their header and written with one `write`
+/// where they do not go as two slices (see `VECTORED_FROM`); larger ones on a stream without
+/// vectored writes (TLS) start with the header alone.
 const COPY_BELOW: usize = 4 << 10;
+
+/// On a stream with vectored writes (TCP), payloads from this size go as two slices; smaller
+/// ones are cheaper copied next to their header and written as one buffer.
+const VECTORED_FROM: usize = 1 << 10;
 
 thread_local! {
     /// The copy buffer of the thread's direct writes.
@@ -167,7 +172,7 @@ fn write_once(io: &mut BoxedWrite, frame: &Frame) -> Outcome {
     let head = frame.head();
     let payload = frame.payload();
     let total = head.len() + payload.len();
-    let attempt = if io.is_write_vectored() {
+    let attempt = if io.is_write_vectored() && payload.len() >= VECTORED_FROM {
         // Header and payload as they are: no copy.
         let slices = [IoSlice::new(head), IoSlice::new(payload)];
         Pin::new(&mut **io).poll_write_vectored(&mut cx, &slices)
