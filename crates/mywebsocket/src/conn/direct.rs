@@ -96,23 +96,34 @@ impl Shared {
             return Direct::Queue(q, frame);
         }
         q.writing = true;
+        // The frame takes its place in the connection's order now, under the lock: a close
+        // queued while it is being written comes after it, and is not counted written when
+        // this one is.
+        q.enqueued += 1;
         drop(q);
         let outcome = {
             let mut slot = self.io.lock();
             match slot.as_mut() {
                 Some(io) => write_once(io, &frame),
                 None => {
-                    // The write task has not started yet (or has stopped): queue it.
+                    // The write task has not started yet (or has stopped): it writes the
+                    // frame, ahead of anything queued meanwhile, which came after it.
                     drop(slot);
                     let mut q = self.lock();
                     q.writing = false;
-                    return Direct::Queue(q, frame);
+                    q.bytes += cost(&frame);
+                    q.frames.push_front(frame);
+                    if let Some(pong) = q.unsent_pong.as_mut() {
+                        *pong += 1;
+                    }
+                    drop(q);
+                    self.work.notify_one();
+                    return Direct::Done(Ok(()));
                 }
             }
         };
         let mut q = self.lock();
         q.writing = false;
-        q.enqueued += 1;
         let mut result = Ok(());
         let waker = match outcome {
             Outcome::Written => q.mark_written(1),
