@@ -185,6 +185,7 @@ impl Broker for RedisBroker {
                 node: node.clone(),
                 history_len: self.history_len,
                 replica_acks: self.replica_acks,
+                short_of_replicas: std::sync::atomic::AtomicBool::new(false),
             };
             tokio::spawn(publisher::run_publisher(publisher, queue));
             tokio::spawn(liveness::run_liveness(

@@ -82,6 +82,8 @@ pub(super) struct Publisher {
     pub(super) history_len: usize,
     /// Replicas that must acknowledge a batch on a cluster (see `HubConfig::redis_replica_acks`).
     pub(super) replica_acks: usize,
+    /// A shard has had fewer replicas online than asked for (logged once until it recovers).
+    pub(super) short_of_replicas: std::sync::atomic::AtomicBool,
 }
 
 /// Sends queued broadcasts to Redis in order, in pipelines, retrying until Redis takes them.
@@ -204,9 +206,24 @@ impl Publisher {
             }
             pipe.cmd("WAIT").arg(self.replica_acks).arg(WAIT_MS);
             let (acked,): (usize,) = pipe.query_async(&mut self.conn.clone()).await?;
-            if acked >= self.replica_acks || acked >= self.online_replicas(room).await? {
+            if acked >= self.replica_acks {
+                if self.short_of_replicas.swap(false, Ordering::Relaxed) {
+                    tracing::info!("replicas acknowledge publishes again");
+                }
+                return Ok(());
+            }
+            if acked >= self.online_replicas(room).await? {
                 // Every replica the shard has holds it: with fewer than asked for (one lost
                 // and not back yet), waiting would stop publishing and protect nothing more.
+                if !self.short_of_replicas.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %room,
+                        acked,
+                        wanted = self.replica_acks,
+                        "a shard has fewer replicas online than redis_replica_acks: publishing \
+                         with what it has (a failover there can lose the latest messages)"
+                    );
+                }
                 return Ok(());
             }
             Err(redis::RedisError::from((
