@@ -67,11 +67,12 @@ if [ "$status" -ne 0 ]; then
     exit "$status"
 fi
 
-# On a Redis Cluster: the hub's Redis tests, the chat's multi-node tests, the failover and the
-# slot migration. The tests take REDIS_CLUSTER_URLS over REDIS_URL.
+# On a Redis Cluster: the hub's Redis tests, the many-rooms fan-out smoke run, the chat's
+# multi-node tests, the failovers and the slot migration. The tests take REDIS_CLUSTER_URLS over REDIS_URL.
 on_cluster() {
     bash scripts/redis-cluster.sh bash -c '
         nice -n 19 cargo test -p mywebsocket-hub --test redis_rooms -- --ignored &&
+        nice -n 19 cargo test -p mywebsocket-bench --test fanout_rooms -- --ignored &&
         nice -n 19 cargo test -p mywebsocket-chat --test cluster --test redis_cluster -- --test-threads=1 "$@"' \
         on-cluster "$@"
 }
