@@ -3,12 +3,15 @@
 //! gets none of its messages); a dropped leave or unregister runs to completion on a task of
 //! its own. As each `# Cancel safety` section says.
 
+mod common;
+
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::client;
 use futures_util::FutureExt;
-use mywebsocket::{connect_with, Message, Upgrader, WebSocket};
+use mywebsocket::{Message, WebSocket};
 use mywebsocket_hub::broker::{BoxFuture, BrokerSink, History, Target};
 use mywebsocket_hub::{
     Broker, ConnId, Hub, HubConfig, JoinOptions, Member, MemoryBroker, NodeId, Presence,
@@ -122,22 +125,6 @@ async fn hub_with(broker: Slow) -> Hub {
         .unwrap()
 }
 
-/// A registered server connection and the client end of it.
-async fn client(hub: &Hub) -> (Registration, WebSocket) {
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Upgrader::default().accept(server_io).await });
-    let request = http::Request::get("ws://hub.test/").body(()).unwrap();
-    let (ws, _) = connect_with(client_io, request, Default::default())
-        .await
-        .unwrap();
-    let (reader, writer) = server.await.unwrap().unwrap().split();
-    tokio::spawn(async move {
-        let mut reader = reader;
-        while reader.read_msg().await.is_ok() {}
-    });
-    (hub.register(writer, None), ws)
-}
-
 /// Polls `fut` once and drops it; returns whether that poll finished it.
 fn poll_once_and_drop<F: std::future::Future>(fut: F) -> bool {
     pin!(fut).now_or_never().is_some()
@@ -192,7 +179,7 @@ async fn a_join_dropped_while_fetching_history_is_forgotten() {
     })
     .await;
     let mut events = hub.presence_events();
-    let (reg, mut ws) = client(&hub).await;
+    let (reg, mut ws) = client(&hub, None).await;
     assert!(!poll_once_and_drop(hub.join(
         reg.id(),
         "r",
@@ -223,7 +210,7 @@ async fn a_join_dropped_after_it_was_announced_is_undone_with_a_leave() {
     })
     .await;
     let mut events = hub.presence_events();
-    let (reg, mut ws) = client(&hub).await;
+    let (reg, mut ws) = client(&hub, None).await;
     assert!(!poll_once_and_drop(hub.join(
         reg.id(),
         "r",
@@ -252,7 +239,7 @@ async fn a_join_dropped_then_made_again_stands() {
         ..Slow::new()
     })
     .await;
-    let (reg, mut ws) = client(&hub).await;
+    let (reg, mut ws) = client(&hub, None).await;
     assert!(!poll_once_and_drop(hub.join(
         reg.id(),
         "r",
@@ -284,8 +271,8 @@ async fn a_leave_or_unregister_dropped_halfway_still_leaves() {
         ..Slow::new()
     })
     .await;
-    let (a, _a_ws) = client(&hub).await;
-    let (b, _b_ws) = client(&hub).await;
+    let (a, _a_ws) = client(&hub, None).await;
+    let (b, _b_ws) = client(&hub, None).await;
     for reg in [&a, &b] {
         hub.join(reg.id(), "r", JoinOptions::default())
             .await

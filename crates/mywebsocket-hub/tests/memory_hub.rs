@@ -1,30 +1,15 @@
 //! The hub on one node (in-memory broker): delivery rules, recovery, presence, slow consumers.
 
+mod common;
+
 use std::time::Duration;
 
-use mywebsocket::{connect_with, CloseCode, Error, Message, Upgrader, WebSocket};
+use common::client;
+use mywebsocket::{CloseCode, Error, Message, WebSocket};
 use mywebsocket_hub::{
-    Encoder, Hub, HubConfig, JoinOptions, PresenceEvent, QueueStats, Registration,
-    SlowConsumerPolicy, StreamId,
+    Encoder, Hub, HubConfig, JoinOptions, PresenceEvent, QueueStats, SlowConsumerPolicy, StreamId,
 };
 use tokio::time::timeout;
-
-/// A registered server connection and the client end of it.
-async fn client(hub: &Hub, user: Option<&str>) -> (Registration, WebSocket) {
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Upgrader::default().accept(server_io).await });
-    let request = http::Request::get("ws://hub.test/").body(()).unwrap();
-    let (ws, _) = connect_with(client_io, request, Default::default())
-        .await
-        .unwrap();
-    let (reader, writer) = server.await.unwrap().unwrap().split();
-    // The server's reader must outlive the test's use of the connection.
-    tokio::spawn(async move {
-        let mut reader = reader;
-        while reader.read_msg().await.is_ok() {}
-    });
-    (hub.register(writer, user.map(str::to_owned)), ws)
-}
 
 async fn next_text(ws: &mut WebSocket) -> String {
     let msg = timeout(Duration::from_secs(10), ws.read_msg())

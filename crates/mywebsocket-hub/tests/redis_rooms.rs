@@ -6,10 +6,13 @@
 //! (`just cluster` runs it against its private redis-server, then its private cluster).
 #![cfg(feature = "redis")]
 
+mod common;
+
 use std::time::Duration;
 
-use mywebsocket::{connect_with, Message, Upgrader, WebSocket};
-use mywebsocket_hub::{Hub, HubConfig, JoinOptions, RedisBroker, Registration, Traffic};
+use common::client;
+use mywebsocket::{Message, WebSocket};
+use mywebsocket_hub::{Hub, HubConfig, JoinOptions, RedisBroker, Traffic};
 use tokio::time::timeout;
 
 fn broker(config: &HubConfig) -> RedisBroker {
@@ -47,22 +50,6 @@ fn rand_suffix() -> u64 {
     (nanos as u64) ^ u64::from(std::process::id())
 }
 
-/// A registered server connection and the client end of it.
-async fn client(hub: &Hub) -> (Registration, WebSocket) {
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Upgrader::default().accept(server_io).await });
-    let request = http::Request::get("ws://hub.test/").body(()).unwrap();
-    let (ws, _) = connect_with(client_io, request, Default::default())
-        .await
-        .unwrap();
-    let (reader, writer) = server.await.unwrap().unwrap().split();
-    tokio::spawn(async move {
-        let mut reader = reader;
-        while reader.read_msg().await.is_ok() {}
-    });
-    (hub.register(writer, None), ws)
-}
-
 async fn next_text(ws: &mut WebSocket) -> String {
     let msg = timeout(Duration::from_secs(10), ws.read_msg())
         .await
@@ -77,7 +64,7 @@ async fn a_node_receives_only_the_rooms_it_hosts() {
     let prefix = unique_prefix("rooms");
     let (a, a_traffic) = node(&prefix).await;
     let (b, b_traffic) = node(&prefix).await;
-    let (a_conn, mut a_ws) = client(&a).await;
+    let (a_conn, mut a_ws) = client(&a, None).await;
     a.join(a_conn.id(), "red", JoinOptions::default())
         .await
         .unwrap();
@@ -95,7 +82,7 @@ async fn a_node_receives_only_the_rooms_it_hosts() {
     assert!(a_traffic.room_messages() >= 50);
 
     // Once B hosts a member of "red", B receives it, history first, each message once.
-    let (b_conn, mut b_ws) = client(&b).await;
+    let (b_conn, mut b_ws) = client(&b, None).await;
     let joined = b
         .join(b_conn.id(), "red", JoinOptions::default().since(None))
         .await
@@ -159,7 +146,7 @@ async fn joins_racing_broadcasts_see_each_message_exactly_once_in_order() {
             }
         })
     };
-    let (conn, mut ws) = client(&b).await;
+    let (conn, mut ws) = client(&b, None).await;
     for session in 0..40 {
         let joined = b
             .join(conn.id(), "blue", JoinOptions::default())

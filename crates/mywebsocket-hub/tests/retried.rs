@@ -2,14 +2,17 @@
 //! (`RoomMessage::retried`, what the Redis broker does after a cluster failover) reaches each
 //! member after the encoder's gap notice, live, from history on join, and while joining.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mywebsocket::{connect_with, Message, Upgrader, WebSocket};
+use common::client;
+use mywebsocket::{Message, WebSocket};
 use mywebsocket_hub::broker::{BoxFuture, BrokerEvent, BrokerSink, History, RoomMessage, Target};
 use mywebsocket_hub::{
     Broker, ConnId, Encoder, Hub, HubConfig, JoinOptions, Member, MemoryBroker, NodeId, Presence,
-    Registration, Result, StreamId,
+    Result, StreamId,
 };
 use tokio::time::timeout;
 
@@ -106,21 +109,6 @@ fn message(seq: u64, text: &str, retried: bool) -> RoomMessage {
     m
 }
 
-async fn client(hub: &Hub) -> (Registration, WebSocket) {
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move { Upgrader::default().accept(server_io).await });
-    let request = http::Request::get("ws://hub.test/").body(()).unwrap();
-    let (ws, _) = connect_with(client_io, request, Default::default())
-        .await
-        .unwrap();
-    let (reader, writer) = server.await.unwrap().unwrap().split();
-    tokio::spawn(async move {
-        let mut reader = reader;
-        while reader.read_msg().await.is_ok() {}
-    });
-    (hub.register(writer, None), ws)
-}
-
 async fn texts(ws: &mut WebSocket, n: usize) -> Vec<String> {
     let mut out = Vec::new();
     for _ in 0..n {
@@ -146,7 +134,7 @@ async fn hub(broker: &Arc<Manual>) -> Hub {
 async fn a_retried_message_follows_a_gap_notice_live() {
     let broker = Manual::new();
     let hub = hub(&broker).await;
-    let (reg, mut ws) = client(&hub).await;
+    let (reg, mut ws) = client(&hub, None).await;
     hub.join(reg.id(), "r", JoinOptions::default())
         .await
         .unwrap();
@@ -167,7 +155,7 @@ async fn a_retried_message_in_history_follows_a_gap_notice_on_join() {
     let broker = Manual::new();
     *broker.history.lock().unwrap() = vec![message(1, "a", false), message(2, "b", true)];
     let hub = hub(&broker).await;
-    let (reg, mut ws) = client(&hub).await;
+    let (reg, mut ws) = client(&hub, None).await;
     hub.join(reg.id(), "r", JoinOptions::default())
         .await
         .unwrap();
