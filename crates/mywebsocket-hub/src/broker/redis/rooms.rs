@@ -33,6 +33,10 @@ struct State {
     /// keeps (and renews) subscriptions across our reconnections, so a new reconciler drops
     /// those no longer wanted first.
     held: HashSet<String>,
+    /// On a cluster: rooms we are unsubscribing from, with how many of our own
+    /// `SUNSUBSCRIBE`s have not yet come back as pushes. Redis also ends subscriptions by
+    /// itself (a slot moved): those must not be taken for ours, nor ours for those.
+    unsubscribing: std::collections::HashMap<String, u32>,
 }
 
 /// The node's room subscriptions. See the [module docs](self).
@@ -74,9 +78,19 @@ impl Rooms {
         self.changed.notify_one();
     }
 
-    /// Whether this node wants `room`'s events.
-    pub(super) fn wants(&self, room: &str) -> bool {
-        self.lock().wanted.contains(room)
+    /// Whether a `sunsubscribe` push for `room` means Redis ended a subscription this node
+    /// still wants (rather than answering one of our own `SUNSUBSCRIBE`s, or a room no longer
+    /// wanted).
+    pub(super) fn lost_subscription(&self, room: &str) -> bool {
+        let mut state = self.lock();
+        if let Some(pending) = state.unsubscribing.get_mut(room) {
+            *pending -= 1;
+            if *pending == 0 {
+                state.unsubscribing.remove(room);
+            }
+            return false;
+        }
+        state.wanted.contains(room)
     }
 
     /// Resolves once the subscription holds `room`, or at once when the room is no longer
@@ -109,11 +123,22 @@ impl Rooms {
         Arc::clone(&self.received)
     }
 
+    /// Records that our own `SUNSUBSCRIBE`s of `rooms` will come back as pushes (cluster).
+    fn expect_unsubscribes(&self, sink: &Subscriber, rooms: &[String]) {
+        if matches!(sink, Subscriber::Cluster(_)) {
+            let mut state = self.lock();
+            for room in rooms {
+                *state.unsubscribing.entry(room.clone()).or_default() += 1;
+            }
+        }
+    }
+
     /// The subscription connection went away: nothing is confirmed until the next one.
     pub(super) fn disconnected(&self) {
         let mut state = self.lock();
         state.connected = false;
         state.confirmed.clear();
+        state.unsubscribing.clear();
         drop(state);
         self.confirmations.send_modify(|n| *n += 1);
     }
@@ -145,6 +170,7 @@ impl Rooms {
             }
         };
         for batch in stale.chunks(BATCH) {
+            self.expect_unsubscribes(&sink, batch);
             let channels: Vec<String> = batch.iter().map(|room| keys.channel(room)).collect();
             if sink.unsubscribe(channels).await.is_err() {
                 // Kept for the next reconciler to drop.
@@ -176,6 +202,7 @@ impl Rooms {
                 self.confirmations.send_modify(|n| *n += 1);
             }
             for batch in unsubscribe.chunks(BATCH) {
+                self.expect_unsubscribes(&sink, batch);
                 let channels: Vec<String> = batch.iter().map(|room| keys.channel(room)).collect();
                 if sink.unsubscribe(channels).await.is_err() {
                     return;

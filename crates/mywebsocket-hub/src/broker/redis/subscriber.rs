@@ -231,7 +231,9 @@ fn handle_push(keys: &Keys, rooms: &Rooms, sink: &dyn BrokerSink, push: PushInfo
         PushKind::Disconnection => false,
         PushKind::SUnsubscribe => match channel(0) {
             Some(name) if name == keys.direct() => false,
-            Some(name) => keys.room_of(name).is_none_or(|room| !rooms.wants(room)),
+            Some(name) => keys
+                .room_of(name)
+                .is_none_or(|room| !rooms.lost_subscription(room)),
             None => true,
         },
         _ => true,
