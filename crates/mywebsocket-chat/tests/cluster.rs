@@ -257,17 +257,7 @@ async fn redis_restart_during_traffic_loses_nothing_and_reports_gaps() {
     let mut late = Client::connect(&b_node).await;
     late.join("far", "late", None).await;
     let (sender_reader, sender_writer) = sender.split();
-    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = std::sync::Arc::clone(&errors);
-    let error_reader = tokio::spawn(async move {
-        let mut reader = sender_reader;
-        while let Ok(msg) = reader.read_msg().await {
-            let v: Value = serde_json::from_str(msg.as_text().unwrap_or("{}")).unwrap_or_default();
-            if v["type"] == "error" {
-                seen.lock().unwrap().push(v);
-            }
-        }
-    });
+    let (errors, error_reader) = collect_errors(sender_reader);
 
     const TOTAL: usize = 100;
     for n in 0..TOTAL {

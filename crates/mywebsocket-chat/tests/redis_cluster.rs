@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use cluster_support::*;
 use redis::aio::MultiplexedConnection;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 /// Messages per room in one run.
@@ -127,17 +126,7 @@ where
         sender.join(room, "s", None).await;
     }
     let (sender_reader, sender_writer) = sender.split();
-    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = std::sync::Arc::clone(&errors);
-    let error_reader = tokio::spawn(async move {
-        let mut reader = sender_reader;
-        while let Ok(msg) = reader.read_msg().await {
-            let v: Value = serde_json::from_str(msg.as_text().unwrap_or("{}")).unwrap_or_default();
-            if v["type"] == "error" {
-                seen.lock().unwrap().push(v);
-            }
-        }
-    });
+    let (errors, error_reader) = collect_errors(sender_reader);
     let seed: u16 = seeds
         .split(',')
         .next()

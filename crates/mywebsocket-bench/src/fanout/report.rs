@@ -48,7 +48,7 @@ pub fn markdown(outcomes: &[Outcome], context: &str) -> String {
 }
 
 /// Microseconds in a readable unit.
-fn format_us(us: u64) -> String {
+pub(crate) fn format_us(us: u64) -> String {
     if us >= 10_000 {
         format!("{:.0} ms", us as f64 / 1_000.0)
     } else if us >= 1_000 {

@@ -275,3 +275,24 @@ pub(crate) fn assert_increasing(ids: &[(String, String)]) {
         );
     }
 }
+
+/// The `error` messages a reader receives (a sender's refused publishes), gathered by a task
+/// until the connection ends; abort the task when done.
+pub(crate) fn collect_errors(
+    mut reader: Reader,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&errors);
+    let task = tokio::spawn(async move {
+        while let Ok(msg) = reader.read_msg().await {
+            let v: Value = serde_json::from_str(msg.as_text().unwrap_or("{}")).unwrap_or_default();
+            if v["type"] == "error" {
+                seen.lock().unwrap().push(v);
+            }
+        }
+    });
+    (errors, task)
+}

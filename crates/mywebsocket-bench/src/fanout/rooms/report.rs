@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::measure::NodeRow;
 use super::redis::{ClusterUsage, MasterUsage};
 use super::{room_name, RoomsScenario};
+use crate::fanout::report::format_us;
 use crate::stats::percentile;
 
 /// Lost messages listed in the report at most.
@@ -419,26 +420,7 @@ fn per_message(cpu: Duration, messages: u64) -> String {
 /// `1234567` as `1,234,567`.
 #[must_use]
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Microseconds in a readable unit.
-fn format_us(us: u64) -> String {
-    if us >= 10_000 {
-        format!("{:.0} ms", us as f64 / 1_000.0)
-    } else if us >= 1_000 {
-        format!("{:.1} ms", us as f64 / 1_000.0)
-    } else {
-        format!("{us} µs")
-    }
+    usize::try_from(n).map_or_else(|_| n.to_string(), crate::driver::cell::count_label)
 }
 
 #[cfg(test)]
