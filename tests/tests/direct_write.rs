@@ -19,6 +19,16 @@ fn sizes() -> Vec<usize> {
     sizes
 }
 
+/// Polls a read once (nothing is there to read), which makes this task the connection's
+/// reader, the one task whose writes go to the socket directly.
+async fn read_once(ws: &mut WebSocket) {
+    tokio::select! {
+        biased;
+        read = ws.read_msg() => panic!("nothing was sent: {read:?}"),
+        () = std::future::ready(()) => {}
+    }
+}
+
 /// A burst written back to back into a small pipe: the first message goes directly and only in
 /// part, the next ones queue behind its rest. The peer gets each whole and in order.
 #[tokio::test]
@@ -32,10 +42,13 @@ async fn a_burst_into_a_small_pipe_arrives_whole_and_in_order() {
                 Role::Client => TRole::Server,
             };
             let mut peer = WebSocketStream::from_raw_socket(theirs, peer_role, None).await;
-            let writer = ws.writer();
             let sizes = sizes();
             let expected = sizes.clone();
             let writing = Task::spawn(async move {
+                let mut ws = ws;
+                // Only the task that reads the connection writes directly.
+                read_once(&mut ws).await;
+                let writer = ws.writer();
                 for (i, n) in sizes.into_iter().enumerate() {
                     writer.write_binary(pattern(n, i as u8)).await.unwrap();
                 }
@@ -89,7 +102,8 @@ async fn one_message_in_flight_round_trips() {
 async fn a_direct_write_into_a_dead_socket_is_an_error() {
     bounded(async {
         let (ours, theirs) = tokio::io::duplex(1024);
-        let ws = WebSocket::from_upgraded(ours, Role::Server, Config::default().no_heartbeat());
+        let mut ws = WebSocket::from_upgraded(ours, Role::Server, Config::default().no_heartbeat());
+        read_once(&mut ws).await;
         drop(theirs);
         let mut failed = None;
         for _ in 0..100 {

@@ -249,6 +249,12 @@ impl Cell {
                         "ms",
                         Lower,
                     ),
+                    MetricKey::new(
+                        Group::Broadcast,
+                        format!("{row}: server CPU"),
+                        "µs/delivery",
+                        Lower,
+                    ),
                 ]
             }
             Cell::Setup { parallel } => vec![MetricKey::new(

@@ -98,10 +98,17 @@ pub(super) fn measure(
         }
         Cell::Broadcast { conns, rounds } => rt.block_on(async {
             let open = connect_many(addr, conns, false).await?;
+            let cpu_before = server.cpu_time()?;
             let times = broadcast::run(open, rounds).await?;
+            let cpu = server.cpu_time()?.saturating_sub(cpu_before);
             let secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
             let last = median(&secs).ok_or("no round completed")?;
-            Ok(vec![conns as f64 / last, last * 1e3])
+            let deliveries = (conns * times.len()) as f64;
+            Ok(vec![
+                conns as f64 / last,
+                last * 1e3,
+                cpu.as_secs_f64() * 1e6 / deliveries,
+            ])
         }),
         Cell::Setup { parallel } => rt
             .block_on(setup::run(addr, parallel, plan.timing))

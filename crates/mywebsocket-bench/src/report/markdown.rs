@@ -57,7 +57,9 @@ fn describe(group: Group) -> (&'static str, &'static str) {
             "4. Broadcast",
             "One connection sends a 64-byte message; the server sends it to every connection, \
              itself included. Time from sending until the last copy arrived (median of the \
-             rounds), and connections ÷ that time. MyWebsocket writes through a clone of each \
+             rounds), connections ÷ that time, and the server's CPU time over all rounds per \
+             delivery. MyWebsocket frames the message once \
+             (`PreparedMessage`, as its hub does) and writes it through a clone of each \
              connection's `Writer`. The peers have no cloneable writer, so each connection gets \
              the nearest equivalent: a writer task owning the write half (tungstenite, \
              tokio-websockets and yawc: `StreamExt::split`; fastwebsockets: `split` with its \

@@ -1,10 +1,11 @@
-//! MyWebsocket: `Upgrader::accept`, then `read_msg` / `write_message`. Broadcast goes through
-//! the clones of each connection's `Writer`.
+//! MyWebsocket: `Upgrader::accept`, then `read_msg` / `write_message`. Broadcast frames the
+//! message once (`PreparedMessage`, as the hub does) and writes it through the clones of each
+//! connection's `Writer`.
 
 use std::io;
 use std::sync::Arc;
 
-use mywebsocket::{Config, DeflateConfig, Message, Upgrader, WebSocket, Writer};
+use mywebsocket::{Config, DeflateConfig, Message, PreparedMessage, Upgrader, WebSocket, Writer};
 use tokio::net::TcpListener;
 
 use super::hub::{trigger_count, Hub};
@@ -48,9 +49,11 @@ pub(super) async fn broadcast(ws: WebSocket, hub: &Hub<Writer>) {
         let Message::Binary(payload) = msg else {
             continue;
         };
-        for writer in hub.members_when(trigger_count(&payload)).await {
+        let members = hub.members_when(trigger_count(&payload)).await;
+        let prepared = PreparedMessage::new(Message::Binary(payload));
+        for writer in members {
             // A connection that went away does not stop the others.
-            let _ = writer.write_binary(payload.clone()).await;
+            let _ = writer.write_prepared(&prepared).await;
         }
     }
 }

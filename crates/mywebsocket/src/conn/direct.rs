@@ -9,20 +9,28 @@
 //! goes first in the write task's next batch, so order, backpressure and the write timeout
 //! stay the write task's business.
 //!
-//! When the reader still holds bytes of the same burst (pipelined requests), answers are
-//! queued instead: the write task then sends them in one batch, where direct writes would
-//! cost a system call each.
+//! Two cases still queue, because there the write task does better:
+//! - The reader still holds bytes of the same burst (pipelined requests): the write task
+//!   sends the answers in one batch, where direct writes would cost a system call each.
+//! - The writer is not the task that reads the connection (a broadcast from another
+//!   connection's task, a hub's delivery task): one task writing to a thousand sockets in turn
+//!   would make a thousand system calls on one core, where a thousand write tasks spread them
+//!   over every worker. Request/response traffic answers from the reading task, and keeps the
+//!   direct path.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use mywebsocket_proto::Frame;
 
+use super::batch::with_scratch;
 use super::queue::{cost, Failure, Queue, Shared};
 use super::write_task::BoxedWrite;
 use crate::error::Error;
@@ -35,12 +43,6 @@ const COPY_BELOW: usize = 4 << 10;
 /// On a stream with vectored writes (TCP), payloads from this size go as two slices; smaller
 /// ones are cheaper copied next to their header and written as one buffer.
 const VECTORED_FROM: usize = 1 << 10;
-
-thread_local! {
-    /// The copy buffer of the thread's direct writes.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> =
-        std::cell::RefCell::new(Vec::with_capacity(COPY_BELOW + mywebsocket_proto::MAX_HEADER_LEN));
-}
 
 /// What became of a direct write.
 enum Outcome {
@@ -92,7 +94,7 @@ impl Shared {
         mut q: MutexGuard<'a, Queue>,
         frame: Frame,
     ) -> Direct<'a> {
-        if !q.is_idle() || self.more_input.load(std::sync::atomic::Ordering::Relaxed) {
+        if !q.is_idle() || self.more_input.load(Ordering::Relaxed) || !self.is_reader_task() {
             return Direct::Queue(q, frame);
         }
         q.writing = true;
@@ -161,6 +163,46 @@ impl Shared {
         }
         Direct::Done(result)
     }
+
+    /// The reader is being polled by the current task: it calls this before each read.
+    pub(crate) fn note_reader_task(&self) {
+        let key = task_key();
+        if self.reader_task.load(Ordering::Relaxed) != key {
+            self.reader_task.store(key, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the current task is the one that reads this connection.
+    fn is_reader_task(&self) -> bool {
+        let key = task_key();
+        key != 0 && key == self.reader_task.load(Ordering::Relaxed)
+    }
+}
+
+/// A number for the current tokio task (0 outside one). `tokio::task::Id` gives no integer,
+/// but hashes one: this hasher keeps it. Two tasks with the same key would only make a direct
+/// write where a queued one was meant, which is as correct, so the key need not be unique.
+fn task_key() -> u64 {
+    struct Key(u64);
+    impl Hasher for Key {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 ^= n;
+        }
+    }
+    tokio::task::try_id().map_or(0, |id| {
+        let mut key = Key(0);
+        id.hash(&mut key);
+        // Never 0, the value for "no task".
+        key.0 | 1 << 63
+    })
 }
 
 impl Queue {
@@ -190,8 +232,7 @@ fn write_once(io: &mut BoxedWrite, frame: &Frame) -> Outcome {
     } else if payload.len() < COPY_BELOW {
         // One write of a copy, in a buffer of the thread's rather than the connection's, so
         // an idle connection holds none.
-        SCRATCH.with_borrow_mut(|one| {
-            one.clear();
+        with_scratch(|one| {
             one.extend_from_slice(head);
             one.extend_from_slice(payload);
             Pin::new(&mut **io).poll_write(&mut cx, one)
@@ -219,5 +260,22 @@ fn write_once(io: &mut BoxedWrite, frame: &Frame) -> Outcome {
         Poll::Ready(Ok(())) => Outcome::Written,
         Poll::Ready(Err(e)) => Outcome::Failed(e),
         Poll::Pending => Outcome::Unflushed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_key;
+
+    #[tokio::test]
+    async fn task_keys_tell_tasks_apart() {
+        assert_eq!(task_key(), 0, "outside a task");
+        let (a, a_again) = tokio::spawn(async { (task_key(), task_key()) })
+            .await
+            .unwrap();
+        let b = tokio::spawn(async { task_key() }).await.unwrap();
+        assert_ne!(a, 0);
+        assert_eq!(a, a_again, "the same task, the same key");
+        assert_ne!(a, b, "another task, another key");
     }
 }

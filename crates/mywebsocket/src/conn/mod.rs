@@ -1,6 +1,7 @@
 //! A connection: the [`WebSocket`], its [`Reader`] and [`Writer`] halves, and the write task
 //! behind them.
 
+mod batch;
 mod control;
 mod direct;
 mod failure;

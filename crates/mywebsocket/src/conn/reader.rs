@@ -152,6 +152,7 @@ impl Reader {
         if self.config.read_timeout.is_some() {
             self.timers.on_read_start(Instant::now().into_std());
         }
+        self.shared.note_reader_task();
         loop {
             match &self.phase {
                 Phase::Done(ended) => return Poll::Ready(Err(ended.to_error())),

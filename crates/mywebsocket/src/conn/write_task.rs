@@ -1,31 +1,16 @@
 //! The task that owns a connection's write half: it drains the queue in batches.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
 use mywebsocket_proto::Frame;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use super::batch::Batch;
 use super::queue::{cost, Failure, Shared};
-
-/// Payloads up to this size are copied next to their header into one buffer; larger ones are
-/// written from their own memory with `writev`, since a copy would cost more than a slice.
-/// Measured with `bench --payloads 1024,16384`: 16 KiB here made 16 KiB echoes 40% slower
-/// than 4 KiB (batches of them grew the copy buffer past a megabyte, and glibc mapped and
-/// unmapped it for every batch), while 1 KiB here slowed 1 KiB echoes.
-const COPY_THRESHOLD: usize = 4 << 10;
-
-/// A copy buffer handed to the kernel once it holds this much, so that a batch of many small
-/// frames never needs one large allocation.
-const MAX_COPY: usize = 64 << 10;
-
-/// The most slices handed to one `writev` (Linux allows 1024; beyond a few dozen there is no
-/// gain).
-const MAX_IOV: usize = 64;
 
 /// Slots of the batch queue kept between batches (the queue it is swapped with takes them).
 const KEPT_BATCH_SLOTS: usize = 256;
@@ -63,7 +48,7 @@ pub(crate) async fn run(
                     // A frame a direct write left half-written goes first; frames written
                     // directly into a stream that buffers them are on the socket after the
                     // flush that ends this batch.
-                    out.chunks.append(&mut q.prefix);
+                    out.push_front_chunks(&mut q.prefix);
                     let prefix_frames = u64::from(q.prefix_cost > 0);
                     let extra = prefix_frames + std::mem::take(&mut q.unflushed);
                     let extra_cost = std::mem::take(&mut q.prefix_cost);
@@ -90,18 +75,26 @@ pub(crate) async fn run(
         }
         let frames = batch.len() as u64 + extra_frames;
         let bytes: usize = batch.iter().map(cost).sum::<usize>() + extra_cost;
-        // Boxed: the timers and slices of a write in progress would otherwise sit in this
-        // future for the whole life of the connection, idle or not (measured: 680 bytes
-        // per connection unboxed).
-        let result = Box::pin(write_batch(
-            &shared,
-            &mut out,
-            &mut io,
-            &mut batch,
-            write_timeout,
-            close_timeout,
-        ))
-        .await;
+        // Most batches fit in the socket's buffer at once: try that before arming the write
+        // timeout, whose timer registration (a lock shared by the runtime's workers) and
+        // watch for abandonment would cost more than the write itself.
+        let first = std::future::poll_fn(|cx| Poll::Ready(out.poll_start(&mut io, &mut batch, cx)));
+        let result = match first.await {
+            Poll::Ready(result) => result,
+            // Boxed: the timers of a write in progress would otherwise sit in this future
+            // for the whole life of the connection, idle or not (measured: 680 bytes per
+            // connection unboxed).
+            Poll::Pending => {
+                Box::pin(write_batch(
+                    &shared,
+                    &mut out,
+                    &mut io,
+                    write_timeout,
+                    close_timeout,
+                ))
+                .await
+            }
+        };
         // Back in its slot for the next direct write; kept on failure, to be shut down.
         let failed = match result {
             Ok(()) => {
@@ -154,12 +147,11 @@ async fn write_batch(
     shared: &Shared,
     out: &mut Batch,
     io: &mut BoxedWrite,
-    batch: &mut VecDeque<Frame>,
     write_timeout: Option<Duration>,
     close_timeout: Duration,
 ) -> io::Result<()> {
     let write = async {
-        let write = out.write(io, batch);
+        let write = std::future::poll_fn(|cx| out.poll_write(io, cx));
         match write_timeout {
             Some(limit) => tokio::time::timeout(limit, write)
                 .await
@@ -221,72 +213,4 @@ fn finish(shared: &Shared, failure: Option<Failure>) {
         reader.wake();
     }
     shared.progress.notify_waiters();
-}
-
-/// Buffers reused from batch to batch.
-#[derive(Default)]
-struct Batch {
-    copy: BytesMut,
-    chunks: VecDeque<Bytes>,
-}
-
-impl Batch {
-    /// Writes what is in `chunks` already (the rest of a half-written frame), then `frames`
-    /// (emptying it), and flushes once.
-    async fn write(&mut self, io: &mut BoxedWrite, frames: &mut VecDeque<Frame>) -> io::Result<()> {
-        for frame in frames.drain(..) {
-            self.copy.extend_from_slice(frame.head());
-            if frame.payload().len() <= COPY_THRESHOLD {
-                self.copy.extend_from_slice(frame.payload());
-                if self.copy.len() >= MAX_COPY {
-                    self.chunks.push_back(self.copy.split().freeze());
-                }
-            } else {
-                self.chunks.push_back(self.copy.split().freeze());
-                self.chunks.push_back(frame.payload().clone());
-            }
-        }
-        if !self.copy.is_empty() {
-            self.chunks.push_back(self.copy.split().freeze());
-        }
-        let result = write_all_vectored(io, &mut self.chunks).await;
-        self.chunks.clear();
-        result?;
-        io.flush().await
-    }
-}
-
-async fn write_all_vectored(io: &mut BoxedWrite, chunks: &mut VecDeque<Bytes>) -> io::Result<()> {
-    chunks.retain(|c| !c.is_empty());
-    while !chunks.is_empty() {
-        // The slices live on the stack of each poll, not in the task's future, so an idle
-        // connection does not carry a kilobyte of them.
-        let written = std::future::poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
-            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
-        })
-        .await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let mut left = written;
-        while left > 0 {
-            let front = chunks
-                .front_mut()
-                .expect("the kernel wrote no more than we gave it");
-            if front.len() <= left {
-                left -= front.len();
-                chunks.pop_front();
-            } else {
-                front.advance(left);
-                left = 0;
-            }
-        }
-    }
-    Ok(())
 }
