@@ -3,9 +3,14 @@
 //! batch, so messages stay whole and in order whether they went directly, half directly, or
 //! through the queue.
 
-use futures_util::{SinkExt, StreamExt};
-use mywebsocket::{Config, Role, WebSocket};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_util::{Sink, SinkExt, StreamExt};
+use mywebsocket::{Config, Message, Role, WebSocket, Writer};
 use mywebsocket_tests::{bounded, pattern, spawn_echo_server, tungstenite_connect, Task};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::protocol::Role as TRole;
 use tokio_tungstenite::WebSocketStream;
 
@@ -96,26 +101,164 @@ async fn one_message_in_flight_round_trips() {
     .await;
 }
 
-/// A write straight into a socket whose peer is gone reports the failure to the writer
-/// (the message did not go), and to every later call.
+/// A write straight into a socket whose peer is gone reports the failure to the writer (the
+/// message did not go), and to every later call. (In a task: only the task that reads a
+/// connection writes to it directly, and a test's body is not a task.)
 #[tokio::test]
 async fn a_direct_write_into_a_dead_socket_is_an_error() {
     bounded(async {
-        let (ours, theirs) = tokio::io::duplex(1024);
-        let mut ws = WebSocket::from_upgraded(ours, Role::Server, Config::default().no_heartbeat());
-        read_once(&mut ws).await;
-        drop(theirs);
-        let mut failed = None;
-        for _ in 0..100 {
-            if let Err(e) = ws.write_binary(vec![1u8; 10]).await {
-                failed = Some(e);
-                break;
+        Task::spawn(async {
+            let (ours, theirs) = tokio::io::duplex(1024);
+            let mut ws =
+                WebSocket::from_upgraded(ours, Role::Server, Config::default().no_heartbeat());
+            read_once(&mut ws).await;
+            // Once flushed, the write task is running and the socket waits in its slot.
+            ws.write_binary(vec![1u8; 10]).await.unwrap();
+            ws.flush().await.unwrap();
+            drop(theirs);
+            let e = ws
+                .write_binary(vec![1u8; 10])
+                .await
+                .expect_err("written directly into a closed pipe, the first write fails");
+            assert!(matches!(e, mywebsocket::Error::Io(_)), "{e:?}");
+            assert!(ws.write_binary(vec![1u8; 10]).await.is_err());
+        })
+        .join()
+        .await;
+    })
+    .await;
+}
+
+/// A byte stream carried in the binary messages of another connection's `Writer` (a tunnel):
+/// a connection over it writes, from inside its own direct write, to the carrying one.
+struct Tunnel(Writer);
+
+impl AsyncRead for Tunnel {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Tunnel {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut carrier = Pin::new(&mut self.0);
+        ready!(carrier.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
+        carrier
+            .start_send(Message::Binary(buf.to_vec().into()))
+            .map_err(io::Error::other)?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A direct write made from inside another direct write (a connection tunnelled through
+/// another's `Writer`, both read by one task) goes through: each has its own copy buffer.
+#[tokio::test]
+async fn a_direct_write_inside_another_goes_through() {
+    bounded(async {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let mut peer = WebSocketStream::from_raw_socket(theirs, TRole::Client, None).await;
+        let sending = Task::spawn(async move {
+            let config = Config::default().no_heartbeat();
+            let mut carrier = WebSocket::from_upgraded(ours, Role::Server, config.clone());
+            let mut inner =
+                WebSocket::from_upgraded(Tunnel(carrier.writer()), Role::Server, config);
+            read_once(&mut carrier).await;
+            read_once(&mut inner).await;
+            // Flushed once each, so both write tasks have their sockets in their slots: the
+            // next write of each goes directly.
+            for i in 0..2u8 {
+                inner.write_binary(vec![i; 10]).await.unwrap();
+                inner.flush().await.unwrap();
+                carrier.flush().await.unwrap();
             }
-            tokio::task::yield_now().await;
+            (carrier, inner)
+        });
+        for i in 0..2u8 {
+            match peer.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(data))) => {
+                    // The inner connection's frame, whole: binary, final, 10 bytes.
+                    let mut frame = vec![0x82, 10];
+                    frame.extend_from_slice(&[i; 10]);
+                    assert_eq!(&data[..], &frame[..], "tunnelled message {i}");
+                }
+                other => panic!("tunnelled message {i}: {other:?}"),
+            }
         }
-        let e = failed.expect("a write into a closed pipe fails");
-        assert!(matches!(e, mywebsocket::Error::Io(_)), "{e:?}");
-        assert!(ws.write_binary(vec![1u8; 10]).await.is_err());
+        let _ = sending.join().await;
+    })
+    .await;
+}
+
+/// A stream that takes its first write and panics in the second.
+struct PanicsOnSecondWrite(usize);
+
+impl AsyncRead for PanicsOnSecondWrite {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for PanicsOnSecondWrite {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.0 += 1;
+        assert!(self.0 < 2, "the stream panics");
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A stream that panics inside a direct write takes the writing task down, but not the
+/// connection's other handles: they get an error instead of waiting for ever.
+#[tokio::test]
+async fn a_stream_that_panics_in_a_direct_write_fails_the_connection() {
+    bounded(async {
+        let mut ws = WebSocket::from_upgraded(
+            PanicsOnSecondWrite(0),
+            Role::Server,
+            Config::default().no_heartbeat(),
+        );
+        let other = ws.writer();
+        let panicked = tokio::spawn(async move {
+            read_once(&mut ws).await;
+            ws.write_binary(vec![1u8; 10]).await.unwrap();
+            ws.flush().await.unwrap();
+            let _ = ws.write_binary(vec![2u8; 10]).await;
+        })
+        .await;
+        assert!(panicked.is_err_and(|e| e.is_panic()), "the stream panicked");
+        assert!(other.write_binary(vec![3u8; 10]).await.is_err());
+        assert!(other.flush().await.is_err());
     })
     .await;
 }

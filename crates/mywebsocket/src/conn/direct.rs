@@ -106,7 +106,12 @@ impl Shared {
         let outcome = {
             let mut slot = self.io.lock();
             match slot.as_mut() {
-                Some(io) => write_once(io, &frame),
+                Some(io) => {
+                    let unwinding = Unwinding(self);
+                    let outcome = write_once(io, &frame);
+                    std::mem::forget(unwinding);
+                    outcome
+                }
                 None => {
                     // The write task has not started yet (or has stopped): it writes the
                     // frame, ahead of anything queued meanwhile, which came after it.
@@ -174,14 +179,15 @@ impl Shared {
 
     /// Whether the current task is the one that reads this connection.
     fn is_reader_task(&self) -> bool {
-        let key = task_key();
-        key != 0 && key == self.reader_task.load(Ordering::Relaxed)
+        task_key() == self.reader_task.load(Ordering::Relaxed)
     }
 }
 
-/// A number for the current tokio task (0 outside one). `tokio::task::Id` gives no integer,
-/// but hashes one: this hasher keeps it. Two tasks with the same key would only make a direct
-/// write where a queued one was meant, which is as correct, so the key need not be unique.
+/// A number for the current tokio task, never 0. `tokio::task::Id` gives no integer, but
+/// hashes one: this hasher keeps it. Outside a task (the future of a runtime's `block_on`, as
+/// in `#[tokio::main]`) the thread stands for it: one such future runs on a thread at a time.
+/// Two tasks with the same key would only make a direct write where a queued one was meant,
+/// which is as correct, so the key need not be unique.
 fn task_key() -> u64 {
     struct Key(u64);
     impl Hasher for Key {
@@ -197,12 +203,37 @@ fn task_key() -> u64 {
             self.0 ^= n;
         }
     }
-    tokio::task::try_id().map_or(0, |id| {
-        let mut key = Key(0);
-        id.hash(&mut key);
-        // Never 0, the value for "no task".
-        key.0 | 1 << 63
-    })
+    thread_local! {
+        static THREAD: u8 = const { 0 };
+    }
+    match tokio::task::try_id() {
+        Some(id) => {
+            let mut key = Key(0);
+            id.hash(&mut key);
+            key.0 | 1 << 63
+        }
+        // An address: below 2^63, so never a task's key, and never 0 with the bit set.
+        None => THREAD.with(|t| std::ptr::from_ref(t).addr() as u64) & !(1 << 63) | 1 << 62,
+    }
+}
+
+/// Armed around a stream's `poll_write` in a direct write: if the stream panics, the write
+/// side fails as if the socket had, instead of staying marked as being written for ever
+/// (which would keep the write task from ever writing or shutting the socket down).
+struct Unwinding<'a>(&'a Shared);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        q.writing = false;
+        if q.failure.is_none() {
+            let e = io::Error::other("the stream panicked in a write");
+            q.failure = Some(Failure::Io(Arc::new(e)));
+        }
+        q.shutdown = true;
+        drop(q);
+        self.0.work.notify_one();
+    }
 }
 
 impl Queue {
@@ -269,7 +300,13 @@ mod tests {
 
     #[tokio::test]
     async fn task_keys_tell_tasks_apart() {
-        assert_eq!(task_key(), 0, "outside a task");
+        let outside = task_key();
+        assert_ne!(outside, 0);
+        assert_eq!(
+            outside,
+            task_key(),
+            "the same thread outside a task, the same key"
+        );
         let (a, a_again) = tokio::spawn(async { (task_key(), task_key()) })
             .await
             .unwrap();
@@ -277,5 +314,11 @@ mod tests {
         assert_ne!(a, 0);
         assert_eq!(a, a_again, "the same task, the same key");
         assert_ne!(a, b, "another task, another key");
+        assert!(
+            a != outside && b != outside,
+            "a task is not the thread it runs on"
+        );
+        let other_thread = std::thread::spawn(task_key).join().unwrap();
+        assert_ne!(other_thread, outside, "another thread, another key");
     }
 }

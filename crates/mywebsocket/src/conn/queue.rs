@@ -178,8 +178,8 @@ pub(crate) struct Shared {
     /// messages of the same burst are coming, so their answers should go out as one batch
     /// from the write task rather than one direct write each.
     pub(crate) more_input: std::sync::atomic::AtomicBool,
-    /// The task that last read this connection (`direct::task_key`; 0 for none): only that
-    /// task writes directly, see `direct.rs`.
+    /// The task that last read this connection (`direct::task_key`; 0, no task's key, before
+    /// the first read): only that task writes directly, see `direct.rs`.
     pub(crate) reader_task: std::sync::atomic::AtomicU64,
 }
 

@@ -63,8 +63,8 @@ enum Phase {
 /// The receiving half of a connection, from [`WebSocket::split`](crate::WebSocket::split).
 ///
 /// Pings are answered, pongs handed to the pong handler and the closing handshake completed
-/// while reading, so keep a read pending (with [`Reader::read_msg`] or as a [`Stream`](futures_core::Stream)) for the
-/// connection to stay healthy: the heartbeat runs only while a read is waiting.
+/// while reading, so keep a read pending (with [`Reader::read_msg`] or as a
+/// [`Stream`](futures_core::Stream)) for the connection to stay healthy: the heartbeat runs only while a read is waiting.
 pub struct Reader {
     /// Only ever used through `&mut self`, so the wrapper makes `Reader` (and a `WebSocket`
     /// borrowed across a write's `.await`) `Sync` without asking the stream to be.
@@ -80,9 +80,11 @@ pub struct Reader {
     phase: Phase,
     /// The `Stream` interface has ended: it yielded the peer's close, or an error.
     stream_done: bool,
-    /// The length of the last message read: the size of the next read buffer, when larger
-    /// than a step (see `poll_fill`).
+    /// The bytes the last message took on the wire: the size of the next read buffer, when
+    /// larger than a step (see `poll_fill`).
     last_len: usize,
+    /// Bytes read since the last message was handed out (with what was buffered then).
+    received: usize,
     /// Set when the peer pings faster than it reads our pongs: the socket is not read until
     /// the pong owed has found room in the queue (`Control::wants_read`).
     paused: Option<SyncWrapper<WaitRoom>>,
@@ -109,6 +111,8 @@ impl Reader {
         config: Arc<Config>,
     ) -> Self {
         let now = Instant::now();
+        // Bytes that came with the handshake count as read.
+        let received = buf.len();
         let timers = TimerConfig::default()
             .heartbeat_interval(config.heartbeat_interval)
             .heartbeat_timeout(config.heartbeat_timeout)
@@ -126,6 +130,7 @@ impl Reader {
             phase: Phase::Open,
             stream_done: false,
             last_len: 0,
+            received,
             paused: None,
         }
     }
@@ -137,8 +142,9 @@ impl Reader {
     }
 
     /// Waits for the next text or binary message. Never returns [`Message::Close`]: the end
-    /// of the connection is the [`Error::Closed`] error. (Read as a [`Stream`](futures_core::Stream), the reader
-    /// yields the close instead; its `impl Stream` says why the two differ.)
+    /// of the connection is the [`Error::Closed`] error. (Read as a
+    /// [`Stream`](futures_core::Stream), the reader yields the close instead; its
+    /// `impl Stream` says why the two differ.)
     ///
     /// # Cancel safety
     /// Cancel-safe: a message is taken from the connection only by the poll that returns it.
@@ -179,7 +185,10 @@ impl Reader {
             match self.decoder.feed(&mut self.buf) {
                 Ok(Some(Event::Message(message))) => {
                     self.timers.on_message();
-                    self.last_len = message.len();
+                    // Bytes on the wire (compressed, with headers and control frames) since
+                    // the last message, not its length: that is what the next read holds.
+                    self.last_len = self.received.saturating_sub(self.buf.len());
+                    self.received = self.buf.len();
                     self.shared
                         .more_input
                         .store(!self.buf.is_empty(), std::sync::atomic::Ordering::Relaxed);
@@ -297,10 +306,10 @@ impl Reader {
             // Where messages have been larger than a step, the next one probably is too: a
             // fresh buffer that holds it whole takes it in one read, where steps would take
             // several and a copy as the decoder grows the buffer.
-            // (Its header, and the room the decoder keeps for the next header, on top.)
+            // (With room for the next header on top, as the decoder keeps.)
             let want =
                 if self.buf.is_empty() && (step + 1..=MAX_READ_AHEAD).contains(&self.last_len) {
-                    self.last_len + 2 * MAX_HEADER_LEN
+                    self.last_len + MAX_HEADER_LEN
                 } else {
                     step
                 };
@@ -312,6 +321,7 @@ impl Reader {
             &mut self.buf
         ))?;
         if n > 0 {
+            self.received += n;
             self.timers.on_receive(Instant::now().into_std());
         }
         Poll::Ready(Ok(n))
@@ -455,13 +465,7 @@ impl Reader {
     }
 
     fn arm_timer(&mut self, deadline: Instant) {
-        // Moving a timer locks the runtime's timer wheel, and the heartbeat's deadline moves
-        // with every message: a timer still armed for an earlier moment is left as it is. It
-        // wakes the reader once for nothing, which then arms it for the deadline of the time.
-        let armed_earlier = self
-            .timer_at
-            .is_some_and(|at| at <= deadline && !self.timer.is_elapsed());
-        if !armed_earlier && self.timer_at != Some(deadline) {
+        if self.timer_at != Some(deadline) {
             self.timer.as_mut().reset(deadline);
             self.timer_at = Some(deadline);
         }
