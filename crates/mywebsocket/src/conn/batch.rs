@@ -60,8 +60,6 @@ enum Piece {
 /// What the socket has not taken yet of the batch in progress.
 #[derive(Default)]
 pub(crate) struct Batch {
-    /// Copies of small frames, only while a batch waits for the socket.
-    copy: BytesMut,
     chunks: VecDeque<Bytes>,
 }
 
@@ -154,23 +152,16 @@ impl Batch {
                 // The rest of this group waits in the connection's memory: copies of what
                 // was copied, slices of the payloads.
                 let mut skip = written;
-                for piece in &pieces[..count] {
-                    let chunk = match *piece {
-                        Piece::Copied { start, end } => {
-                            Bytes::copy_from_slice(&scratch[(start + skip).min(end)..end])
-                        }
-                        Piece::Payload(i) => {
-                            let payload = frames[i].payload();
-                            payload.slice(skip.min(payload.len())..)
-                        }
-                    };
-                    skip = skip.saturating_sub(match *piece {
-                        Piece::Copied { start, end } => end - start,
-                        Piece::Payload(i) => frames[i].payload().len(),
-                    });
-                    if !chunk.is_empty() {
-                        self.chunks.push_back(chunk);
+                for (piece, slice) in pieces[..count].iter().zip(&slices) {
+                    if skip >= slice.len() {
+                        skip -= slice.len();
+                        continue;
                     }
+                    self.chunks.push_back(match *piece {
+                        Piece::Copied { .. } => Bytes::copy_from_slice(&slice[skip..]),
+                        Piece::Payload(i) => frames[i].payload().slice(skip..),
+                    });
+                    skip = 0;
                 }
                 frames.drain(..taken);
                 return Ok(());
@@ -182,24 +173,25 @@ impl Batch {
 
     /// Lines up `frames` (emptying it) as chunks after those already there.
     fn line_up(&mut self, frames: &mut VecDeque<Frame>) {
+        // Local: the chunks hold what they need, and a copy buffer kept would sit idle
+        // between batches.
+        let mut copy = BytesMut::new();
         for frame in frames.drain(..) {
-            self.copy.extend_from_slice(frame.head());
+            copy.extend_from_slice(frame.head());
             if frame.payload().len() <= COPY_THRESHOLD {
-                self.copy.extend_from_slice(frame.payload());
-                if self.copy.len() >= MAX_COPY {
-                    self.chunks.push_back(self.copy.split().freeze());
+                copy.extend_from_slice(frame.payload());
+                if copy.len() >= MAX_COPY {
+                    self.chunks.push_back(copy.split().freeze());
                 }
             } else {
-                self.chunks.push_back(self.copy.split().freeze());
+                self.chunks.push_back(copy.split().freeze());
                 self.chunks.push_back(frame.payload().clone());
             }
         }
-        if !self.copy.is_empty() {
-            self.chunks.push_back(self.copy.split().freeze());
+        if !copy.is_empty() {
+            self.chunks.push_back(copy.freeze());
         }
         self.chunks.retain(|c| !c.is_empty());
-        // The chunks hold what they need; a copy buffer kept would sit idle between batches.
-        self.copy = BytesMut::new();
     }
 
     /// Writes the chunks lined up, then flushes; ready once all of them are on the socket (or
@@ -385,7 +377,7 @@ mod tests {
                     *got == expected,
                     "sizes {sizes:?}, step {step}, pending every {pending_every}, vectored {vectored}"
                 );
-                assert!(batch.chunks.is_empty() && batch.copy.capacity() == 0);
+                assert!(batch.chunks.is_empty());
             }
         }
     }

@@ -64,7 +64,8 @@ enum Phase {
 ///
 /// Pings are answered, pongs handed to the pong handler and the closing handshake completed
 /// while reading, so keep a read pending (with [`Reader::read_msg`] or as a
-/// [`Stream`](futures_core::Stream)) for the connection to stay healthy: the heartbeat runs only while a read is waiting.
+/// [`Stream`](futures_core::Stream)) for the connection to stay healthy: the heartbeat runs
+/// only while a read is waiting.
 pub struct Reader {
     /// Only ever used through `&mut self`, so the wrapper makes `Reader` (and a `WebSocket`
     /// borrowed across a write's `.await`) `Sync` without asking the stream to be.
