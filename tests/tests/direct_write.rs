@@ -129,11 +129,10 @@ async fn a_direct_write_into_a_dead_socket_is_an_error() {
     .await;
 }
 
-/// A byte stream carried in the binary messages of another connection's `Writer` (a tunnel):
-/// a connection over it writes, from inside its own direct write, to the carrying one.
-struct Tunnel(Writer);
+/// A stream that never yields a byte and hands what is written to `F`.
+struct WriteOnly<F>(F);
 
-impl AsyncRead for Tunnel {
+impl<F: Unpin> AsyncRead for WriteOnly<F> {
     fn poll_read(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
@@ -143,18 +142,16 @@ impl AsyncRead for Tunnel {
     }
 }
 
-impl AsyncWrite for Tunnel {
+impl<F> AsyncWrite for WriteOnly<F>
+where
+    F: FnMut(&mut Context<'_>, &[u8]) -> Poll<io::Result<usize>> + Unpin,
+{
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut carrier = Pin::new(&mut self.0);
-        ready!(carrier.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
-        carrier
-            .start_send(Message::Binary(buf.to_vec().into()))
-            .map_err(io::Error::other)?;
-        Poll::Ready(Ok(buf.len()))
+        (self.0)(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -164,6 +161,21 @@ impl AsyncWrite for Tunnel {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// A byte stream carried in the binary messages of another connection's `Writer` (a tunnel):
+/// a connection over it writes, from inside its own direct write, to the carrying one.
+fn tunnel(
+    mut carrier: Writer,
+) -> WriteOnly<impl FnMut(&mut Context<'_>, &[u8]) -> Poll<io::Result<usize>> + Unpin> {
+    WriteOnly(move |cx: &mut Context<'_>, buf: &[u8]| {
+        let mut carrier = Pin::new(&mut carrier);
+        ready!(carrier.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
+        carrier
+            .start_send(Message::Binary(buf.to_vec().into()))
+            .map_err(io::Error::other)?;
+        Poll::Ready(Ok(buf.len()))
+    })
 }
 
 /// A direct write made from inside another direct write (a connection tunnelled through
@@ -177,7 +189,7 @@ async fn a_direct_write_inside_another_goes_through() {
             let config = Config::default().no_heartbeat();
             let mut carrier = WebSocket::from_upgraded(ours, Role::Server, config.clone());
             let mut inner =
-                WebSocket::from_upgraded(Tunnel(carrier.writer()), Role::Server, config);
+                WebSocket::from_upgraded(tunnel(carrier.writer()), Role::Server, config);
             read_once(&mut carrier).await;
             read_once(&mut inner).await;
             // Flushed once each, so both write tasks have their sockets in their slots: the
@@ -205,49 +217,20 @@ async fn a_direct_write_inside_another_goes_through() {
     .await;
 }
 
-/// A stream that takes its first write and panics in the second.
-struct PanicsOnSecondWrite(usize);
-
-impl AsyncRead for PanicsOnSecondWrite {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        _: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Poll::Pending
-    }
-}
-
-impl AsyncWrite for PanicsOnSecondWrite {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.0 += 1;
-        assert!(self.0 < 2, "the stream panics");
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// A stream that panics inside a direct write takes the writing task down, but not the
 /// connection's other handles: they get an error instead of waiting for ever.
 #[tokio::test]
 async fn a_stream_that_panics_in_a_direct_write_fails_the_connection() {
     bounded(async {
-        let mut ws = WebSocket::from_upgraded(
-            PanicsOnSecondWrite(0),
-            Role::Server,
-            Config::default().no_heartbeat(),
-        );
+        // Takes its first write and panics in the second.
+        let mut writes = 0;
+        let stream = WriteOnly(move |_: &mut Context<'_>, buf: &[u8]| {
+            writes += 1;
+            assert!(writes < 2, "the stream panics");
+            Poll::Ready(Ok(buf.len()))
+        });
+        let mut ws =
+            WebSocket::from_upgraded(stream, Role::Server, Config::default().no_heartbeat());
         let other = ws.writer();
         let panicked = tokio::spawn(async move {
             read_once(&mut ws).await;
