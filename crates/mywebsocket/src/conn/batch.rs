@@ -103,70 +103,14 @@ impl Batch {
         scratch: &mut Vec<u8>,
         cx: &mut Context<'_>,
     ) -> io::Result<()> {
-        let mut pieces = [Piece::Payload(0); MAX_IOV];
         while !frames.is_empty() {
-            scratch.clear();
-            let mut count = 0;
-            let mut taken = 0;
-            for frame in frames.iter() {
-                if count + 2 > MAX_IOV || scratch.len() >= MAX_COPY {
-                    break;
-                }
-                let start = scratch.len();
-                scratch.extend_from_slice(frame.head());
-                let small = frame.payload().len() <= COPY_THRESHOLD;
-                if small {
-                    scratch.extend_from_slice(frame.payload());
-                }
-                let end = scratch.len();
-                match count.checked_sub(1).map(|last| &mut pieces[last]) {
-                    Some(Piece::Copied { end: last_end, .. }) => *last_end = end,
-                    _ => {
-                        pieces[count] = Piece::Copied { start, end };
-                        count += 1;
-                    }
-                }
-                if !small {
-                    pieces[count] = Piece::Payload(taken);
-                    count += 1;
-                }
-                taken += 1;
-            }
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut total = 0;
-            for (slot, piece) in slices.iter_mut().zip(&pieces[..count]) {
-                let bytes = match *piece {
-                    Piece::Copied { start, end } => &scratch[start..end],
-                    Piece::Payload(i) => &frames[i].payload()[..],
-                };
-                total += bytes.len();
-                *slot = IoSlice::new(bytes);
-            }
-            let written = match Pin::new(&mut **io).poll_write_vectored(cx, &slices[..count]) {
-                Poll::Ready(Ok(0)) if total > 0 => return Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => n,
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => 0,
-            };
-            if written < total {
-                // The rest of this group waits in the connection's memory: copies of what
-                // was copied, slices of the payloads.
-                let mut skip = written;
-                for (piece, slice) in pieces[..count].iter().zip(&slices) {
-                    if skip >= slice.len() {
-                        skip -= slice.len();
-                        continue;
-                    }
-                    self.chunks.push_back(match *piece {
-                        Piece::Copied { .. } => Bytes::copy_from_slice(&slice[skip..]),
-                        Piece::Payload(i) => frames[i].payload().slice(skip..),
-                    });
-                    skip = 0;
-                }
-                frames.drain(..taken);
+            let group = frames.make_contiguous();
+            let (taken, whole) =
+                write_group(io, group, COPY_THRESHOLD, scratch, cx, &mut self.chunks)?;
+            frames.drain(..taken);
+            if !whole {
                 return Ok(());
             }
-            frames.drain(..taken);
         }
         Ok(())
     }
@@ -244,6 +188,83 @@ impl Batch {
         }
         Poll::Ready(Ok(()))
     }
+}
+
+/// One non-blocking write of as many of `frames` as one `writev` takes (`MAX_IOV` slices,
+/// about `MAX_COPY` copied bytes): payloads up to `copy_up_to` bytes copied next to their
+/// header into `scratch`, larger ones as slices of their own memory. Gives how many frames it
+/// took and whether the socket took all of them; what it did not take of those is appended to
+/// `rest` (copies of what was copied, slices of the payloads).
+pub(crate) fn write_group(
+    io: &mut BoxedWrite,
+    frames: &[Frame],
+    copy_up_to: usize,
+    scratch: &mut Vec<u8>,
+    cx: &mut Context<'_>,
+    rest: &mut VecDeque<Bytes>,
+) -> io::Result<(usize, bool)> {
+    scratch.clear();
+    let mut pieces = [Piece::Payload(0); MAX_IOV];
+    let mut count = 0;
+    let mut taken = 0;
+    for frame in frames {
+        if count + 2 > MAX_IOV || scratch.len() >= MAX_COPY {
+            break;
+        }
+        let start = scratch.len();
+        scratch.extend_from_slice(frame.head());
+        let small = frame.payload().len() <= copy_up_to;
+        if small {
+            scratch.extend_from_slice(frame.payload());
+        }
+        let end = scratch.len();
+        match count.checked_sub(1).map(|last| &mut pieces[last]) {
+            Some(Piece::Copied { end: last_end, .. }) => *last_end = end,
+            _ => {
+                pieces[count] = Piece::Copied { start, end };
+                count += 1;
+            }
+        }
+        if !small {
+            pieces[count] = Piece::Payload(taken);
+            count += 1;
+        }
+        taken += 1;
+    }
+    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+    let mut total = 0;
+    for (slot, piece) in slices.iter_mut().zip(&pieces[..count]) {
+        let bytes = match *piece {
+            Piece::Copied { start, end } => &scratch[start..end],
+            Piece::Payload(i) => &frames[i].payload()[..],
+        };
+        total += bytes.len();
+        *slot = IoSlice::new(bytes);
+    }
+    // One buffer goes with `write`: a `writev` of one slice costs a little more.
+    let attempt = match count {
+        1 => Pin::new(&mut **io).poll_write(cx, &slices[0]),
+        _ => Pin::new(&mut **io).poll_write_vectored(cx, &slices[..count]),
+    };
+    let written = match attempt {
+        Poll::Ready(Ok(0)) if total > 0 => return Err(io::ErrorKind::WriteZero.into()),
+        Poll::Ready(Ok(n)) => n,
+        Poll::Ready(Err(e)) => return Err(e),
+        Poll::Pending => 0,
+    };
+    let mut skip = written;
+    for (piece, slice) in pieces[..count].iter().zip(&slices) {
+        if skip >= slice.len() {
+            skip -= slice.len();
+            continue;
+        }
+        rest.push_back(match *piece {
+            Piece::Copied { .. } => Bytes::copy_from_slice(&slice[skip..]),
+            Piece::Payload(i) => frames[i].payload().slice(skip..),
+        });
+        skip = 0;
+    }
+    Ok((taken, written == total))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +30,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use mywebsocket_proto::Frame;
 
-use super::batch::with_scratch;
+use super::batch::{with_scratch, write_group};
 use super::queue::{cost, Failure, Queue, Shared};
 use super::write_task::BoxedWrite;
 use crate::error::Error;
@@ -253,39 +253,29 @@ impl Queue {
 /// nothing: whatever does not go now is handed to the write task, which waits properly.
 fn write_once(io: &mut BoxedWrite, frame: &Frame) -> Outcome {
     let mut cx = Context::from_waker(Waker::noop());
-    let head = frame.head();
-    let payload = frame.payload();
-    let total = head.len() + payload.len();
-    let attempt = if io.is_write_vectored() && payload.len() >= VECTORED_FROM {
-        // Header and payload as they are: no copy.
-        let slices = [IoSlice::new(head), IoSlice::new(payload)];
-        Pin::new(&mut **io).poll_write_vectored(&mut cx, &slices)
-    } else if payload.len() < COPY_BELOW {
-        // One write of a copy, in a buffer of the thread's rather than the connection's, so
-        // an idle connection holds none.
-        with_scratch(|one| {
-            one.extend_from_slice(head);
-            one.extend_from_slice(payload);
-            Pin::new(&mut **io).poll_write(&mut cx, one)
-        })
+    // Small payloads go as one buffer with their header, in a copy in the thread's buffer
+    // (an idle connection holds none); larger ones as they are, with the header as a second
+    // slice, or alone first where the stream has no vectored writes (TLS).
+    let copy_up_to = if io.is_write_vectored() {
+        VECTORED_FROM - 1
     } else {
-        // The header alone: the write task sends the payload from its own memory.
-        Pin::new(&mut **io).poll_write(&mut cx, head)
+        COPY_BELOW - 1
     };
-    let written = match attempt {
-        Poll::Ready(Ok(n)) => n,
-        Poll::Ready(Err(e)) => return Outcome::Failed(e),
-        Poll::Pending => 0,
-    };
-    if written < total {
-        let mut rest = VecDeque::with_capacity(2);
-        if written < head.len() {
-            rest.push_back(Bytes::copy_from_slice(&head[written..]));
-            rest.push_back(payload.clone());
-        } else {
-            rest.push_back(payload.slice(written - head.len()..));
-        }
-        return Outcome::Partial(rest);
+    let mut rest = VecDeque::new();
+    let attempt = with_scratch(|scratch| {
+        write_group(
+            io,
+            std::slice::from_ref(frame),
+            copy_up_to,
+            scratch,
+            &mut cx,
+            &mut rest,
+        )
+    });
+    match attempt {
+        Ok((_, true)) => {}
+        Ok((_, false)) => return Outcome::Partial(rest),
+        Err(e) => return Outcome::Failed(e),
     }
     match Pin::new(&mut **io).poll_flush(&mut cx) {
         Poll::Ready(Ok(())) => Outcome::Written,
